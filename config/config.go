@@ -1,0 +1,286 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rrproxy/rrproxy/internal/strictyaml"
+)
+
+// Server is rrproxy.yaml.
+type Server struct {
+	Listen   string   `yaml:"listen"`
+	TLS      TLS      `yaml:"tls"`
+	Upstream Upstream `yaml:"upstream"`
+	Limits   Limits   `yaml:"limits"`
+	Timeouts Timeouts `yaml:"timeouts"`
+	Policy   string   `yaml:"policy"`
+	Audit    Audit    `yaml:"audit"`
+	Log      Log      `yaml:"log"`
+
+	// File is the path the config was loaded from; relative paths inside
+	// it are resolved against its directory, not the working directory,
+	// so a service unit and a shell see the same files.
+	File string `yaml:"-"`
+}
+
+// TLS is the client-facing TLS listener.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// Require refuses clients that do not switch to TLS. Default true:
+	// passwords and tokens travel in the handshake.
+	Require *bool `yaml:"require"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+}
+
+// Upstream is the replica and the service account rrproxy relays over.
+type Upstream struct {
+	Address        string        `yaml:"address"`
+	User           SecretSource  `yaml:"user"`
+	Password       SecretSource  `yaml:"password"`
+	TLS            UpstreamTLS   `yaml:"tls"`
+	Pool           Pool          `yaml:"pool"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// UpstreamTLS modes follow the MySQL client's --ssl-mode names.
+type UpstreamTLS struct {
+	// Mode: disabled, required (encrypt, no verification), verify-ca,
+	// verify-full (CA and host name). Default verify-full.
+	Mode       string `yaml:"mode"`
+	CA         string `yaml:"ca"`
+	ServerName string `yaml:"server_name"`
+}
+
+// Pool sizes the pool of service-account connections.
+type Pool struct {
+	MaxOpen     int           `yaml:"max_open"`
+	MaxIdle     int           `yaml:"max_idle"`
+	WaitTimeout time.Duration `yaml:"wait_timeout"`
+	MaxLifetime time.Duration `yaml:"max_lifetime"`
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// Limits protect the proxy from one client exhausting it.
+type Limits struct {
+	MaxConnections int `yaml:"max_connections"`
+	// MaxPacketMB caps one client command (all its 16 MiB packets). A
+	// larger command is refused before it is read into memory.
+	MaxPacketMB int `yaml:"max_packet_mb"`
+}
+
+// Timeouts for client sessions.
+type Timeouts struct {
+	Handshake time.Duration `yaml:"handshake"`
+	Idle      time.Duration `yaml:"idle"`
+	Shutdown  time.Duration `yaml:"shutdown"`
+}
+
+// Audit settings; the audit log itself is package auditlog.
+type Audit struct {
+	Path string `yaml:"path"`
+	// Sync: always (fsync per record), batch (group commit, default), none.
+	Sync string `yaml:"sync"`
+}
+
+// Log is the process log (not the audit log).
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// Load reads, defaults and validates rrproxy.yaml. Every problem is
+// returned, joined, each as file:line.
+func Load(path string) (*Server, error) {
+	var s Server
+	doc, err := strictyaml.DecodeFile(path, &s)
+	if err != nil {
+		return nil, err
+	}
+	s.File = path
+	s.applyDefaults()
+	if err := s.validate(doc); err != nil {
+		return nil, err
+	}
+	s.resolvePaths()
+	return &s, nil
+}
+
+// RequireTLS reports the effective tls.require.
+func (s *Server) RequireTLS() bool { return s.TLS.Require == nil || *s.TLS.Require }
+
+// MaxPacket is the client command cap in bytes.
+func (s *Server) MaxPacket() int { return s.Limits.MaxPacketMB << 20 }
+
+func (s *Server) applyDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	defInt := func(i *int, v int) {
+		if *i == 0 {
+			*i = v
+		}
+	}
+	if s.Listen == "" {
+		s.Listen = "127.0.0.1:3307"
+	}
+	if s.TLS.MinVersion == "" {
+		s.TLS.MinVersion = "1.2"
+	}
+	if s.Upstream.TLS.Mode == "" {
+		s.Upstream.TLS.Mode = "verify-full"
+	}
+	def(&s.Upstream.ConnectTimeout, 5*time.Second)
+	defInt(&s.Upstream.Pool.MaxOpen, 64)
+	defInt(&s.Upstream.Pool.MaxIdle, 16)
+	def(&s.Upstream.Pool.WaitTimeout, 5*time.Second)
+	def(&s.Upstream.Pool.MaxLifetime, time.Hour)
+	def(&s.Upstream.Pool.IdleTimeout, 5*time.Minute)
+	defInt(&s.Limits.MaxConnections, 1000)
+	defInt(&s.Limits.MaxPacketMB, 64)
+	def(&s.Timeouts.Handshake, 10*time.Second)
+	def(&s.Timeouts.Idle, 8*time.Hour)
+	def(&s.Timeouts.Shutdown, 30*time.Second)
+	if s.Audit.Sync == "" {
+		s.Audit.Sync = "batch"
+	}
+	if s.Log.Level == "" {
+		s.Log.Level = "info"
+	}
+	if s.Log.Format == "" {
+		s.Log.Format = "text"
+	}
+}
+
+func (s *Server) validate(doc *strictyaml.Doc) error {
+	var errs []error
+	bad := func(path []any, format string, args ...any) {
+		errs = append(errs, doc.Errorf(path, format, args...))
+	}
+	P := strictyaml.P
+
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		bad(P("listen"), "not a host:port address: %v", err)
+	}
+	if s.TLS.Cert == "" {
+		bad(P("tls", "cert"), "is required (path to the server certificate, PEM)")
+	}
+	if s.TLS.Key == "" {
+		bad(P("tls", "key"), "is required (path to the server private key, PEM)")
+	}
+	if s.TLS.MinVersion != "1.2" && s.TLS.MinVersion != "1.3" {
+		bad(P("tls", "min_version"), "must be \"1.2\" or \"1.3\", not %q", s.TLS.MinVersion)
+	}
+
+	if s.Upstream.Address == "" {
+		bad(P("upstream", "address"), "is required (host:port of the replica)")
+	} else if _, _, err := net.SplitHostPort(s.Upstream.Address); err != nil {
+		bad(P("upstream", "address"), "not a host:port address: %v", err)
+	}
+	if err := s.Upstream.User.validate(); err != nil {
+		bad(P("upstream", "user"), "%v", err)
+	}
+	if err := s.Upstream.Password.validate(); err != nil {
+		bad(P("upstream", "password"), "%v", err)
+	}
+	switch s.Upstream.TLS.Mode {
+	case "disabled", "required":
+	case "verify-ca", "verify-full":
+		if s.Upstream.TLS.CA == "" {
+			bad(P("upstream", "tls", "ca"), "is required when mode is %s (CA bundle that signed the replica's certificate, e.g. the AWS RDS bundle)", s.Upstream.TLS.Mode)
+		}
+	default:
+		bad(P("upstream", "tls", "mode"), "must be one of disabled, required, verify-ca, verify-full; not %q", s.Upstream.TLS.Mode)
+	}
+	p := s.Upstream.Pool
+	if p.MaxOpen < 1 {
+		bad(P("upstream", "pool", "max_open"), "must be at least 1")
+	}
+	if p.MaxIdle < 0 || p.MaxIdle > p.MaxOpen {
+		bad(P("upstream", "pool", "max_idle"), "must be between 0 and max_open (%d)", p.MaxOpen)
+	}
+	for _, d := range []struct {
+		path []any
+		v    time.Duration
+	}{
+		{P("upstream", "connect_timeout"), s.Upstream.ConnectTimeout},
+		{P("upstream", "pool", "wait_timeout"), p.WaitTimeout},
+		{P("upstream", "pool", "max_lifetime"), p.MaxLifetime},
+		{P("upstream", "pool", "idle_timeout"), p.IdleTimeout},
+		{P("timeouts", "handshake"), s.Timeouts.Handshake},
+		{P("timeouts", "idle"), s.Timeouts.Idle},
+		{P("timeouts", "shutdown"), s.Timeouts.Shutdown},
+	} {
+		if d.v < 0 {
+			bad(d.path, "must be positive")
+		}
+	}
+	if s.Limits.MaxConnections < 1 {
+		bad(P("limits", "max_connections"), "must be at least 1")
+	}
+	if s.Limits.MaxPacketMB < 1 || s.Limits.MaxPacketMB > 1024 {
+		bad(P("limits", "max_packet_mb"), "must be between 1 and 1024")
+	}
+	if s.Policy == "" {
+		bad(P("policy"), "is required (path to policy.yaml)")
+	}
+	if s.Audit.Path == "" {
+		bad(P("audit", "path"), "is required: rrproxy does not run without an audit log")
+	}
+	switch s.Audit.Sync {
+	case "always", "batch", "none":
+	default:
+		bad(P("audit", "sync"), "must be always, batch or none; not %q", s.Audit.Sync)
+	}
+	switch s.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad(P("log", "level"), "must be debug, info, warn or error; not %q", s.Log.Level)
+	}
+	if s.Log.Format != "text" && s.Log.Format != "json" {
+		bad(P("log", "format"), "must be text or json; not %q", s.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// resolvePaths makes file paths relative to the config file's directory.
+func (s *Server) resolvePaths() {
+	dir := filepath.Dir(s.File)
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&s.TLS.Cert)
+	abs(&s.TLS.Key)
+	abs(&s.Upstream.TLS.CA)
+	abs(&s.Upstream.User.FromFile)
+	abs(&s.Upstream.Password.FromFile)
+	abs(&s.Policy)
+	abs(&s.Audit.Path)
+}
+
+// CheckFiles verifies that referenced files exist and are readable, so a
+// typo in a path fails at start, not at the first connection.
+func (s *Server) CheckFiles() error {
+	var errs []error
+	for _, f := range []struct{ what, path string }{
+		{"tls.cert", s.TLS.Cert}, {"tls.key", s.TLS.Key}, {"upstream.tls.ca", s.Upstream.TLS.CA}, {"policy", s.Policy},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", s.File, f.what, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,130 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "rrproxy.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const minimal = `
+tls: {cert: c.pem, key: k.pem}
+upstream:
+  address: 127.0.0.1:3306
+  user: {from_env: RRTEST_USER}
+  password: {from_file: pw}
+  tls: {mode: disabled}
+policy: policy.yaml
+audit: {path: audit.jsonl}
+`
+
+func TestLoadMinimalAppliesDefaults(t *testing.T) {
+	p := write(t, minimal)
+	s, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Listen != "127.0.0.1:3307" || !s.RequireTLS() || s.Audit.Sync != "batch" || s.Upstream.Pool.MaxOpen != 64 {
+		t.Errorf("defaults not applied: %+v", s)
+	}
+	if want := filepath.Join(filepath.Dir(p), "policy.yaml"); s.Policy != want {
+		t.Errorf("policy path = %q, want %q (relative to the config file)", s.Policy, want)
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	if _, err := Load("../rrproxy.yaml"); err != nil {
+		t.Fatalf("the repo's example rrproxy.yaml must load: %v", err)
+	}
+}
+
+func TestLoadReportsEveryProblemWithLine(t *testing.T) {
+	p := write(t, `listen: nonsense
+tls: {cert: c.pem}
+upstream:
+  address: db:3306
+  user: {from_env: U, from_file: f}
+  password: hunter2
+  tls: {mode: verify-full}
+  pool: {max_open: -1}
+policy: policy.yaml
+audit: {path: a, sync: sometimes}
+`)
+	_, err := Load(p)
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	msg := err.Error()
+	// An inline password is a type error from the strict decoder: it must
+	// be refused before anything else is looked at.
+	if !strings.Contains(msg, "rrproxy.yaml:6:") {
+		t.Fatalf("inline password not reported at line 6:\n%s", msg)
+	}
+	p = write(t, strings.Replace(`listen: nonsense
+tls: {cert: c.pem}
+upstream:
+  address: db:3306
+  user: {from_env: U, from_file: f}
+  password: {from_env: P}
+  tls: {mode: verify-full}
+  pool: {max_open: -1}
+policy: policy.yaml
+audit: {path: a, sync: sometimes}
+`, "\t", "  ", -1))
+	_, err = Load(p)
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	msg = err.Error()
+	for _, want := range []string{
+		"rrproxy.yaml:1: listen: not a host:port",
+		"rrproxy.yaml:2: tls.key: is required",
+		"rrproxy.yaml:5: upstream.user: set one of from_file or from_env, not both",
+		"rrproxy.yaml:7: upstream.tls.ca: is required when mode is verify-full",
+		"rrproxy.yaml:8: upstream.pool.max_open: must be at least 1",
+		"rrproxy.yaml:10: audit.sync: must be always, batch or none",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+}
+
+func TestUnknownKeyIsAnError(t *testing.T) {
+	_, err := Load(write(t, minimal+"requre_tls: false\n"))
+	if err == nil || !strings.Contains(err.Error(), "field requre_tls not found") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSecretResolveAndRedaction(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "pw")
+	os.WriteFile(f, []byte("s3cret-value\n"), 0o600)
+	s, err := SecretSource{FromFile: f}.Resolve()
+	if err != nil || s.Reveal() != "s3cret-value" {
+		t.Fatalf("Resolve = %q, %v", s.Reveal(), err)
+	}
+	t.Setenv("RRTEST_SECRET", "env-value")
+	s2, err := SecretSource{FromEnv: "RRTEST_SECRET"}.Resolve()
+	if err != nil || s2.Reveal() != "env-value" {
+		t.Fatalf("Resolve env = %v", err)
+	}
+	if _, err := (SecretSource{FromEnv: "RRTEST_UNSET_VAR"}).Resolve(); err == nil {
+		t.Error("unset env var must be an error")
+	}
+	for _, out := range []string{s.String(), s.GoString(), s.LogValue().String()} {
+		if strings.Contains(out, "s3cret") {
+			t.Errorf("secret leaked: %q", out)
+		}
+	}
+}
