@@ -1,0 +1,51 @@
+package authz
+
+import "errors"
+
+// ErrAuthFailed is the one answer to every failed login. Callers must not
+// tell the client which part was wrong (no such user, wrong password,
+// disabled): all three map to MySQL error 1045.
+var ErrAuthFailed = errors.New("authz: authentication failed")
+
+// Identity is who a session belongs to once authenticated.
+type Identity struct {
+	User   string
+	Groups []string
+	Source string // "local"; OIDC issuers arrive with single sign-on
+}
+
+// AuthenticatePassword verifies a cleartext password (received over TLS,
+// or RSA-decrypted) against the account's argon2id hash. It does the same
+// argon2id work whether or not the account exists or is disabled, so the
+// answer's timing does not reveal which user names are real.
+func (p *Policy) AuthenticatePassword(user, password string) (*Identity, error) {
+	a, ok := p.users[user]
+	h := dummyHash
+	if ok && a.hash != nil {
+		h = a.hash
+	}
+	match := h.verify(password)
+	if !ok || a.disabled || a.hash == nil || !match {
+		return nil, ErrAuthFailed
+	}
+	return a.identity(), nil
+}
+
+// NativeAllowed reports whether user opted into mysql_native_password.
+func (p *Policy) NativeAllowed(user string) bool {
+	a, ok := p.users[user]
+	return ok && a.native != nil && !a.disabled
+}
+
+// AuthenticateNative verifies a mysql_native_password scramble response.
+func (p *Policy) AuthenticateNative(user string, salt, resp []byte) (*Identity, error) {
+	a, ok := p.users[user]
+	if !ok || a.disabled || a.native == nil || !verifyNativeScramble(a.native, salt, resp) {
+		return nil, ErrAuthFailed
+	}
+	return a.identity(), nil
+}
+
+func (a *account) identity() *Identity {
+	return &Identity{User: a.name, Groups: append([]string(nil), a.groups...), Source: "local"}
+}

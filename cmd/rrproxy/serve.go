@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/rrproxy/rrproxy/auditlog"
+	"github.com/rrproxy/rrproxy/authz"
+	"github.com/rrproxy/rrproxy/config"
+	"github.com/rrproxy/rrproxy/proxy"
+)
+
+func cmdServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	path := fs.String("config", "rrproxy.yaml", "path to rrproxy.yaml")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+	return run(ctx, cfg, log, nil)
+}
+
+func cmdCheck(args []string) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	path := fs.String("config", "rrproxy.yaml", "path to rrproxy.yaml")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	if err := cfg.CheckFiles(); err != nil {
+		return err
+	}
+	p, err := authz.Load(cfg.Policy)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: ok\n%s: ok (policy version %s)\n", cfg.File, cfg.Policy, p.Version)
+	return nil
+}
+
+// run wires the packages together and serves until ctx ends. ready, if
+// set, receives the listening address.
+func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(net.Addr)) error {
+	if err := cfg.CheckFiles(); err != nil {
+		return err
+	}
+	pol, err := authz.Load(cfg.Policy)
+	if err != nil {
+		return err
+	}
+	store := authz.NewStore(pol)
+	user, err := cfg.Upstream.User.Resolve()
+	if err != nil {
+		return fmt.Errorf("upstream.user: %w", err)
+	}
+	password, err := cfg.Upstream.Password.Resolve()
+	if err != nil {
+		return fmt.Errorf("upstream.password: %w", err)
+	}
+	upTLS, err := upstreamTLS(cfg.Upstream)
+	if err != nil {
+		return err
+	}
+	clientTLS, err := serverTLS(cfg.TLS)
+	if err != nil {
+		return err
+	}
+	audit, err := auditlog.Open(cfg.Audit.Path, cfg.Audit.Sync)
+	if err != nil {
+		return err
+	}
+	defer audit.Close()
+
+	pool := proxy.NewPool(proxy.UpstreamConfig{
+		Addr: cfg.Upstream.Address, User: user.Reveal(), Password: password.Reveal(), TLS: upTLS,
+		ConnectTimeout: cfg.Upstream.ConnectTimeout, MaxOpen: cfg.Upstream.Pool.MaxOpen, MaxIdle: cfg.Upstream.Pool.MaxIdle,
+		WaitTimeout: cfg.Upstream.Pool.WaitTimeout, MaxLifetime: cfg.Upstream.Pool.MaxLifetime, IdleTimeout: cfg.Upstream.Pool.IdleTimeout,
+		CheckSQLMode: authz.CheckUpstreamSQLMode,
+	}, log)
+	srv, err := proxy.New(proxy.Config{
+		TLS: clientTLS, RequireTLS: cfg.RequireTLS(), HandshakeTimeout: cfg.Timeouts.Handshake,
+		IdleTimeout: cfg.Timeouts.Idle, MaxConnections: cfg.Limits.MaxConnections, MaxPacket: cfg.MaxPacket(),
+	}, store, audit, pool, log)
+	if err != nil {
+		return err
+	}
+	// Learn the upstream's version (announced to clients) and fail loudly
+	// on bad credentials; an unreachable replica is not fatal, it may come
+	// up after the proxy.
+	if err := pool.Warm(ctx); err != nil {
+		log.Error("upstream not reachable at start; clients will be refused until it is", "addr", cfg.Upstream.Address, "err", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	if _, err := audit.Record(&auditlog.Event{Action: "proxy-start", Outcome: "success", Policy: pol.Version, Reason: "version " + version()}); err != nil {
+		ln.Close()
+		return err
+	}
+	log.Info("rrproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream.Address,
+		"upstream_version", pool.ServerVersion(), "policy_version", pol.Version, "require_tls", cfg.RequireTLS())
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, ln, nil) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "drain", cfg.Timeouts.Shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.Shutdown)
+	defer cancel()
+	forced, _ := srv.Shutdown(sctx)
+	if forced > 0 {
+		log.Warn("sessions cut at shutdown deadline", "count", forced)
+	}
+	_, _ = audit.Record(&auditlog.Event{Action: "proxy-stop", Outcome: "success", Policy: pol.Version})
+	return <-errc
+}
+
+func serverTLS(t config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	minV := uint16(tls.VersionTLS12)
+	if t.MinVersion == "1.3" {
+		minV = tls.VersionTLS13
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: minV}, nil
+}
+
+func upstreamTLS(u config.Upstream) (*tls.Config, error) {
+	mode := u.TLS.Mode
+	if mode == "disabled" {
+		return nil, nil
+	}
+	host, _, _ := net.SplitHostPort(u.Address)
+	if u.TLS.ServerName != "" {
+		host = u.TLS.ServerName
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	if mode == "required" {
+		c.InsecureSkipVerify = true // encryption without identity, as --ssl-mode=REQUIRED
+		return c, nil
+	}
+	pem, err := os.ReadFile(u.TLS.CA)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.tls.ca: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("upstream.tls.ca: %s holds no PEM certificate", u.TLS.CA)
+	}
+	c.RootCAs = roots
+	if mode == "verify-ca" {
+		// Check the chain, not the name: replicas are often reached
+		// through an address the certificate does not list.
+		c.InsecureSkipVerify = true
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("upstream presented no certificate")
+			}
+			inter := x509.NewCertPool()
+			for _, ic := range cs.PeerCertificates[1:] {
+				inter.AddCert(ic)
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: time.Now()})
+			return err
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,295 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestStreamMillionRowsHeapFlat streams 1,000,000 rows (~110 MB) through
+// the proxy to the mariadb CLI (another process, so this process's heap is
+// the proxy's) and samples the heap while it flows.
+func TestStreamMillionRowsHeapFlat(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				if m.HeapInuse > peak.Load() {
+					peak.Store(m.HeapInuse)
+				}
+			}
+		}
+	}()
+	host, port, _ := strings.Cut(r.addr, ":")
+	cmd := exec.Command("mariadb", "--no-defaults", "-h"+host, "-P"+port, "-ualice", "-p"+alicePW, "--ssl", "--ssl-ca="+certs.CA,
+		"--quick", "--batch", "--skip-column-names", "study", "-e",
+		"SELECT seq, REPEAT('x', 100) FROM seq_1_to_1000000")
+	var out countingWriter
+	cmd.Stdout = &out
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("mariadb: %v: %s", err, stderr.String())
+	}
+	if out.lines != 1_000_000 {
+		t.Fatalf("rows = %d, want 1000000", out.lines)
+	}
+	growth := int64(peak.Load()) - int64(base.HeapInuse)
+	t.Logf("streamed %d bytes; heap in use: base %d KiB, peak %d KiB, growth %d KiB", out.n, base.HeapInuse>>10, peak.Load()>>10, growth>>10)
+	// The result is ~110 MB; a proxy that buffered it would grow by that.
+	if growth > 16<<20 {
+		t.Fatalf("proxy heap grew by %d MiB while streaming: results are being buffered", growth>>20)
+	}
+}
+
+type countingWriter struct {
+	n     int64
+	lines int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	c.lines += bytes.Count(p, []byte{'\n'})
+	return len(p), nil
+}
+
+func TestBlob20MiBRoundTrip(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	blob := bytes.Repeat([]byte("0123456789abcdef"), 20<<20/16+3) // 20 MiB + 48 bytes: two 16 MiB packets each way
+	for _, mode := range []string{"interpolateParams=false", "interpolateParams=true"} {
+		t.Run(mode, func(t *testing.T) {
+			db := r.open("alice", alicePW, "study", mode, "maxAllowedPacket=67108864")
+			var got []byte
+			if err := db.QueryRow("SELECT ?", blob).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, blob) {
+				t.Fatalf("blob came back %d bytes, want %d identical", len(got), len(blob))
+			}
+		})
+	}
+	var n int
+	if err := r.open("alice", alicePW, "").QueryRow("SELECT LENGTH(REPEAT('z', 20971520))").Scan(&n); err != nil || n != 20<<20 {
+		t.Fatalf("LENGTH = %d, %v", n, err)
+	}
+	var big string
+	if err := r.open("alice", alicePW, "").QueryRow("SELECT REPEAT('z', 20971520)").Scan(&big); err != nil || len(big) != 20<<20 {
+		t.Fatalf("20 MiB value downstream: %d bytes, %v", len(big), err)
+	}
+}
+
+func TestMultiStatements(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	db := r.open("alice", alicePW, "study", "multiStatements=true")
+	rows, err := db.Query("SELECT COUNT(*) FROM subjects; SELECT COUNT(*) FROM visits; SELECT 'third'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for {
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, v)
+		}
+		if !rows.NextResultSet() {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "120,300,third" {
+		t.Fatalf("results = %v", got)
+	}
+	// Every statement of a batch is checked: one refused statement
+	// refuses the batch, and nothing of it runs.
+	_, err = db.Query("SELECT 1; SELECT * FROM ops.site_payments")
+	mysqlErr(t, err, 1142, "default-deny")
+
+	// Without the client enabling multi-statements, a batch is refused.
+	_, err = r.open("alice", alicePW, "study").Query("SELECT 1; SELECT 2")
+	mysqlErr(t, err, 1227, "multi-statements")
+}
+
+func TestPreparedStatementsMatchDirect(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	db := r.open("bob", bobPW, "study")
+	ref := direct(t)
+	q := "SELECT visit_id, subject_id, visit_name, visit_date, systolic_bp FROM study.visits WHERE systolic_bp > ? ORDER BY visit_id"
+	got := dump(t, db, q, 130)
+	want := dump(t, ref, q, 130)
+	if got != want || len(got) < 100 {
+		t.Fatalf("prepared result through proxy differs from direct (%d vs %d bytes)", len(got), len(want))
+	}
+	// The same statement prepared once and executed many times.
+	st, err := db.Prepare("SELECT COUNT(*) FROM subjects WHERE site_id = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	total := 0
+	for site := 1; site <= 8; site++ {
+		var n int
+		if err := st.QueryRow(site).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	if total != 120 {
+		t.Fatalf("sum over sites = %d, want 120", total)
+	}
+	// Preparing a refused statement is refused at PREPARE.
+	_, err = db.Prepare("SELECT amount_eur FROM ops.site_payments WHERE site_id = ?")
+	mysqlErr(t, err, 1142, "default-deny")
+}
+
+func dump(t *testing.T, db *sql.DB, q string, args ...any) string {
+	t.Helper()
+	rows, err := db.Query(q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var b strings.Builder
+	vals := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			fmt.Fprintf(&b, "%s\t", v)
+		}
+		b.WriteByte('\n')
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestSessionIsolationOnSharedUpstream: with a pool of one connection,
+// alice's USE and session variables must not be visible to bob, who gets
+// the same upstream connection next.
+func TestSessionIsolationOnSharedUpstream(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true, maxOpen: 1})
+	ctx := context.Background()
+
+	a, err := r.open("alice", alicePW, "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aliceUp int64
+	for _, q := range []string{"USE study", "SET @secret = 'alice-was-here'", "SET SESSION sql_select_limit = 3"} {
+		if _, err := a.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := a.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&aliceUp); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := a.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT subject_id FROM subjects) x").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+
+	bdb := r.open("bob", bobPW, "")
+	bdb.SetMaxIdleConns(0)
+	b, err := bdb.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var bobUp int64
+	var dbName, secret sql.NullString
+	var limit uint64
+	if err := b.QueryRowContext(ctx, "SELECT CONNECTION_ID(), DATABASE(), @secret, @@SESSION.sql_select_limit").Scan(&bobUp, &dbName, &secret, &limit); err != nil {
+		t.Fatal(err)
+	}
+	if bobUp != aliceUp {
+		t.Logf("note: bob got upstream %d, alice had %d (the pool re-dialled)", bobUp, aliceUp)
+	}
+	if dbName.Valid || secret.Valid || limit < 1<<32 {
+		t.Fatalf("bob inherited alice's session: db=%v @secret=%v sql_select_limit=%d", dbName, secret, limit)
+	}
+	// And bob's policy is his own: alice's current database does not
+	// widen his access.
+	_, err = b.ExecContext(ctx, "SELECT * FROM sites")
+	mysqlErr(t, err, 1046, "No database selected")
+}
+
+func TestRefusedStatementsKeepSessionUsable(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	db := r.open("alice", alicePW, "study")
+	db.SetMaxOpenConns(1)
+	for _, c := range []struct {
+		q    string
+		code uint16
+		want string
+	}{
+		{"INSERT INTO subjects VALUES ('X', 1, 'F', 2000)", 1227, "read-only"},
+		{"SELECT * FROM visits", 1143, "treatment-blinding"},
+		{"SELECT SLEEP(5)", 1227, "sleep"},
+		{"SELECT LOAD_FILE('/etc/passwd')", 1227, "load_file"},
+		{"SET GLOBAL max_connections = 1", 1227, "session-variables"},
+		{"SELECT * FROM mysql.user", 1142, "system-schemas"},
+		{"/*M! DROP TABLE x */ SELECT 1", 1064, "could not analyse"},
+		{"SHOW GRANTS", 1227, "SHOW GRANTS"},
+		{"SELECT 1 FROM subjects FOR UPDATE", 1227, "locking"},
+	} {
+		_, err := db.Exec(c.q)
+		mysqlErr(t, err, c.code, c.want)
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM subjects").Scan(&n); err != nil || n != 120 {
+		t.Fatalf("session unusable after refusals: %d, %v", n, err)
+	}
+	// Every refusal is in the audit log with its rule.
+	r.audit.Close()
+	log, err := os.ReadFile(r.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rule := range []string{"read-only", "treatment-blinding", "dangerous-functions", "session-variables", "system-schemas"} {
+		if !strings.Contains(string(log), `"rule.id":"`+rule+`"`) {
+			t.Errorf("audit log has no denial with rule %s", rule)
+		}
+	}
+}

@@ -1,0 +1,656 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/rrproxy/rrproxy/auditlog"
+	"github.com/rrproxy/rrproxy/authz"
+)
+
+// session is one client connection. All its methods run on the session's
+// own goroutine, except interruptIfIdle (Shutdown).
+type session struct {
+	srv    *Server
+	id     uint32
+	conn   net.Conn
+	cw     *wire
+	log    *slog.Logger
+	salt   []byte
+	remote netip.AddrPort
+	tls    *tls.ConnectionState
+
+	user    string
+	ident   *authz.Identity
+	attrs   map[string]string
+	charset string
+	db      string
+	multi   bool // CLIENT_MULTI_STATEMENTS in force
+
+	up    *upConn
+	upOK  bool // upstream connection is between commands and reusable
+	stmts map[uint32]struct{}
+	buf   []byte
+
+	mu   sync.Mutex
+	busy bool // a command is in progress
+	quit bool // shutdown asked the session to stop
+
+	started               time.Time
+	nStmts, nRows, nBytes int64
+}
+
+func newSession(srv *Server, c net.Conn) *session {
+	s := &session{srv: srv, id: srv.nextID.Add(1), conn: c, cw: newWire(c, clientBufSize),
+		stmts: map[uint32]struct{}{}, started: time.Now()}
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		s.remote = ap
+	}
+	s.log = srv.log.With("conn", s.id, "client", c.RemoteAddr().String())
+	return s
+}
+
+func (s *session) sendError(p []byte) {
+	if err := s.cw.writePacket(p); err == nil {
+		_ = s.cw.flush()
+	}
+}
+
+func (s *session) interruptIfIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quit = true
+	if !s.busy {
+		_ = s.conn.SetReadDeadline(time.Now())
+	}
+}
+
+func (s *session) setBusy(b bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.busy = b
+	return s.quit
+}
+
+// event starts an audit event carrying the session's identity.
+func (s *session) event(action string) *auditlog.Event {
+	ev := &auditlog.Event{Action: action, User: s.user, Source: s.remote.String(), SessionID: s.id, Database: s.db}
+	if s.up != nil {
+		ev.Upstream = s.up.id
+	}
+	if s.tls != nil {
+		ev.TLS = tls.VersionName(s.tls.Version)
+	}
+	if s.attrs != nil {
+		ev.Client = s.attrs["_client_name"]
+		if p := s.attrs["program_name"]; p != "" {
+			ev.Client = p + " (" + ev.Client + ")"
+		}
+	}
+	return ev
+}
+
+func (s *session) record(ev *auditlog.Event) (uint64, error) {
+	seq, err := s.srv.audit.Record(ev)
+	if err != nil {
+		s.log.Error("audit write failed; refusing statements until it recovers", "err", err)
+		return 0, fmt.Errorf("%w: %w", ErrAuditUnavailable, err)
+	}
+	return seq, nil
+}
+
+// run is the whole life of a session: handshake under a deadline, then
+// the command loop.
+func (s *session) run(ctx context.Context) {
+	// The deadline covers TLS and login so that an unauthenticated client
+	// cannot hold a connection slot open by stalling.
+	_ = s.conn.SetDeadline(time.Now().Add(s.srv.cfg.HandshakeTimeout))
+	salt, err := newScramble()
+	if err != nil {
+		s.log.Error("scramble", "err", err)
+		return
+	}
+	s.salt = salt
+	h, err := s.handshake()
+	if err != nil {
+		s.loginFailed(err)
+		return
+	}
+	s.attrs = h.attrs
+	s.user = s.ident.User
+	s.log = s.log.With("user", s.user)
+	s.multi = h.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
+	s.charset = charsetName(h.charset)
+	if err := s.attach(ctx, h.db); err != nil {
+		s.replyErr(err, 0)
+		s.loginEvent("failure", err.Error())
+		return
+	}
+	if err := s.cw.writePacket(okPacket(mysql.SERVER_STATUS_AUTOCOMMIT, "")); err != nil {
+		return
+	}
+	if err := s.cw.flush(); err != nil {
+		return
+	}
+	_ = s.conn.SetDeadline(time.Time{})
+	s.loginEvent("success", "")
+	s.log.Info("session started", "tls", s.tls != nil, "db", s.db)
+	s.loop(ctx)
+}
+
+func (s *session) loginFailed(err error) {
+	switch {
+	case errors.Is(err, errAuth):
+		s.loginEvent("failure", "bad credentials")
+		s.log.Info("login failed", "user", sanitize(s.user))
+	case errors.Is(err, errTLSRequired):
+		s.loginEvent("failure", "tls required")
+		s.log.Info("login refused: no TLS", "user", sanitize(s.user))
+	case isClosed(err):
+	default:
+		s.log.Info("handshake failed", "err", err)
+		if errors.Is(err, errProtocol) {
+			s.sendError(errPacket(mysql.ER_HANDSHAKE_ERROR, "08S01", "Bad handshake"))
+		}
+	}
+}
+
+func (s *session) loginEvent(outcome, reason string) {
+	ev := s.event("login")
+	ev.Outcome, ev.Reason = outcome, reason
+	ev.User = sanitize(ev.User)
+	_, _ = s.record(ev) // a failed login's audit failure is logged by record
+}
+
+// attach pins an upstream connection to the session and brings it to the
+// session's state: the client's character set, its database.
+func (s *session) attach(ctx context.Context, db string) error {
+	pol := s.srv.policies.Current()
+	if db != "" {
+		if d := pol.CheckUseDB(s.ident, db); !d.Allowed() {
+			return d.Err
+		}
+	}
+	for try := 0; ; try++ {
+		up, err := s.srv.pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		// A reset keeps the previous session's database; a session that
+		// asked for none must not inherit one.
+		if db == "" && up.db != "" && try < 3 {
+			s.srv.pool.Release(up, false)
+			continue
+		}
+		s.up, s.upOK = up, true
+		break
+	}
+	if err := s.up.setCharset(s.charset); err != nil {
+		s.upOK = false
+		return fmt.Errorf("%w: set character set: %v", ErrUpstream, err)
+	}
+	if db != "" {
+		if err := s.up.simple(mysql.COM_INIT_DB, []byte(db)); err != nil {
+			return fmt.Errorf("%w: %s", errUnknownDB, sanitize(db))
+		}
+		s.up.db, s.db = db, db
+	}
+	return nil
+}
+
+var errUnknownDB = errors.New("unknown database")
+
+func (s *session) close() {
+	if s.up != nil {
+		ok := s.upOK && s.up.reset() == nil
+		s.srv.pool.Release(s.up, ok)
+		s.up = nil
+	}
+	if s.ident != nil {
+		ev := s.event("disconnect")
+		ev.Outcome = "success"
+		ev.Duration = time.Since(s.started).Nanoseconds()
+		ev.Rows, ev.Bytes = s.nRows, s.nBytes
+		_, _ = s.record(ev)
+		s.log.Info("session ended", "statements", s.nStmts, "rows", s.nRows, "duration", time.Since(s.started).Round(time.Millisecond))
+	}
+	_ = s.conn.Close()
+}
+
+// loop reads and answers commands until the client quits or fails.
+func (s *session) loop(ctx context.Context) {
+	for {
+		if s.setBusy(false) {
+			return
+		}
+		if s.srv.cfg.IdleTimeout > 0 {
+			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
+		}
+		s.cw.seq = 0
+		pkt, err := s.cw.readPacket(s.buf, s.srv.cfg.MaxPacket)
+		if errors.Is(err, errPacketTooLarge) {
+			s.sendError(errPacket(mysql.ER_NET_PACKET_TOO_LARGE, "08S01",
+				fmt.Sprintf("rrproxy: command larger than limits.max_packet_mb (%d MiB) was not run", s.srv.cfg.MaxPacket>>20)))
+			continue
+		}
+		if err != nil {
+			if !isClosed(err) && !isTimeout(err) {
+				s.log.Info("client read failed", "err", err)
+			}
+			return
+		}
+		if cap(pkt) <= 1<<20 {
+			s.buf = pkt // keep small buffers; let huge ones go
+		}
+		if len(pkt) == 0 {
+			s.sendError(errPacket(mysql.ER_UNKNOWN_COM_ERROR, "08S01", "rrproxy: empty command packet"))
+			continue
+		}
+		_ = s.conn.SetReadDeadline(time.Time{})
+		s.setBusy(true)
+		err = s.dispatch(ctx, pkt)
+		if ferr := s.cw.flush(); err == nil && ferr != nil {
+			err = errClientGone{ferr}
+		}
+		if err != nil {
+			var gone errClientGone
+			var upErr errUpstreamRead
+			switch {
+			case errors.Is(err, errQuit):
+				return
+			case errors.As(err, &gone):
+				s.upOK = false
+				return
+			case errors.As(err, &upErr):
+				s.upOK = false
+				s.log.Warn("upstream failed mid-command", "err", upErr.err)
+				s.replyErr(fmt.Errorf("%w: %v", ErrUpstream, upErr.err), 0)
+				return
+			default:
+				s.log.Warn("command failed", "err", err)
+				return
+			}
+		}
+	}
+}
+
+var errQuit = errors.New("client quit")
+
+func isClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// dispatch answers one command. Every command that reaches the upstream
+// passes an authz decision and an audit record first; there is no other
+// path to s.up.
+func (s *session) dispatch(ctx context.Context, pkt []byte) error {
+	cmd, arg := pkt[0], pkt[1:]
+	switch cmd {
+	case mysql.COM_QUIT:
+		return errQuit
+	case mysql.COM_PING:
+		return s.passThrough(cmd, arg, "ping")
+	case mysql.COM_STATISTICS:
+		return s.passThrough(cmd, arg, "statistics")
+	case mysql.COM_QUERY:
+		return s.query(pkt, string(arg))
+	case mysql.COM_INIT_DB:
+		return s.initDB(pkt, string(arg))
+	case mysql.COM_FIELD_LIST:
+		return s.fieldList(pkt, arg)
+	case mysql.COM_STMT_PREPARE:
+		return s.prepare(pkt, string(arg))
+	case mysql.COM_STMT_EXECUTE, mysql.COM_STMT_FETCH, mysql.COM_STMT_RESET, mysql.COM_STMT_SEND_LONG_DATA, mysql.COM_STMT_CLOSE:
+		return s.stmtCommand(cmd, pkt)
+	case mysql.COM_SET_OPTION:
+		return s.setOption(arg)
+	case mysql.COM_RESET_CONNECTION:
+		return s.resetConnection(pkt)
+	default:
+		// COM_CHANGE_USER (would re-authenticate on a pooled upstream),
+		// binlog and replica commands, COM_SHUTDOWN, COM_PROCESS_KILL,
+		// COM_DEBUG, and anything unknown.
+		ev := s.event("command")
+		ev.Command, ev.Outcome, ev.Reason = commandName(cmd), "failure", "command not supported"
+		_, _ = s.record(ev)
+		s.replyErr(fmt.Errorf("%w: %s", ErrUnknownCommand, commandName(cmd)), 0)
+		return nil
+	}
+}
+
+// send forwards a client command packet to the pinned upstream connection.
+func (s *session) send(pkt []byte) error {
+	s.up.w.seq = 0
+	if err := s.up.w.writePacket(pkt); err != nil {
+		return errUpstreamRead{err}
+	}
+	if err := s.up.w.flush(); err != nil {
+		return errUpstreamRead{err}
+	}
+	// The response's sequence ids continue from the command's; the
+	// client's next expected id is where the upstream's replies start.
+	s.cw.seq = s.up.w.seq
+	return nil
+}
+
+// passThrough forwards commands that touch no data (PING, STATISTICS).
+func (s *session) passThrough(cmd byte, arg []byte, name string) error {
+	if err := s.send(append([]byte{cmd}, arg...)); err != nil {
+		return err
+	}
+	_, err := s.relayOne()
+	return err
+}
+
+// decide records the decision (and, when allowed, the intent) in the
+// audit log. It returns the intent's sequence number, or an error already
+// sent to the client.
+func (s *session) decide(command, text string, d authz.Decision) (uint64, bool) {
+	ev := s.event("statement")
+	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
+	if !d.Allowed() {
+		ev.Outcome, ev.Phase, ev.Reason = "failure", "denied", d.Err.Error()
+		var de *authz.DeniedError
+		if errors.As(d.Err, &de) {
+			ev.Rule = de.Rule
+		}
+		seq, err := s.record(ev)
+		if err != nil {
+			s.replyErr(err, 0)
+			return 0, false
+		}
+		s.log.Info("statement denied", "rule", ev.Rule, "audit_seq", seq)
+		s.replyErr(d.Err, seq)
+		return 0, false
+	}
+	ev.Outcome, ev.Phase = "unknown", "intent"
+	seq, err := s.record(ev)
+	if err != nil {
+		s.replyErr(err, 0) // no audit, no query
+		return 0, false
+	}
+	return seq, true
+}
+
+// outcome records how an allowed command ended.
+func (s *session) outcome(command string, intent uint64, start time.Time, st relayStats) {
+	s.nStmts++
+	s.nRows += st.rows
+	s.nBytes += st.bytes
+	ev := s.event("statement")
+	ev.Command, ev.Phase, ev.IntentSeq = command, "outcome", intent
+	ev.Rows, ev.Bytes, ev.Duration = st.rows, st.bytes, time.Since(start).Nanoseconds()
+	ev.Outcome = "success"
+	if st.errCode != 0 {
+		ev.Outcome, ev.ErrorCode, ev.Reason = "failure", st.errCode, s.scrubUpstream(st.errMsg)
+	}
+	// The statement has run; a failure to record its outcome cannot undo
+	// it, but it must be loud, and the next intent will fail closed.
+	_, _ = s.record(ev)
+}
+
+func (s *session) query(pkt []byte, sql string) error {
+	pol := s.srv.policies.Current()
+	d := pol.CheckQuery(s.ident, authz.Session{DB: s.db, MultiStatements: s.multi}, sql)
+	intent, ok := s.decide("query", sql, d)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	if err := s.send(pkt); err != nil {
+		return err
+	}
+	st, err := s.relayResult()
+	if err != nil {
+		return err
+	}
+	if d.UseDB != "" && st.errCode == 0 {
+		s.db, s.up.db = d.UseDB, d.UseDB
+	}
+	s.outcome("query", intent, start, st)
+	return nil
+}
+
+func (s *session) initDB(pkt []byte, db string) error {
+	d := s.srv.policies.Current().CheckUseDB(s.ident, db)
+	intent, ok := s.decide("init_db", db, d)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	if err := s.send(pkt); err != nil {
+		return err
+	}
+	st, err := s.relayOne()
+	if err != nil {
+		return err
+	}
+	if st.errCode == 0 {
+		s.db, s.up.db = db, db
+	}
+	s.outcome("init_db", intent, start, st)
+	return nil
+}
+
+func (s *session) fieldList(pkt []byte, arg []byte) error {
+	r := reader{b: arg}
+	table := string(r.cstring())
+	if r.err != nil {
+		table = string(arg)
+	}
+	d := s.srv.policies.Current().CheckFieldList(s.ident, authz.Session{DB: s.db}, table)
+	intent, ok := s.decide("field_list", table, d)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	if err := s.send(pkt); err != nil {
+		return err
+	}
+	st, err := s.relayFieldList()
+	if err != nil {
+		return err
+	}
+	s.outcome("field_list", intent, start, st)
+	return nil
+}
+
+func (s *session) prepare(pkt []byte, sql string) error {
+	// A prepared statement is always one statement.
+	d := s.srv.policies.Current().CheckQuery(s.ident, authz.Session{DB: s.db}, sql)
+	if d.Allowed() && d.UseDB != "" {
+		d.Err = &authz.DeniedError{Rule: authz.RuleStatementKind, Class: authz.ClassStatement, Msg: "USE cannot be prepared"}
+	}
+	intent, ok := s.decide("prepare", sql, d)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	if err := s.send(pkt); err != nil {
+		return err
+	}
+	id, ok, st, err := s.relayPrepare()
+	if err != nil {
+		return err
+	}
+	if ok {
+		s.stmts[id] = struct{}{}
+	}
+	s.outcome("prepare", intent, start, st)
+	return nil
+}
+
+// stmtCommand handles commands on a prepared statement. Only statements
+// this session prepared (and so were checked) can be used: the id is the
+// proof that the SQL passed the policy.
+func (s *session) stmtCommand(cmd byte, pkt []byte) error {
+	name := commandName(cmd)
+	if len(pkt) < 5 {
+		s.replyErr(fmt.Errorf("%w: %s without a statement id", errMalformed, name), 0)
+		return nil
+	}
+	id := binary.LittleEndian.Uint32(pkt[1:5])
+	if _, known := s.stmts[id]; !known {
+		if cmd == mysql.COM_STMT_CLOSE || cmd == mysql.COM_STMT_SEND_LONG_DATA {
+			return nil // these never answer, not even with an error
+		}
+		s.replyErr(fmt.Errorf("%w: %d", errUnknownStmt, id), 0)
+		return nil
+	}
+	switch cmd {
+	case mysql.COM_STMT_CLOSE:
+		delete(s.stmts, id)
+		return s.sendNoReply(pkt)
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		return s.sendNoReply(pkt)
+	}
+	ev := s.event("statement")
+	ev.Command, ev.Phase, ev.Outcome, ev.Statement = name, "intent", "unknown", fmt.Sprintf("statement %d", id)
+	intent, err := s.record(ev)
+	if err != nil {
+		s.replyErr(err, 0)
+		return nil
+	}
+	start := time.Now()
+	if err := s.send(pkt); err != nil {
+		return err
+	}
+	var st relayStats
+	switch cmd {
+	case mysql.COM_STMT_EXECUTE:
+		st, err = s.relayResult()
+	case mysql.COM_STMT_FETCH:
+		st, err = s.relayFetch()
+	case mysql.COM_STMT_RESET:
+		st, err = s.relayOne()
+	}
+	if err != nil {
+		return err
+	}
+	s.outcome(name, intent, start, st)
+	return nil
+}
+
+// relayFetch relays COM_STMT_FETCH's rows, or its ERR.
+func (s *session) relayFetch() (relayStats, error) {
+	var st relayStats
+	_, err := s.relayRows(&st)
+	return st, err
+}
+
+func (s *session) sendNoReply(pkt []byte) error {
+	s.up.w.seq = 0
+	if err := s.up.w.writePacket(pkt); err != nil {
+		return errUpstreamRead{err}
+	}
+	if err := s.up.w.flush(); err != nil {
+		return errUpstreamRead{err}
+	}
+	return nil
+}
+
+// setOption answers COM_SET_OPTION locally: the upstream connection always
+// allows multi-statements, and the policy refuses them for sessions that
+// have them off.
+func (s *session) setOption(arg []byte) error {
+	if len(arg) < 2 {
+		s.replyErr(fmt.Errorf("%w: COM_SET_OPTION", errMalformed), 0)
+		return nil
+	}
+	switch binary.LittleEndian.Uint16(arg) {
+	case 0:
+		s.multi = true
+	case 1:
+		s.multi = false
+	default:
+		s.replyErr(fmt.Errorf("%w: unknown COM_SET_OPTION value", errMalformed), 0)
+		return nil
+	}
+	s.cw.seq = 1
+	return s.cw.writePacket(eofPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
+}
+
+func (s *session) resetConnection(pkt []byte) error {
+	ev := s.event("command")
+	ev.Command, ev.Phase, ev.Outcome = "reset_connection", "intent", "unknown"
+	if _, err := s.record(ev); err != nil {
+		s.replyErr(err, 0)
+		return nil
+	}
+	if err := s.send(pkt); err != nil {
+		return err
+	}
+	st, err := s.relayOne()
+	if err != nil {
+		return err
+	}
+	if st.errCode == 0 {
+		clear(s.stmts)
+		s.up.charset = "utf8mb4"
+		// The reset restored the upstream's handshake character set;
+		// restore the client's, silently, as a reset would on a direct
+		// connection.
+		if err := s.up.setCharset(s.charset); err != nil {
+			return errUpstreamRead{err}
+		}
+	}
+	return nil
+}
+
+var (
+	errMalformed   = errors.New("malformed command")
+	errUnknownStmt = errors.New("unknown prepared statement")
+)
+
+func commandName(cmd byte) string {
+	names := map[byte]string{
+		mysql.COM_SLEEP: "sleep", mysql.COM_QUIT: "quit", mysql.COM_INIT_DB: "init_db", mysql.COM_QUERY: "query",
+		mysql.COM_FIELD_LIST: "field_list", mysql.COM_CREATE_DB: "create_db", mysql.COM_DROP_DB: "drop_db",
+		mysql.COM_REFRESH: "refresh", mysql.COM_SHUTDOWN: "shutdown", mysql.COM_STATISTICS: "statistics",
+		mysql.COM_PROCESS_INFO: "process_info", mysql.COM_CONNECT: "connect", mysql.COM_PROCESS_KILL: "process_kill",
+		mysql.COM_DEBUG: "debug", mysql.COM_PING: "ping", mysql.COM_TIME: "time", mysql.COM_DELAYED_INSERT: "delayed_insert",
+		mysql.COM_CHANGE_USER: "change_user", mysql.COM_BINLOG_DUMP: "binlog_dump", mysql.COM_TABLE_DUMP: "table_dump",
+		mysql.COM_CONNECT_OUT: "connect_out", mysql.COM_REGISTER_SLAVE: "register_slave",
+		mysql.COM_STMT_PREPARE: "stmt_prepare", mysql.COM_STMT_EXECUTE: "stmt_execute",
+		mysql.COM_STMT_SEND_LONG_DATA: "stmt_send_long_data", mysql.COM_STMT_CLOSE: "stmt_close",
+		mysql.COM_STMT_RESET: "stmt_reset", mysql.COM_SET_OPTION: "set_option", mysql.COM_STMT_FETCH: "stmt_fetch",
+		mysql.COM_DAEMON: "daemon", mysql.COM_BINLOG_DUMP_GTID: "binlog_dump_gtid", mysql.COM_RESET_CONNECTION: "reset_connection",
+	}
+	if n, ok := names[cmd]; ok {
+		return n
+	}
+	return fmt.Sprintf("0x%02x", cmd)
+}
+
+// charsetName maps a handshake collation id to the character set to set
+// upstream. Unknown ids fall back to utf8mb4, which every client this
+// proxy serves can read.
+func charsetName(collation byte) string {
+	switch collation {
+	case 8, 48, 31, 47, 15, 5, 94:
+		return "latin1"
+	case 33, 83, 192, 223:
+		return "utf8mb3"
+	case 63:
+		return "binary"
+	case 11, 65:
+		return "ascii"
+	default:
+		return "utf8mb4"
+	}
+}
