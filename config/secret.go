@@ -12,8 +12,8 @@ import (
 type Secret string
 
 func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
-func (Secret) String() string        { return "[redacted]" }
-func (Secret) GoString() string      { return "[redacted]" }
+func (Secret) String() string       { return "[redacted]" }
+func (Secret) GoString() string     { return "[redacted]" }
 
 // Reveal returns the secret's value; the name makes every use greppable.
 func (s Secret) Reveal() string { return string(s) }
