@@ -92,10 +92,13 @@ func setup(dir string) error {
 		   visit_date DATE, systolic_bp INT, treatment_arm VARCHAR(8) COMMENT 'blinded')`,
 		`CREATE TABLE study.docs (doc_id INT PRIMARY KEY, body LONGBLOB)`,
 		`CREATE TABLE ops.site_payments (payment_id INT PRIMARY KEY, site_id INT, amount_eur DECIMAL(10,2))`,
-		`INSERT INTO study.subjects SELECT CONCAT('S-', LPAD(seq, 4, '0')), 1 + seq % 8, IF(seq % 2, 'F', 'M'), 1950 + seq % 50 FROM seq_1_to_120`,
+		`INSERT INTO study.subjects SELECT CONCAT('S-', LPAD(seq, 4, '0')), 1 + seq % 8, IF(seq % 2, 'F', 'M'), 1950 + seq % 50 FROM study.seq_1_to_120`,
 		`INSERT INTO study.visits SELECT seq, CONCAT('S-', LPAD(1 + seq % 120, 4, '0')), ELT(1 + seq % 4, 'Screening', 'Baseline', 'Week 4', 'Week 8'),
-		   DATE_ADD('2025-01-06', INTERVAL seq DAY), 110 + seq % 40, IF(seq % 2, 'ACTIVE', 'PLACEBO') FROM seq_1_to_300`,
-		`INSERT INTO ops.site_payments SELECT seq, 1 + seq % 8, 1000 + seq * 12.5 FROM seq_1_to_30`,
+		   DATE_ADD('2025-01-06', INTERVAL seq DAY), 110 + seq % 40, IF(seq % 2, 'ACTIVE', 'PLACEBO') FROM study.seq_1_to_300`,
+		`INSERT INTO ops.site_payments SELECT seq, 1 + seq % 8, 1000 + seq * 12.5 FROM ops.seq_1_to_30`,
+		// A fresh MariaDB has anonymous users that would shadow the
+		// service account for local connections.
+		"DROP USER IF EXISTS ''@'localhost'",
 		"DROP USER IF EXISTS " + svcUser,
 		fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED VIA mysql_native_password USING PASSWORD('%s')", svcUser, svcPassword),
 		"GRANT SELECT, SHOW VIEW ON study.* TO " + svcUser,
@@ -204,7 +207,7 @@ func startRig(t *testing.T, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	if err := pool.Warm(context.Background()); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, r.logs)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -56,7 +56,7 @@ func TestPlaintextCachingSha2UsesRSA(t *testing.T) {
 	// With tls.require off, caching_sha2_password's full authentication
 	// travels RSA-encrypted; the driver fetches the key (allowPublicKeyRetrieval).
 	r := startRig(t, rigOpts{requireTLS: false})
-	db, err := sql.Open("mysql", "alice:"+alicePW+"@tcp("+r.addr+")/?tls=false&allowPublicKeyRetrieval=true")
+	db, err := sql.Open("mysql", "alice:"+alicePW+"@tcp("+r.addr+")/?tls=false")
 	if err != nil {
 		t.Fatal(err)
 	}

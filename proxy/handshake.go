@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/rrproxy/rrproxy/authz"
@@ -175,7 +176,15 @@ func (s *session) handshake() (*handshakeResponse, error) {
 		if s.srv.cfg.TLS == nil {
 			return nil, fmt.Errorf("%w: client asked for TLS, which is not configured", errProtocol)
 		}
-		tc := tls.Server(s.conn, s.srv.cfg.TLS)
+		// The client may have sent its ClientHello right behind the
+		// SSLRequest; those bytes are already in our read buffer and
+		// must reach the TLS layer first.
+		raw := s.conn
+		if n := s.cw.r.Buffered(); n > 0 {
+			early, _ := s.cw.r.Peek(n)
+			raw = &prefixConn{Conn: s.conn, prefix: bytes.Clone(early)}
+		}
+		tc := tls.Server(raw, s.srv.cfg.TLS)
 		if err := tc.Handshake(); err != nil {
 			return nil, fmt.Errorf("tls handshake: %w", err)
 		}
@@ -338,4 +347,19 @@ func sanitize(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// prefixConn replays bytes read ahead of a protocol switch.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }

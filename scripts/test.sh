@@ -41,7 +41,7 @@ for _ in $(seq 1 100); do
   kill -0 "$pid" 2>/dev/null || { cat "$work/mariadb.err"; exit 1; }
   sleep 0.2
 done
-mariadb --socket="$data/sock" -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED BY 'rrproxy-test-root'; CREATE USER 'root'@'127.0.0.1' IDENTIFIED BY 'rrproxy-test-root'; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+mariadb --socket="$data/sock" -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED BY 'rrproxy-test-root'; CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY 'rrproxy-test-root'; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
 
 # End-to-end tests read this DSN and fail (never skip) without it.
 export RRPROXY_TEST_MARIADB="root:rrproxy-test-root@tcp(127.0.0.1:$port)/"
