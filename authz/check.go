@@ -196,12 +196,12 @@ func (p *Policy) CheckFieldList(id *Identity, sess Session, table string) Decisi
 }
 
 func (p *Policy) checkStatement(id *Identity, st *sqlscope.Statement) error {
+	if st.Locking {
+		return &DeniedError{Rule: RuleReadOnly, Class: ClassStatement, Msg: "locking reads (FOR UPDATE / LOCK IN SHARE MODE) are not allowed"}
+	}
 	if !allowedKinds[st.Kind] || !st.ReadOnly && st.Kind != "set" && st.Kind != "use" && st.Kind != "begin" && st.Kind != "commit" && st.Kind != "rollback" {
 		return &DeniedError{Rule: RuleReadOnly, Class: ClassStatement,
 			Msg: fmt.Sprintf("%s statements are not allowed: this is a read-only replica", strings.ToUpper(string(st.Kind)))}
-	}
-	if st.Locking {
-		return &DeniedError{Rule: RuleReadOnly, Class: ClassStatement, Msg: "locking reads (FOR UPDATE / LOCK IN SHARE MODE) are not allowed"}
 	}
 	if st.Into {
 		return &DeniedError{Rule: RuleReadOnly, Class: ClassStatement, Msg: "SELECT ... INTO is not allowed"}
