@@ -25,8 +25,12 @@ import (
 func TestStreamMillionRowsHeapFlat(t *testing.T) {
 	r := startRig(t, rigOpts{requireTLS: true})
 	host, port, _ := strings.Cut(r.addr, ":")
-	cmd := exec.Command("mariadb", "--no-defaults", "-h"+host, "-P"+port, "-ualice", "-p"+alicePW, "--ssl", "--ssl-ca="+certs.CA,
-		"--quick", "--batch", "--skip-column-names", "study")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// --unbuffered: the CLI flushes after each query, so the first answer
+	// arrives while the session is still open.
+	cmd := exec.CommandContext(ctx, "mariadb", "--no-defaults", "-h"+host, "-P"+port, "-ualice", "-p"+alicePW, "--ssl", "--ssl-ca="+certs.CA,
+		"--quick", "--batch", "--unbuffered", "--skip-column-names", "study")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

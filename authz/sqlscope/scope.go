@@ -172,9 +172,11 @@ type Result struct {
 
 // MaxLen is the longest text Analyze accepts. Longer text is rejected
 // before parsing: parse time and the depth of the tree, and so of the
-// recursive walks over it, grow with the length. The proxy's own cap on
-// statement size should be no larger.
-const MaxLen = 1 << 20
+// recursive walks over it, grow with the length (the walk also bounds the
+// tree's depth). 64 MiB matches the proxy's default limits.max_packet_mb,
+// so a BI tool that interpolates a large literal (a 20 MiB document in
+// `SELECT ?` with client-side parameters) is analysed, not refused.
+const MaxLen = 64 << 20
 
 // maxErrText bounds the parser message carried in errors: it quotes the
 // statement and may be shown to the user.
