@@ -251,12 +251,13 @@ func checkSetVar(v sqlscope.SetVar) error {
 	if !safeSessionVars[name] {
 		return &DeniedError{Rule: RuleVariables, Class: ClassVariable, Msg: fmt.Sprintf("setting %s is not allowed", name)}
 	}
-	if name == "sql_mode" && sqlscope.ModeAffectsLexing(v.Value) {
-		// ANSI_QUOTES and NO_BACKSLASH_ESCAPES change how the server
-		// reads quotes; the analyser would then see different SQL from
-		// the server, which is a way around the policy.
+	if v.AffectsLexing() {
+		// ANSI_QUOTES and NO_BACKSLASH_ESCAPES change how the server reads
+		// quotes, and multi-byte client character sets (gbk, sjis, big5)
+		// can swallow a backslash; either way the analyser would see
+		// different SQL from the server, which is a way around the policy.
 		return &DeniedError{Rule: RuleVariables, Class: ClassVariable,
-			Msg: "this sql_mode changes how SQL is tokenised (ANSI_QUOTES, NO_BACKSLASH_ESCAPES) and is not allowed"}
+			Msg: fmt.Sprintf("this value of %s changes how SQL is tokenised and is not allowed (sql_mode ANSI_QUOTES/NO_BACKSLASH_ESCAPES, or a multi-byte character set other than utf8mb4)", name)}
 	}
 	return nil
 }
@@ -275,6 +276,11 @@ func (r *rule) appliesTo(id *Identity) bool {
 }
 
 func (p *Policy) checkSchema(id *Identity, schema string) error {
+	if schema == "" {
+		// "SHOW TABLES" with no current database: a glob like "*" would
+		// match the empty name, so refuse before matching.
+		return fmt.Errorf("%w: name the database or USE one first", ErrNoDatabase)
+	}
 	if schema == "information_schema" {
 		return nil
 	}

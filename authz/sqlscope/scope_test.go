@@ -168,7 +168,7 @@ func TestSetVarAffectsLexing(t *testing.T) {
 	}{
 		{"SET NAMES utf8mb4", false},
 		{"SET NAMES gbk", true},
-		{"SET NAMES latin1", true},
+		{"SET NAMES latin1", false},
 		{"SET NAMES DEFAULT", true},
 		{"SET CHARACTER SET utf8", false},
 		{"SET character_set_client = gbk", true},

@@ -100,7 +100,10 @@ func parserMode(sqlMode string) (mysql.SQLMode, error) {
 // UTF-8 does not. Only utf8mb4, utf8mb3/utf8 and ascii are safe.
 func CharsetAffectsLexing(charset string) bool {
 	switch strings.ToLower(strings.TrimSpace(charset)) {
-	case "utf8mb4", "utf8mb3", "utf8", "ascii":
+	case "utf8mb4", "utf8mb3", "utf8", "ascii", "latin1", "binary":
+		// latin1 and binary are single-byte: every quote and backslash is
+		// the same byte it is in UTF-8, so tokens fall where the analyser
+		// sees them (and precheck refuses text that is not valid UTF-8).
 		return false
 	}
 	return true

@@ -39,12 +39,12 @@ func TestModeAffectsLexing(t *testing.T) {
 }
 
 func TestCharsetAffectsLexing(t *testing.T) {
-	for _, cs := range []string{"utf8mb4", "UTF8MB4", "utf8", "utf8mb3", "ascii"} {
+	for _, cs := range []string{"utf8mb4", "UTF8MB4", "utf8", "utf8mb3", "ascii", "latin1", "binary"} {
 		if CharsetAffectsLexing(cs) {
 			t.Errorf("CharsetAffectsLexing(%q) = true", cs)
 		}
 	}
-	for _, cs := range []string{"gbk", "big5", "sjis", "cp932", "gb18030", "latin1", "binary", "", "DEFAULT"} {
+	for _, cs := range []string{"gbk", "big5", "sjis", "cp932", "gb18030", "ucs2", "utf16", "", "DEFAULT"} {
 		if !CharsetAffectsLexing(cs) {
 			t.Errorf("CharsetAffectsLexing(%q) = false", cs)
 		}

@@ -1,0 +1,215 @@
+package authz
+
+import (
+	"crypto/sha1"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func examplePolicy(t *testing.T) *Policy {
+	t.Helper()
+	p, err := Load("../policy.yaml")
+	if err != nil {
+		t.Fatalf("the repository's example policy.yaml must load: %v", err)
+	}
+	return p
+}
+
+func TestExamplePolicyAuthentication(t *testing.T) {
+	p := examplePolicy(t)
+	if id, err := p.AuthenticatePassword("alice", "alice-demo-password"); err != nil || id.User != "alice" || id.Groups[0] != "data-managers" {
+		t.Fatalf("alice: %+v, %v", id, err)
+	}
+	for _, c := range []struct{ user, pw string }{
+		{"alice", "bob-demo-password"},
+		{"nobody", "alice-demo-password"},
+		{"carol", "carol-demo-password"}, // disabled
+		{"alice", ""},
+	} {
+		if _, err := p.AuthenticatePassword(c.user, c.pw); !errors.Is(err, ErrAuthFailed) {
+			t.Errorf("%s/%s: want ErrAuthFailed, got %v", c.user, c.pw, err)
+		}
+	}
+}
+
+func TestNativePasswordOptIn(t *testing.T) {
+	h, _ := HashPassword("legacy-password-1")
+	text := "users:\n  old: {password: \"" + h + "\", native_password: \"" + NativeHash("legacy-password-1") + "\"}\n  new: {password: \"" + h + "\"}\n"
+	p, err := Parse("p.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.NativeAllowed("old") || p.NativeAllowed("new") || p.NativeAllowed("ghost") {
+		t.Fatal("NativeAllowed wrong")
+	}
+	salt := []byte("01234567890123456789")
+	// The client side of mysql_native_password.
+	s1 := sha1.Sum([]byte("legacy-password-1"))
+	s2 := sha1.Sum(s1[:])
+	mix := sha1.Sum(append(append([]byte{}, salt...), s2[:]...))
+	resp := make([]byte, 20)
+	for i := range resp {
+		resp[i] = s1[i] ^ mix[i]
+	}
+	if _, err := p.AuthenticateNative("old", salt, resp); err != nil {
+		t.Fatalf("valid native scramble refused: %v", err)
+	}
+	resp[0] ^= 1
+	if _, err := p.AuthenticateNative("old", salt, resp); err == nil {
+		t.Fatal("bad native scramble accepted")
+	}
+}
+
+func TestLoadErrorsCarryFileLine(t *testing.T) {
+	h, _ := HashPassword("some-password-123")
+	text := `users:
+  alice:
+    password: "` + h + `"
+    groups: [analysts, ghosts]
+  bob:
+    password: "not-a-hash"
+groups:
+  analysts: {}
+rules:
+  - id: Bad Id
+    to: [group:analysts]
+    allow: [study]
+  - id: r2
+    to: [group:nobody, someone]
+    deny_columns: [study.visits.*]
+  - id: r2
+    to: ["*"]
+`
+	_, err := Parse("policy.yaml", []byte(text))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		`policy.yaml:4: users.alice.groups[1]: unknown group "ghosts"`,
+		`policy.yaml:6: users.bob.password: not an argon2id PHC string`,
+		`policy.yaml:10: rules[0].id: rule id "Bad Id"`,
+		`policy.yaml:12: rules[0].allow[0]: "study": write schema.table`,
+		`policy.yaml:14: rules[1].to[0]: unknown group "nobody"`,
+		`policy.yaml:14: rules[1].to[1]: "someone": write user:NAME`,
+		`policy.yaml:15: rules[1].deny_columns[0]: "study.visits.*": name the column exactly`,
+		`policy.yaml:16: rules[2].id: duplicate rule id "r2"`,
+		`policy.yaml:16: rules[2]: rule "r2" grants and denies nothing`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if _, err := Parse("policy.yaml", []byte("users: {}\nrulez: []\n")); err == nil || !strings.Contains(err.Error(), "policy.yaml:2: field rulez not found") {
+		t.Errorf("unknown key: %v", err)
+	}
+}
+
+func TestCheckQuery(t *testing.T) {
+	p := examplePolicy(t)
+	alice := &Identity{User: "alice", Groups: []string{"data-managers"}}
+	bob := &Identity{User: "bob", Groups: []string{"site-monitors"}}
+	cases := []struct {
+		name  string
+		id    *Identity
+		db    string
+		multi bool
+		sql   string
+		rule  string // "" = allowed
+		err   error
+	}{
+		{"alice reads sites", alice, "", false, "SELECT name FROM study.sites", "", nil},
+		{"bob may not read sites", bob, "", false, "SELECT name FROM study.sites", RuleDefaultDeny, nil},
+		{"nobody reads ops", alice, "", false, "SELECT * FROM ops.site_payments", RuleDefaultDeny, nil},
+		{"unqualified with db", bob, "study", false, "SELECT subject_id FROM subjects", "", nil},
+		{"unqualified without db", bob, "", false, "SELECT subject_id FROM subjects", "", ErrNoDatabase},
+		{"blinded column", alice, "study", false, "SELECT treatment_arm FROM visits", "treatment-blinding", nil},
+		{"blinded column via alias", alice, "", false, "SELECT v.treatment_arm FROM study.visits v", "treatment-blinding", nil},
+		{"blinded column in WHERE", alice, "", false, "SELECT visit_id FROM study.visits WHERE treatment_arm='ACTIVE'", "treatment-blinding", nil},
+		{"blinded column in derived table", alice, "", false, "SELECT a FROM (SELECT treatment_arm a FROM study.visits) x", "treatment-blinding", nil},
+		{"star over blinded table", alice, "", false, "SELECT * FROM study.visits", "treatment-blinding", nil},
+		{"star over other table", alice, "", false, "SELECT * FROM study.subjects", "", nil},
+		{"ambiguous name in join", alice, "", false, "SELECT treatment_arm FROM study.visits JOIN study.subjects USING (subject_id)", "treatment-blinding", nil},
+		{"write", alice, "", false, "UPDATE study.sites SET name='x'", RuleReadOnly, nil},
+		{"ddl", alice, "", false, "DROP TABLE study.sites", RuleReadOnly, nil},
+		{"locking read", alice, "", false, "SELECT name FROM study.sites FOR UPDATE", RuleReadOnly, nil},
+		{"into outfile", alice, "", false, "SELECT name FROM study.sites INTO OUTFILE '/tmp/x'", RuleReadOnly, nil},
+		{"sleep", alice, "", false, "SELECT SLEEP(10)", RuleFunctions, nil},
+		{"set global", alice, "", false, "SET GLOBAL read_only = 0", RuleVariables, nil},
+		{"set ansi quotes", alice, "", false, "SET sql_mode='ANSI_QUOTES'", RuleVariables, nil},
+		{"set names gbk", alice, "", false, "SET NAMES gbk", RuleVariables, nil},
+		{"safe set", alice, "", false, "SET NAMES utf8mb4", "", nil},
+		{"connector/j init", alice, "", false, "SET character_set_results = NULL", "", nil},
+		{"version comment", bob, "", false, "SELECT @@version_comment LIMIT 1", "", nil},
+		{"show grants", alice, "", false, "SHOW GRANTS", RuleStatementKind, nil},
+		{"show processlist", alice, "", false, "SHOW PROCESSLIST", RuleStatementKind, nil},
+		{"system schema", alice, "", false, "SELECT * FROM mysql.user", RuleSystemSchemas, nil},
+		{"information_schema", bob, "", false, "SELECT TABLE_NAME FROM information_schema.TABLES", "", nil},
+		{"multi without flag", alice, "", false, "SELECT 1; SELECT 2", RuleMultiStmt, nil},
+		{"multi with flag", alice, "", true, "SELECT 1; SELECT 2", "", nil},
+		{"multi one bad", alice, "", true, "SELECT 1; SELECT * FROM ops.site_payments", RuleDefaultDeny, nil},
+		{"mariadb executable comment", alice, "", false, "/*M! DROP TABLE x */ SELECT 1", "", ErrUnparseable},
+		{"garbage", alice, "", false, "SELEC nonsense", "", ErrUnparseable},
+		{"use allowed schema", bob, "", false, "USE study", "", nil},
+		{"use denied schema", bob, "", false, "USE ops", RuleDefaultDeny, nil},
+		{"show tables without db", alice, "", false, "SHOW TABLES", "", ErrNoDatabase},
+		{"show tables with db", alice, "study", false, "SHOW TABLES", "", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := p.CheckQuery(c.id, Session{DB: c.db, MultiStatements: c.multi}, c.sql)
+			if d.PolicyVersion != p.Version {
+				t.Errorf("decision carries policy version %q, want %q", d.PolicyVersion, p.Version)
+			}
+			switch {
+			case c.err != nil:
+				if !errors.Is(d.Err, c.err) {
+					t.Fatalf("want %v, got %v", c.err, d.Err)
+				}
+			case c.rule == "":
+				if d.Err != nil {
+					t.Fatalf("want allowed, got %v", d.Err)
+				}
+			default:
+				var de *DeniedError
+				if !errors.As(d.Err, &de) || de.Rule != c.rule || !errors.Is(d.Err, ErrDenied) {
+					t.Fatalf("want denial by %s, got %v", c.rule, d.Err)
+				}
+			}
+		})
+	}
+	if d := p.CheckQuery(bob, Session{}, "USE study"); d.UseDB != "study" {
+		t.Errorf("USE decision UseDB = %q", d.UseDB)
+	}
+}
+
+func TestCheckUseDBAndFieldList(t *testing.T) {
+	p := examplePolicy(t)
+	bob := &Identity{User: "bob", Groups: []string{"site-monitors"}}
+	if d := p.CheckUseDB(bob, "study"); !d.Allowed() {
+		t.Errorf("bob USE study: %v", d.Err)
+	}
+	if d := p.CheckUseDB(bob, "ops"); d.Allowed() {
+		t.Error("bob USE ops allowed")
+	}
+	if d := p.CheckFieldList(bob, Session{DB: "study"}, "subjects"); !d.Allowed() {
+		t.Errorf("field list subjects: %v", d.Err)
+	}
+	if d := p.CheckFieldList(bob, Session{DB: "study"}, "visits"); d.Allowed() {
+		t.Error("field list of a table with a withheld column must be refused")
+	}
+	if d := p.CheckFieldList(bob, Session{DB: "study"}, "sites"); d.Allowed() {
+		t.Error("field list of an ungranted table allowed")
+	}
+}
+
+func TestStoreReloadKeepsOldPolicyOnError(t *testing.T) {
+	p := examplePolicy(t)
+	s := NewStore(p)
+	if _, err := s.Reload("testdata/does-not-exist.yaml"); err == nil {
+		t.Fatal("want error")
+	}
+	if s.Current() != p {
+		t.Fatal("a failed reload replaced the policy")
+	}
+}
