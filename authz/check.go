@@ -95,6 +95,9 @@ var allowedShows = map[string]bool{
 	"triggers": true, "plugins": true, "open tables": true, "character set": true,
 }
 
+// schemaShows list a database's contents; without FROM, the current one.
+var schemaShows = map[string]bool{"tables": true, "table status": true, "triggers": true, "open tables": true}
+
 // dangerousFunctions read files, block threads, take locks or wait on
 // replication: none belongs in a BI query against a shared replica.
 var dangerousFunctions = map[string]bool{
@@ -155,7 +158,7 @@ func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
 			d.Err = &DeniedError{Rule: RuleMultiStmt, Class: ClassStatement, Msg: "send USE as a statement of its own"}
 			return d
 		}
-		if err := p.checkStatement(id, st); err != nil {
+		if err := p.checkStatement(id, sess.DB, st); err != nil {
 			d.Err = err
 			return d
 		}
@@ -195,7 +198,7 @@ func (p *Policy) CheckFieldList(id *Identity, sess Session, table string) Decisi
 	return d
 }
 
-func (p *Policy) checkStatement(id *Identity, st *sqlscope.Statement) error {
+func (p *Policy) checkStatement(id *Identity, db string, st *sqlscope.Statement) error {
 	if st.Locking {
 		return &DeniedError{Rule: RuleReadOnly, Class: ClassStatement, Msg: "locking reads (FOR UPDATE / LOCK IN SHARE MODE) are not allowed"}
 	}
@@ -221,11 +224,16 @@ func (p *Policy) checkStatement(id *Identity, st *sqlscope.Statement) error {
 		}
 	}
 	if st.Inner != nil {
-		if err := p.checkStatement(id, st.Inner); err != nil {
+		if err := p.checkStatement(id, db, st.Inner); err != nil {
 			return err
 		}
 	}
-	for _, s := range st.Schemas {
+	schemas := st.Schemas
+	if st.Kind == "show" && len(schemas) == 0 && schemaShows[st.ShowWhat] {
+		// SHOW TABLES without FROM lists the current database.
+		schemas = []string{strings.ToLower(db)}
+	}
+	for _, s := range schemas {
 		if err := p.checkSchema(id, s); err != nil {
 			return err
 		}
