@@ -1,0 +1,38 @@
+package e2e
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/rrproxy/rrproxy/auditlog"
+)
+
+// failingRecorder fails every write while broken is set, like a full disk.
+type failingRecorder struct{ broken atomic.Bool }
+
+func (f *failingRecorder) Record(ev *auditlog.Event) (uint64, error) {
+	if f.broken.Load() {
+		return 0, errors.New("no space left on device")
+	}
+	return 1, nil
+}
+
+func TestNoAuditNoQuery(t *testing.T) {
+	rec := &failingRecorder{}
+	r := startRig(t, rigOpts{requireTLS: true, recorder: rec})
+	db := r.open("alice", alicePW, "study")
+	db.SetMaxOpenConns(1)
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM subjects").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	rec.broken.Store(true)
+	_, err := db.Query("SELECT COUNT(*) FROM subjects")
+	mysqlErr(t, err, 1105, "audit log cannot be written")
+	// Service resumes by itself once writing works again.
+	rec.broken.Store(false)
+	if err := db.QueryRow("SELECT COUNT(*) FROM subjects").Scan(&n); err != nil || n != 120 {
+		t.Fatalf("after recovery: %d, %v", n, err)
+	}
+}
