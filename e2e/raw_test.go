@@ -253,3 +253,47 @@ func TestMisbehavingClientsDoNotDisturbOthers(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSendLongData: a parameter sent in pieces with COM_STMT_SEND_LONG_DATA
+// (which has no reply) and then used by COM_STMT_EXECUTE.
+func TestSendLongData(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	c := rawConn(t, r, "alice", alicePW, "")
+	command(t, c, append([]byte{mysql.COM_STMT_PREPARE}, "SELECT LENGTH(?)"...)...)
+	ok := read(t, c)
+	if ok[0] != 0 {
+		t.Fatalf("prepare: %q", ok)
+	}
+	id := ok[1:5]
+	for range 2 { // parameter definition + EOF
+		read(t, c)
+	}
+	for range 2 { // column definition + EOF
+		read(t, c)
+	}
+	for i := 0; i < 3; i++ {
+		chunk := append([]byte{mysql.COM_STMT_SEND_LONG_DATA}, id...)
+		chunk = append(chunk, 0, 0) // parameter 0
+		chunk = append(chunk, strings.Repeat("x", 100000)...)
+		command(t, c, chunk...)
+	}
+	exec := append([]byte{mysql.COM_STMT_EXECUTE}, id...)
+	exec = append(exec, 0, 1, 0, 0, 0, 0 /* null bitmap */, 1 /* new params bound */, mysql.MYSQL_TYPE_BLOB, 0)
+	command(t, c, exec...)
+	if p := read(t, c); p[0] != 1 {
+		t.Fatalf("column count: %q", p)
+	}
+	read(t, c) // column definition
+	read(t, c) // EOF
+	row := read(t, c)
+	// Binary row: 0x00 header, null bitmap (1 byte for 1 column), LENGTH() as a 4-byte INT.
+	if len(row) != 6 {
+		t.Fatalf("row % x", row)
+	}
+	if got := binary.LittleEndian.Uint32(row[2:6]); got != 300000 {
+		t.Fatalf("LENGTH = %d, want 300000", got)
+	}
+	if p := read(t, c); p[0] != 0xfe {
+		t.Fatalf("want EOF, got %q", p)
+	}
+}
