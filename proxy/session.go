@@ -404,47 +404,42 @@ func (s *session) outcome(command string, intent uint64, start time.Time, st rel
 	_, _ = s.record(ev)
 }
 
-func (s *session) query(pkt []byte, sql string) error {
-	pol := s.srv.policies.Current()
-	d := pol.CheckQuery(s.ident, authz.Session{DB: s.db, MultiStatements: s.multi}, sql)
-	intent, ok := s.decide("query", sql, d)
+// forwardChecked forwards a command that passed its decision: audit intent, send,
+// relay the response with relay, audit outcome. It is the only path from
+// a client command with SQL or object names to the upstream.
+func (s *session) forwardChecked(command, text string, d authz.Decision, pkt []byte, relay func() (relayStats, error)) (relayStats, bool, error) {
+	intent, ok := s.decide(command, text, d)
 	if !ok {
-		return nil
+		return relayStats{}, false, nil
 	}
 	start := time.Now()
 	if err := s.send(pkt); err != nil {
-		return err
+		return relayStats{}, false, err
 	}
-	st, err := s.relayResult()
+	st, err := relay()
 	if err != nil {
-		return err
+		return st, false, err
 	}
-	if d.UseDB != "" && st.errCode == 0 {
+	s.outcome(command, intent, start, st)
+	return st, true, nil
+}
+
+func (s *session) query(pkt []byte, sql string) error {
+	d := s.srv.policies.Current().CheckQuery(s.ident, authz.Session{DB: s.db, MultiStatements: s.multi}, sql)
+	st, ran, err := s.forwardChecked("query", sql, d, pkt, s.relayResult)
+	if ran && d.UseDB != "" && st.errCode == 0 {
 		s.db, s.up.db = d.UseDB, d.UseDB
 	}
-	s.outcome("query", intent, start, st)
-	return nil
+	return err
 }
 
 func (s *session) initDB(pkt []byte, db string) error {
 	d := s.srv.policies.Current().CheckUseDB(s.ident, db)
-	intent, ok := s.decide("init_db", db, d)
-	if !ok {
-		return nil
-	}
-	start := time.Now()
-	if err := s.send(pkt); err != nil {
-		return err
-	}
-	st, err := s.relayOne()
-	if err != nil {
-		return err
-	}
-	if st.errCode == 0 {
+	st, ran, err := s.forwardChecked("init_db", db, d, pkt, s.relayOne)
+	if ran && st.errCode == 0 {
 		s.db, s.up.db = db, db
 	}
-	s.outcome("init_db", intent, start, st)
-	return nil
+	return err
 }
 
 func (s *session) fieldList(pkt []byte, arg []byte) error {
@@ -454,20 +449,8 @@ func (s *session) fieldList(pkt []byte, arg []byte) error {
 		table = string(arg)
 	}
 	d := s.srv.policies.Current().CheckFieldList(s.ident, authz.Session{DB: s.db}, table)
-	intent, ok := s.decide("field_list", table, d)
-	if !ok {
-		return nil
-	}
-	start := time.Now()
-	if err := s.send(pkt); err != nil {
-		return err
-	}
-	st, err := s.relayFieldList()
-	if err != nil {
-		return err
-	}
-	s.outcome("field_list", intent, start, st)
-	return nil
+	_, _, err := s.forwardChecked("field_list", table, d, pkt, s.relayFieldList)
+	return err
 }
 
 func (s *session) prepare(pkt []byte, sql string) error {
