@@ -31,10 +31,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+echo "== dev certificates for the upstream's TLS"
+go run ./cmd/rrproxy certs -dir "$work/certs" >/dev/null
+export RRPROXY_TEST_MARIADB_CA="$work/certs/ca.pem"
+
 echo "== starting private MariaDB on 127.0.0.1:$port"
 mariadb-install-db --user=root --datadir="$data" --auth-root-authentication-method=normal >"$work/install.log" 2>&1
 mariadbd --user=root --datadir="$data" --socket="$data/sock" --port="$port" --bind-address=127.0.0.1 \
-  --skip-log-bin --max-allowed-packet=256M --innodb-buffer-pool-size=256M --log-error="$work/mariadb.err" &
+  --skip-log-bin --max-allowed-packet=256M \
+  --ssl-cert="$work/certs/server.pem" --ssl-key="$work/certs/server-key.pem" --ssl-ca="$work/certs/ca.pem" --innodb-buffer-pool-size=256M --log-error="$work/mariadb.err" &
 pid=$!
 for _ in $(seq 1 100); do
   mariadb --socket="$data/sock" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break
