@@ -40,8 +40,6 @@ type Config struct {
 	IdleTimeout      time.Duration
 	MaxConnections   int
 	MaxPacket        int
-	// FallbackVersion is announced until the upstream's version is known.
-	FallbackVersion string
 }
 
 // Server accepts MySQL clients and relays them to the pool.
@@ -92,9 +90,7 @@ func (s *Server) serverVersion() string {
 	if v := s.pool.ServerVersion(); v != "" {
 		return v
 	}
-	if s.cfg.FallbackVersion != "" {
-		return s.cfg.FallbackVersion
-	}
+	// Announced only until the first upstream connection succeeds.
 	return "8.0.36-rrproxy"
 }
 
@@ -197,14 +193,4 @@ func (s *Server) Shutdown(ctx context.Context) (forced int, err error) {
 	}
 	s.pool.Close()
 	return forced, err
-}
-
-// Addr is the listening address once Serve has started.
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln == nil {
-		return nil
-	}
-	return s.ln.Addr()
 }

@@ -304,9 +304,9 @@ func (s *session) dispatch(ctx context.Context, pkt []byte) error {
 	case mysql.COM_QUIT:
 		return errQuit
 	case mysql.COM_PING:
-		return s.passThrough(cmd, arg, "ping")
+		return s.passThrough(pkt)
 	case mysql.COM_STATISTICS:
-		return s.passThrough(cmd, arg, "statistics")
+		return s.passThrough(pkt)
 	case mysql.COM_QUERY:
 		return s.query(pkt, string(arg))
 	case mysql.COM_INIT_DB:
@@ -335,12 +335,8 @@ func (s *session) dispatch(ctx context.Context, pkt []byte) error {
 
 // send forwards a client command packet to the pinned upstream connection.
 func (s *session) send(pkt []byte) error {
-	s.up.w.seq = 0
-	if err := s.up.w.writePacket(pkt); err != nil {
-		return errUpstreamRead{err}
-	}
-	if err := s.up.w.flush(); err != nil {
-		return errUpstreamRead{err}
+	if err := s.sendNoReply(pkt); err != nil {
+		return err
 	}
 	// The response's sequence ids continue from the command's; the
 	// client's next expected id is where the upstream's replies start.
@@ -349,8 +345,8 @@ func (s *session) send(pkt []byte) error {
 }
 
 // passThrough forwards commands that touch no data (PING, STATISTICS).
-func (s *session) passThrough(cmd byte, arg []byte, name string) error {
-	if err := s.send(append([]byte{cmd}, arg...)); err != nil {
+func (s *session) passThrough(pkt []byte) error {
+	if err := s.send(pkt); err != nil {
 		return err
 	}
 	_, err := s.relayOne()
@@ -502,31 +498,17 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	case mysql.COM_STMT_SEND_LONG_DATA:
 		return s.sendNoReply(pkt)
 	}
-	ev := s.event("statement")
-	ev.Command, ev.Phase, ev.Outcome, ev.Statement = name, "intent", "unknown", fmt.Sprintf("statement %d", id)
-	intent, err := s.record(ev)
-	if err != nil {
-		s.replyErr(err, 0)
-		return nil
-	}
-	start := time.Now()
-	if err := s.send(pkt); err != nil {
-		return err
-	}
-	var st relayStats
+	relay := s.relayOne // COM_STMT_RESET
 	switch cmd {
 	case mysql.COM_STMT_EXECUTE:
-		st, err = s.relayResult()
+		relay = s.relayResult
 	case mysql.COM_STMT_FETCH:
-		st, err = s.relayFetch()
-	case mysql.COM_STMT_RESET:
-		st, err = s.relayOne()
+		relay = s.relayFetch
 	}
-	if err != nil {
-		return err
-	}
-	s.outcome(name, intent, start, st)
-	return nil
+	// The statement's SQL was decided at PREPARE; the zero Decision is an
+	// allow that carries that forward.
+	_, _, err := s.forwardChecked(name, fmt.Sprintf("statement %d", id), authz.Decision{}, pkt, relay)
+	return err
 }
 
 // relayFetch relays COM_STMT_FETCH's rows, or its ERR.
@@ -600,21 +582,23 @@ var (
 	errUnknownStmt = errors.New("unknown prepared statement")
 )
 
+// commandNames are the audit log's names for protocol commands.
+var commandNames = map[byte]string{
+	mysql.COM_SLEEP: "sleep", mysql.COM_QUIT: "quit", mysql.COM_INIT_DB: "init_db", mysql.COM_QUERY: "query",
+	mysql.COM_FIELD_LIST: "field_list", mysql.COM_CREATE_DB: "create_db", mysql.COM_DROP_DB: "drop_db",
+	mysql.COM_REFRESH: "refresh", mysql.COM_SHUTDOWN: "shutdown", mysql.COM_STATISTICS: "statistics",
+	mysql.COM_PROCESS_INFO: "process_info", mysql.COM_CONNECT: "connect", mysql.COM_PROCESS_KILL: "process_kill",
+	mysql.COM_DEBUG: "debug", mysql.COM_PING: "ping", mysql.COM_TIME: "time", mysql.COM_DELAYED_INSERT: "delayed_insert",
+	mysql.COM_CHANGE_USER: "change_user", mysql.COM_BINLOG_DUMP: "binlog_dump", mysql.COM_TABLE_DUMP: "table_dump",
+	mysql.COM_CONNECT_OUT: "connect_out", mysql.COM_REGISTER_SLAVE: "register_slave",
+	mysql.COM_STMT_PREPARE: "stmt_prepare", mysql.COM_STMT_EXECUTE: "stmt_execute",
+	mysql.COM_STMT_SEND_LONG_DATA: "stmt_send_long_data", mysql.COM_STMT_CLOSE: "stmt_close",
+	mysql.COM_STMT_RESET: "stmt_reset", mysql.COM_SET_OPTION: "set_option", mysql.COM_STMT_FETCH: "stmt_fetch",
+	mysql.COM_DAEMON: "daemon", mysql.COM_BINLOG_DUMP_GTID: "binlog_dump_gtid", mysql.COM_RESET_CONNECTION: "reset_connection",
+}
+
 func commandName(cmd byte) string {
-	names := map[byte]string{
-		mysql.COM_SLEEP: "sleep", mysql.COM_QUIT: "quit", mysql.COM_INIT_DB: "init_db", mysql.COM_QUERY: "query",
-		mysql.COM_FIELD_LIST: "field_list", mysql.COM_CREATE_DB: "create_db", mysql.COM_DROP_DB: "drop_db",
-		mysql.COM_REFRESH: "refresh", mysql.COM_SHUTDOWN: "shutdown", mysql.COM_STATISTICS: "statistics",
-		mysql.COM_PROCESS_INFO: "process_info", mysql.COM_CONNECT: "connect", mysql.COM_PROCESS_KILL: "process_kill",
-		mysql.COM_DEBUG: "debug", mysql.COM_PING: "ping", mysql.COM_TIME: "time", mysql.COM_DELAYED_INSERT: "delayed_insert",
-		mysql.COM_CHANGE_USER: "change_user", mysql.COM_BINLOG_DUMP: "binlog_dump", mysql.COM_TABLE_DUMP: "table_dump",
-		mysql.COM_CONNECT_OUT: "connect_out", mysql.COM_REGISTER_SLAVE: "register_slave",
-		mysql.COM_STMT_PREPARE: "stmt_prepare", mysql.COM_STMT_EXECUTE: "stmt_execute",
-		mysql.COM_STMT_SEND_LONG_DATA: "stmt_send_long_data", mysql.COM_STMT_CLOSE: "stmt_close",
-		mysql.COM_STMT_RESET: "stmt_reset", mysql.COM_SET_OPTION: "set_option", mysql.COM_STMT_FETCH: "stmt_fetch",
-		mysql.COM_DAEMON: "daemon", mysql.COM_BINLOG_DUMP_GTID: "binlog_dump_gtid", mysql.COM_RESET_CONNECTION: "reset_connection",
-	}
-	if n, ok := names[cmd]; ok {
+	if n, ok := commandNames[cmd]; ok {
 		return n
 	}
 	return fmt.Sprintf("0x%02x", cmd)

@@ -18,13 +18,18 @@ import (
 	"github.com/rrproxy/rrproxy/proxy"
 )
 
-func cmdServe(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+// loadConfig parses a subcommand's -config flag and loads that file.
+func loadConfig(name string, args []string) (*config.Server, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	path := fs.String("config", "rrproxy.yaml", "path to rrproxy.yaml")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	cfg, err := config.Load(*path)
+	return config.Load(*path)
+}
+
+func cmdServe(ctx context.Context, args []string) error {
+	cfg, err := loadConfig("serve", args)
 	if err != nil {
 		return err
 	}
@@ -33,12 +38,7 @@ func cmdServe(ctx context.Context, args []string) error {
 }
 
 func cmdCheck(args []string) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	path := fs.String("config", "rrproxy.yaml", "path to rrproxy.yaml")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadConfig("check", args)
 	if err != nil {
 		return err
 	}
