@@ -10,6 +10,9 @@ type source struct {
 	alias   string // the name columns are qualified with: alias, else table name
 	table   Table  // the base table, when !derived
 	derived bool   // derived table or CTE: its columns are not a base table's
+	// qual is the qualifier as written (original case), for rewrites
+	// that name this source's columns: [schema.]table or the alias.
+	qual []string
 }
 
 // scope holds the sources visible to column references of one query
@@ -74,12 +77,13 @@ func (w *walker) sourcesOf(rs ast.ResultSetNode, with *ast.WithClause, out []sou
 			src := w.tableSource(s, with)
 			if x.AsName.L != "" {
 				src.alias = x.AsName.L
+				src.qual = []string{x.AsName.O}
 			}
 			out = append(out, src)
 		case *ast.Join:
 			out = w.sourcesOf(s, with, out)
 		default: // *ast.SelectStmt, *ast.SetOprStmt: a derived table
-			out = append(out, source{alias: x.AsName.L, derived: true})
+			out = append(out, source{alias: x.AsName.L, derived: true, qual: []string{x.AsName.O}})
 		}
 	case *ast.TableName:
 		out = append(out, w.tableSource(x, with))
@@ -94,9 +98,13 @@ func (w *walker) sourcesOf(rs ast.ResultSetNode, with *ast.WithClause, out []sou
 
 func (w *walker) tableSource(t *ast.TableName, with *ast.WithClause) source {
 	if t.Schema.L == "" && w.cteVisible(t.Name.L, with) {
-		return source{alias: t.Name.L, derived: true}
+		return source{alias: t.Name.L, derived: true, qual: []string{t.Name.O}}
 	}
-	return source{alias: t.Name.L, table: w.qualify(t.Schema.L, t.Name.L)}
+	qual := []string{t.Name.O}
+	if t.Schema.O != "" {
+		qual = []string{t.Schema.O, t.Name.O}
+	}
+	return source{alias: t.Name.L, table: w.qualify(t.Schema.L, t.Name.L), qual: qual}
 }
 
 func (w *walker) tableRefs(c *ast.TableRefsClause) ast.ResultSetNode {

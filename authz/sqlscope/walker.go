@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
 	"github.com/pingcap/tidb/pkg/parser/test_driver"
 )
 
@@ -28,6 +29,15 @@ type walker struct {
 	// setTxn is true inside SET [GLOBAL|SESSION] TRANSACTION.
 	setTxn bool
 	dedup  map[string]struct{}
+
+	// Rewrite state (see rewrite.go); hooks is nil for plain analysis.
+	hooks   Hooks
+	mode    mysql.SQLMode
+	top     *ast.SelectStmt // the statement's outermost SELECT, if any
+	replace map[ast.Node]ast.Node
+	outputs []int
+	changed bool
+	err     error
 }
 
 func newWalker(db string) *walker {
@@ -71,6 +81,12 @@ func (w *walker) Enter(n ast.Node) (ast.Node, bool) {
 // Leave implements ast.Visitor.
 func (w *walker) Leave(n ast.Node) (ast.Node, bool) {
 	w.stack = w.stack[:len(w.stack)-1]
+	if r, ok := w.replace[n]; ok {
+		// A rewrite swaps the node for its replacement; the parent's
+		// Accept stores what Leave returns.
+		defer delete(w.replace, n)
+		n = r
+	}
 	if cte, ok := n.(*ast.CommonTableExpression); ok && len(w.ctes) > 0 {
 		// A non-recursive CTE becomes visible after its own body.
 		w.ctes[len(w.ctes)-1].addName(cte.Name.L)
@@ -189,7 +205,7 @@ func (w *walker) enter(n ast.Node) bool {
 			// DEFAULT(col) reads col's definition. DefaultExpr.Accept
 			// does not visit Name.
 			w.seen[n.Name] = false
-			w.addColumn(w.resolve(n.Name))
+			w.plainColumn(w.resolve(n.Name), UseOther)
 			w.addFunc("default")
 		}
 	case *ast.VariableExpr:
@@ -286,6 +302,9 @@ func writeNode(n ast.Node) bool {
 
 func (w *walker) enterSelect(n *ast.SelectStmt) {
 	w.pushScope(n, w.sourcesOf(w.tableRefs(n.From), n.With, nil), false, w.derivedHides())
+	if w.hooks != nil {
+		w.expandStars(n)
+	}
 	if n.SelectIntoOpt != nil {
 		// SelectStmt.Accept does not visit the INTO clause.
 		w.seen[n.SelectIntoOpt] = false
@@ -333,7 +352,13 @@ func (w *walker) enterTableName(n *ast.TableName) {
 		if n.Schema.L == "" && w.cteVisible(n.Name.L, nil) {
 			return // a CTE: its body has been walked already
 		}
-		w.st.Tables = w.addTable(w.st.Tables, w.qualify(n.Schema.L, n.Name.L))
+		t := w.qualify(n.Schema.L, n.Name.L)
+		w.st.Tables = w.addTable(w.st.Tables, t)
+		if ts, ok := p.(*ast.TableSource); ok && w.hooks != nil && t.Schema == "information_schema" {
+			w.catalogHook(ts, n)
+		} else if w.hooks != nil && t.Schema == "information_schema" {
+			w.catalogElsewhere(n)
+		}
 	case *ast.DeleteTableList, *ast.SelectStmt:
 		// DELETE t1 FROM ..., SELECT ... FOR UPDATE OF t1: t1 names an
 		// entry of the FROM clause, by alias or by name.
@@ -344,6 +369,9 @@ func (w *walker) enterTableName(n *ast.TableName) {
 			return
 		}
 		w.st.Tables = w.addTable(w.st.Tables, w.qualify(n.Schema.L, n.Name.L))
+		if w.hooks != nil && w.qualify(n.Schema.L, n.Name.L).Schema == "information_schema" {
+			w.catalogElsewhere(n)
+		}
 	case *ast.ShowStmt:
 		// SHOW COLUMNS FROM t FROM db: MySQL lets the FROM db clause win;
 		// report both when they disagree.
@@ -357,6 +385,9 @@ func (w *walker) enterTableName(n *ast.TableName) {
 		w.st.Tables = w.addTable(w.st.Tables, w.qualify(schema, n.Name.L))
 	default:
 		w.st.Tables = w.addTable(w.st.Tables, w.qualify(n.Schema.L, n.Name.L))
+		if w.hooks != nil && w.qualify(n.Schema.L, n.Name.L).Schema == "information_schema" {
+			w.catalogElsewhere(n)
+		}
 	}
 }
 
@@ -365,7 +396,11 @@ func (w *walker) enterColumnNameExpr(n *ast.ColumnNameExpr) {
 		// SET sql_mode = ANSI_QUOTES: a bare word, not a column.
 		return
 	}
-	w.addColumn(w.resolve(n.Name))
+	col := w.resolve(n.Name)
+	w.addColumn(col)
+	if w.hooks != nil {
+		w.columnHook(n, col)
+	}
 }
 
 func (w *walker) enterColumnName(n *ast.ColumnName) {
@@ -380,13 +415,13 @@ func (w *walker) enterColumnName(n *ast.ColumnName) {
 				schema = db
 			}
 			t := w.qualify(schema, p.Table.Name.L)
-			w.addColumn(Column{Schema: t.Schema, Table: t.Name, Name: n.Name.L})
+			w.plainColumn(Column{Schema: t.Schema, Table: t.Name, Name: n.Name.L}, UseOther)
 			return
 		}
-		w.addColumn(Column{Name: n.Name.L})
+		w.plainColumn(Column{Name: n.Name.L}, UseOther)
 	default:
 		// INSERT column lists, UPDATE SET targets, MATCH (cols), DDL.
-		w.addColumn(w.resolve(n))
+		w.plainColumn(w.resolve(n), UseOther)
 	}
 }
 
@@ -429,12 +464,16 @@ func (w *walker) enterJoin(n *ast.Join) {
 			w.st.Stars = w.addTable(w.st.Stars, t)
 		}
 	}
+	use := UseOther
+	if w.top != nil && w.block() == w.top {
+		use = UseJoinEq
+	}
 	for _, c := range n.Using {
 		for _, t := range tables {
-			w.addColumn(Column{Schema: t.Schema, Table: t.Name, Name: c.Name.L})
+			w.plainColumn(Column{Schema: t.Schema, Table: t.Name, Name: c.Name.L}, use)
 		}
 		if derived || len(tables) == 0 {
-			w.addColumn(Column{Name: c.Name.L})
+			w.plainColumn(Column{Name: c.Name.L}, use)
 		}
 	}
 }

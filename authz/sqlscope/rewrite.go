@@ -1,0 +1,479 @@
+package sqlscope
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/format"
+	"github.com/pingcap/tidb/pkg/parser/opcode"
+)
+
+// Use says where a column reference stands. Masking depends on it: a
+// masked value may be returned, but any other use of the real value
+// (a predicate, an ordering, a function argument) could probe it.
+type Use int
+
+const (
+	// UseOther is any use not listed below: predicates, ORDER BY,
+	// function arguments, subqueries' conditions...
+	UseOther Use = iota
+	// UseSelect: the whole expression of a select-list field of a
+	// query block that is not the statement's outermost SELECT.
+	UseSelect
+	// UseOutput: the whole expression of a select-list field of the
+	// outermost SELECT (not a UNION): its value goes to the client.
+	UseOutput
+	// UseGroupBy: a whole GROUP BY item of the outermost SELECT.
+	UseGroupBy
+	// UseCountDistinct: the sole argument of COUNT(DISTINCT ...) in the
+	// outermost SELECT.
+	UseCountDistinct
+	// UseJoinEq: one side of col = col, where that comparison is an ON
+	// condition (or an AND-ed part of one) of the outermost SELECT.
+	UseJoinEq
+)
+
+func (u Use) String() string {
+	return [...]string{"other", "select", "output", "group-by", "count-distinct", "join-eq"}[u]
+}
+
+// Action is what a Hooks.Column answer asks the rewrite to do.
+type Action int
+
+const (
+	Keep      Action = iota // leave the reference as written
+	MaskNull                // replace a select-list reference with NULL
+	MaskFixed               // replace a select-list reference with a string
+	Pseudonym               // keep; the proxy replaces the output value
+)
+
+// ColumnAction answers Hooks.Column.
+type ColumnAction struct {
+	Do    Action
+	Value string // MaskFixed's replacement
+}
+
+// Hooks are asked, during Rewrite's walk, what to do with the column
+// references, stars and catalog tables of the statement. An error from
+// any of them stops the rewrite and is returned as is.
+type Hooks interface {
+	// Column is called for every column reference that the walk can
+	// resolve or not (Table empty when ambiguous), with where it stands.
+	Column(c Column, use Use) (ColumnAction, error)
+	// Star is called for each base table a * or t.* reads. expand
+	// false keeps the star; otherwise it becomes cols, in order.
+	Star(t Table) (cols []string, expand bool, err error)
+	// Catalog is called for each information_schema table read in a
+	// FROM clause, by its lower-case name. A non-empty cond (SQL over
+	// that table's own columns) replaces the table with a derived table
+	// SELECT * FROM information_schema.NAME WHERE cond, under the same
+	// name, so every column keeps its name and position.
+	Catalog(name string) (cond string, err error)
+}
+
+// Rewritten is the outcome of Rewrite.
+type Rewritten struct {
+	// SQL is the statement text to send instead of the original.
+	SQL string
+	// Pseudonyms lists, per statement, the output columns (0-based)
+	// whose values the proxy must replace by pseudonyms.
+	Pseudonyms [][]int
+	// Changed is false when no hook asked for anything: SQL is then the
+	// original text.
+	Changed bool
+}
+
+// Rewrite parses sql like AnalyzeMode and walks it with h, applying
+// what the hooks ask. The result is restored to SQL text; comments and
+// layout of the original are not kept. Callers should analyse the
+// rewritten text again before sending it: the rewrite is only as good as
+// the check that follows it.
+func Rewrite(sql, currentDB, sqlMode string, h Hooks) (*Rewritten, error) {
+	mode, err := parserMode(sqlMode)
+	if err != nil {
+		return nil, err
+	}
+	if len(sql) > MaxLen {
+		return nil, fmt.Errorf("%w: statement longer than %d bytes", ErrUnparseable, MaxLen)
+	}
+	if err := precheck(sql, mode); err != nil {
+		return nil, err
+	}
+	p := parsers.Get().(*parser.Parser)
+	stmts, err := parse(p, sql, mode)
+	if errors.Is(err, errParserPanic) {
+		return nil, err
+	}
+	defer parsers.Put(p)
+	if err != nil {
+		return nil, err
+	}
+	out := &Rewritten{}
+	var texts []string
+	db := strings.ToLower(currentDB)
+	for _, s := range stmts {
+		w := newWalker(db)
+		w.hooks = h
+		w.mode = mode
+		if sel, ok := s.(*ast.SelectStmt); ok {
+			w.top = sel
+		}
+		st, err := rewriteStmt(w, s)
+		if err != nil {
+			return nil, err
+		}
+		if st.Kind == KindOther {
+			return nil, fmt.Errorf("%w: %s", ErrUnparseable, strings.Join(st.Unknown, "; "))
+		}
+		if w.changed {
+			out.Changed = true
+		}
+		var sb strings.Builder
+		flags := format.DefaultRestoreFlags | format.RestoreStringWithoutDefaultCharset
+		if err := s.Restore(format.NewRestoreCtx(flags, &sb)); err != nil {
+			return nil, fmt.Errorf("%w: cannot restore the rewritten statement: %v", ErrUnparseable, err)
+		}
+		texts = append(texts, sb.String())
+		out.Pseudonyms = append(out.Pseudonyms, w.outputs)
+		if st.Kind == KindUse && len(st.Schemas) == 1 {
+			db = st.Schemas[0]
+		}
+	}
+	if !out.Changed {
+		out.SQL = sql
+		return out, nil
+	}
+	out.SQL = strings.Join(texts, "; ")
+	return out, nil
+}
+
+func rewriteStmt(w *walker, s ast.StmtNode) (st Statement, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: rewrite failed: %v", ErrUnparseable, r)
+		}
+	}()
+	st = w.run(s)
+	return st, w.err
+}
+
+func (w *walker) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// expandStars replaces * and t.* in a select list by the column lists
+// the hooks give, for the tables that need it.
+func (w *walker) expandStars(n *ast.SelectStmt) {
+	if n.Fields == nil {
+		return
+	}
+	top := w.topScope()
+	var fields []*ast.SelectField
+	expanded := false
+	for _, f := range n.Fields.Fields {
+		if f.WildCard == nil {
+			fields = append(fields, f)
+			continue
+		}
+		var srcs []source
+		if f.WildCard.Table.L == "" {
+			srcs = top.sources
+		} else if src, ok := w.lookup(f.WildCard.Schema.L, f.WildCard.Table.L); ok {
+			srcs = []source{src}
+		} else {
+			fields = append(fields, f) // the server rejects it
+			continue
+		}
+		var repl []*ast.SelectField
+		need := false
+		for _, src := range srcs {
+			if src.derived || len(src.qual) == 0 {
+				repl = append(repl, starField(src.qual))
+				continue
+			}
+			cols, expand, err := w.hooks.Star(src.table)
+			if err != nil {
+				w.fail(err)
+				return
+			}
+			if !expand {
+				repl = append(repl, starField(src.qual))
+				continue
+			}
+			need = true
+			for _, c := range cols {
+				repl = append(repl, &ast.SelectField{Expr: &ast.ColumnNameExpr{Name: columnName(src.qual, c)}})
+			}
+		}
+		if !need {
+			fields = append(fields, f)
+			continue
+		}
+		if f.WildCard.Table.L == "" && joinsCoalesce(n.From) {
+			// SELECT * over NATURAL JOIN or USING merges the shared
+			// columns; a column list cannot say that.
+			w.fail(fmt.Errorf("%w: SELECT * with NATURAL JOIN or USING over a table with withheld or masked columns; list the columns", errRewrite))
+			return
+		}
+		if len(repl) == 0 {
+			w.fail(fmt.Errorf("%w: SELECT * would return no column you may read", errRewrite))
+			return
+		}
+		expanded = true
+		fields = append(fields, repl...)
+	}
+	if expanded {
+		n.Fields.Fields = fields
+		w.changed = true
+	}
+}
+
+// errRewrite marks a statement that cannot be rewritten to respect the
+// policy; authz turns it into a denial.
+var errRewrite = errors.New("cannot rewrite")
+
+// ErrRewrite is wrapped by Rewrite errors that are policy refusals
+// rather than parse failures.
+var ErrRewrite = errRewrite
+
+func starField(qual []string) *ast.SelectField {
+	wc := &ast.WildCardField{}
+	switch len(qual) {
+	case 1:
+		wc.Table = ast.NewCIStr(qual[0])
+	case 2:
+		wc.Schema, wc.Table = ast.NewCIStr(qual[0]), ast.NewCIStr(qual[1])
+	}
+	return &ast.SelectField{WildCard: wc}
+}
+
+func columnName(qual []string, col string) *ast.ColumnName {
+	c := &ast.ColumnName{Name: ast.NewCIStr(col)}
+	switch len(qual) {
+	case 1:
+		c.Table = ast.NewCIStr(qual[0])
+	case 2:
+		c.Schema, c.Table = ast.NewCIStr(qual[0]), ast.NewCIStr(qual[1])
+	}
+	return c
+}
+
+func joinsCoalesce(from *ast.TableRefsClause) bool {
+	if from == nil {
+		return false
+	}
+	var walk func(rs ast.ResultSetNode) bool
+	walk = func(rs ast.ResultSetNode) bool {
+		switch x := rs.(type) {
+		case *ast.Join:
+			return x.NaturalJoin || len(x.Using) > 0 || walk(x.Left) || walk(x.Right)
+		case *ast.TableSource:
+			if j, ok := x.Source.(*ast.Join); ok {
+				return walk(j)
+			}
+		}
+		return false
+	}
+	return walk(from.TableRefs)
+}
+
+// useOf says where the column reference being entered stands.
+func (w *walker) useOf(n *ast.ColumnNameExpr) Use {
+	k := len(w.stack) - 1 // n itself
+	at := func(i int) ast.Node {
+		if k-i < 0 {
+			return nil
+		}
+		return w.stack[k-i]
+	}
+	switch p := at(1).(type) {
+	case *ast.SelectField:
+		if p.Expr != n {
+			return UseOther
+		}
+		if at(3) == w.top && w.top != nil {
+			return UseOutput
+		}
+		return UseSelect
+	case *ast.ByItem:
+		if _, ok := at(2).(*ast.GroupByClause); ok && at(3) == w.top && w.top != nil {
+			return UseGroupBy
+		}
+	case *ast.AggregateFuncExpr:
+		if strings.EqualFold(p.F, "count") && p.Distinct && len(p.Args) == 1 && w.block() == w.top && w.top != nil {
+			return UseCountDistinct
+		}
+	case *ast.BinaryOperationExpr:
+		if p.Op != opcode.EQ || w.block() != w.top || w.top == nil {
+			return UseOther
+		}
+		if _, ok := p.L.(*ast.ColumnNameExpr); !ok {
+			return UseOther
+		}
+		if _, ok := p.R.(*ast.ColumnNameExpr); !ok {
+			return UseOther
+		}
+		for i := 2; at(i) != nil; i++ {
+			switch a := at(i).(type) {
+			case *ast.OnCondition:
+				return UseJoinEq
+			case *ast.BinaryOperationExpr:
+				if a.Op == opcode.LogicAnd {
+					continue
+				}
+			}
+			return UseOther
+		}
+	}
+	return UseOther
+}
+
+// block is the innermost query block being walked.
+func (w *walker) block() ast.Node {
+	for i := len(w.stack) - 1; i >= 0; i-- {
+		switch n := w.stack[i].(type) {
+		case *ast.SelectStmt, *ast.SetOprStmt:
+			return n
+		}
+	}
+	return nil
+}
+
+// columnHook asks the hooks about one column reference and arranges the
+// replacement it asks for.
+func (w *walker) columnHook(n *ast.ColumnNameExpr, col Column) {
+	use := w.useOf(n)
+	act, err := w.hooks.Column(col, use)
+	if err != nil {
+		w.fail(err)
+		return
+	}
+	if act.Do == Keep {
+		return
+	}
+	field, _ := w.parent().(*ast.SelectField)
+	switch {
+	case act.Do == Pseudonym && use == UseOutput:
+		// CONCAT makes the upstream send a string whatever the column's
+		// type, so the pseudonym fits the column in both protocols.
+		repl := &ast.FuncCallExpr{FnName: ast.NewCIStr("CONCAT"), Args: []ast.ExprNode{n}}
+		w.swap(n, repl, field, n.Name.Name.O)
+		for i, f := range w.top.Fields.Fields {
+			if f == field {
+				w.outputs = append(w.outputs, i)
+			}
+		}
+	case act.Do == Pseudonym && (use == UseGroupBy || use == UseCountDistinct || use == UseJoinEq):
+		// Equality of real values is equality of pseudonyms.
+	case (act.Do == MaskNull || act.Do == MaskFixed) && (use == UseOutput || use == UseSelect):
+		var v ast.ValueExpr
+		if act.Do == MaskNull {
+			v = ast.NewValueExpr(nil, "", "")
+		} else {
+			v = ast.NewValueExpr(act.Value, "", "")
+		}
+		w.swap(n, v, field, n.Name.Name.O)
+	default:
+		w.fail(fmt.Errorf("%w: hook asked for %d at a %s use", errRewrite, act.Do, use))
+	}
+}
+
+// swap arranges for repl to take n's place when the walk leaves n, and
+// keeps the field's output name.
+func (w *walker) swap(n, repl ast.ExprNode, field *ast.SelectField, name string) {
+	if w.replace == nil {
+		w.replace = map[ast.Node]ast.Node{}
+	}
+	w.replace[n] = repl
+	if field != nil && field.AsName.L == "" {
+		field.AsName = ast.NewCIStr(name)
+	}
+	// The replacement is never entered by this walk; it holds only n or
+	// a literal, so mark it seen for the completeness check.
+	w.seen[repl] = false
+	w.changed = true
+}
+
+// catalogHook replaces information_schema.NAME in a FROM clause by a
+// filtered derived table of the same name.
+func (w *walker) catalogHook(ts *ast.TableSource, n *ast.TableName) {
+	name := n.Name.L
+	cond, err := w.hooks.Catalog(name)
+	if err != nil {
+		w.fail(err)
+		return
+	}
+	if cond == "" {
+		return
+	}
+	p := parser.New()
+	p.SetSQLMode(w.mode)
+	stmt, err := p.ParseOneStmt("SELECT * FROM information_schema.`"+strings.ToUpper(name)+"` WHERE "+cond, "utf8mb4", "")
+	if err != nil {
+		w.fail(fmt.Errorf("%w: catalog filter for %s: %v", errRewrite, name, err))
+		return
+	}
+	sel := stmt.(*ast.SelectStmt)
+	markSeen(sel, w.seen)
+	if ts.AsName.L == "" {
+		ts.AsName = ast.NewCIStr(n.Name.O)
+	}
+	if w.replace == nil {
+		w.replace = map[ast.Node]ast.Node{}
+	}
+	w.replace[n] = sel
+	w.changed = true
+}
+
+type seenMarker struct{ seen map[ast.Node]bool }
+
+func (m seenMarker) Enter(n ast.Node) (ast.Node, bool) { m.seen[n] = false; return n, false }
+func (m seenMarker) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+func markSeen(n ast.Node, seen map[ast.Node]bool) {
+	n.Accept(seenMarker{seen})
+	if sel, ok := n.(*ast.SelectStmt); ok {
+		for _, f := range sel.Fields.Fields {
+			if f.WildCard != nil {
+				seen[f.WildCard] = false
+			}
+		}
+	}
+}
+
+// plainColumn records a column reference that is not an expression of
+// its own (USING, MATCH, DEFAULT(), DESCRIBE t col) and asks the hooks
+// about it: such a reference can only be kept.
+func (w *walker) plainColumn(col Column, use Use) {
+	w.addColumn(col)
+	if w.hooks == nil {
+		return
+	}
+	act, err := w.hooks.Column(col, use)
+	if err != nil {
+		w.fail(err)
+		return
+	}
+	if act.Do != Keep && !(act.Do == Pseudonym && use == UseJoinEq) {
+		w.fail(fmt.Errorf("%w: hook asked for %d at a %s use", errRewrite, act.Do, use))
+	}
+}
+
+// catalogElsewhere refuses an information_schema table named outside a
+// FROM clause when the hooks want it filtered: there is no derived
+// table to put in its place.
+func (w *walker) catalogElsewhere(n *ast.TableName) {
+	cond, err := w.hooks.Catalog(n.Name.L)
+	if err != nil {
+		w.fail(err)
+		return
+	}
+	if cond != "" {
+		w.fail(fmt.Errorf("%w: information_schema.%s can only be read in a FROM clause", errRewrite, n.Name.O))
+	}
+}

@@ -1,0 +1,115 @@
+package sqlscope
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// testHooks masks study.visits.arm (NULL), study.subjects.code
+// (pseudonym) and study.subjects.initials ('XX'); stars over
+// study.visits and study.subjects expand; information_schema.tables is
+// filtered to the study schema.
+type testHooks struct{}
+
+var testCatalog = map[Table][]string{
+	{"study", "visits"}:   {"visit_id", "subject_id", "arm", "visit_date"},
+	{"study", "subjects"}: {"subject_id", "code", "initials", "site_id"},
+}
+
+func (testHooks) Column(c Column, use Use) (ColumnAction, error) {
+	var act ColumnAction
+	switch {
+	case c.Name == "arm" && (c.Table == "visits" || c.Table == ""):
+		act = ColumnAction{Do: MaskNull}
+	case c.Name == "initials" && (c.Table == "subjects" || c.Table == ""):
+		act = ColumnAction{Do: MaskFixed, Value: "XX"}
+	case c.Name == "code" && (c.Table == "subjects" || c.Table == ""):
+		act = ColumnAction{Do: Pseudonym}
+		if use == UseOutput || use == UseGroupBy || use == UseCountDistinct || use == UseJoinEq {
+			return act, nil
+		}
+		return act, fmt.Errorf("%w: code at %s", errRewrite, use)
+	default:
+		return act, nil
+	}
+	if use != UseOutput && use != UseSelect {
+		return act, fmt.Errorf("%w: %s at %s", errRewrite, c.Name, use)
+	}
+	return act, nil
+}
+
+func (testHooks) Star(t Table) ([]string, bool, error) {
+	cols, ok := testCatalog[t]
+	return cols, ok, nil
+}
+
+func (testHooks) Catalog(name string) (string, error) {
+	if name == "tables" || name == "columns" {
+		return "TABLE_SCHEMA = 'study'", nil
+	}
+	return "", nil
+}
+
+func TestRewrite(t *testing.T) {
+	cases := []struct {
+		sql, want string
+		pseudo    []int
+		err       bool
+	}{
+		{sql: "SELECT visit_id FROM study.visits", want: "SELECT visit_id FROM study.visits"},
+		{sql: "SELECT arm FROM study.visits", want: "SELECT NULL AS `arm` FROM `study`.`visits`"},
+		{sql: "SELECT v.arm AS a, v.visit_id FROM study.visits v", want: "SELECT NULL AS `a`,`v`.`visit_id` FROM `study`.`visits` AS `v`"},
+		{sql: "SELECT * FROM study.visits", want: "SELECT `study`.`visits`.`visit_id`,`study`.`visits`.`subject_id`,NULL AS `arm`,`study`.`visits`.`visit_date` FROM `study`.`visits`"},
+		{sql: "SELECT v.*, s.* FROM visits v JOIN subjects s ON s.subject_id = v.subject_id", want: "SELECT `v`.`visit_id`,`v`.`subject_id`,NULL AS `arm`,`v`.`visit_date`,`s`.`subject_id`,CONCAT(`s`.`code`) AS `code`,'XX' AS `initials`,`s`.`site_id` FROM `visits` AS `v` JOIN `subjects` AS `s` ON `s`.`subject_id`=`v`.`subject_id`", pseudo: []int{5}},
+		{sql: "SELECT code, COUNT(*) FROM subjects GROUP BY code", want: "SELECT CONCAT(`code`) AS `code`,COUNT(1) FROM `subjects` GROUP BY `code`", pseudo: []int{0}},
+		{sql: "SELECT COUNT(DISTINCT code) FROM subjects", want: "SELECT COUNT(DISTINCT code) FROM subjects"},
+		{sql: "SELECT * FROM (SELECT arm FROM visits) d", want: "SELECT * FROM (SELECT NULL AS `arm` FROM `visits`) AS `d`"},
+		{sql: "SELECT * FROM information_schema.TABLES t WHERE t.TABLE_NAME LIKE 'v%'", want: "SELECT * FROM (SELECT * FROM `information_schema`.`TABLES` WHERE `TABLE_SCHEMA`='study') AS `t` WHERE `t`.`TABLE_NAME` LIKE 'v%'"},
+		{sql: "SELECT visit_id FROM visits WHERE arm = 'A'", err: true},
+		{sql: "SELECT visit_id FROM visits ORDER BY arm", err: true},
+		{sql: "SELECT code FROM subjects ORDER BY code", err: true},
+		{sql: "SELECT * FROM subjects WHERE code LIKE 'S-1%'", err: true},
+		{sql: "SELECT * FROM visits NATURAL JOIN subjects", err: true},
+		{sql: "SELECT * FROM visits JOIN subjects USING (subject_id)", err: true},
+		{sql: "SELECT (SELECT code FROM subjects LIMIT 1)", err: true},
+		{sql: "SELECT x FROM (SELECT code AS x FROM subjects) d", err: true},
+		{sql: "SELECT code FROM subjects UNION SELECT 1", err: true},
+		{sql: "SELECT a.code FROM subjects a JOIN subjects b ON a.code = b.code", want: "SELECT CONCAT(`a`.`code`) AS `code` FROM `subjects` AS `a` JOIN `subjects` AS `b` ON `a`.`code`=`b`.`code`", pseudo: []int{0}},
+		{sql: "SELECT 1 FROM subjects a JOIN subjects b ON a.code = b.code OR 1", err: true},
+		{sql: "SELECT MATCH(arm) AGAINST ('x') FROM visits", err: true},
+	}
+	for _, c := range cases {
+		t.Run(c.sql, func(t *testing.T) {
+			out, err := Rewrite(c.sql, "study", "", testHooks{})
+			if c.err {
+				if err == nil {
+					t.Fatalf("want error, got %q", out.SQL)
+				}
+				if !errors.Is(err, ErrRewrite) && !errors.Is(err, ErrUnparseable) {
+					t.Fatalf("error %v wraps neither ErrRewrite nor ErrUnparseable", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.SQL != c.want {
+				t.Errorf("got  %s\nwant %s", out.SQL, c.want)
+			}
+			if fmt.Sprint(out.Pseudonyms[0]) != fmt.Sprint(c.pseudo) && !(len(c.pseudo) == 0 && len(out.Pseudonyms[0]) == 0) {
+				t.Errorf("pseudonyms %v, want %v", out.Pseudonyms[0], c.pseudo)
+			}
+			if out.Changed {
+				// The rewritten text must itself analyse cleanly.
+				if _, err := Analyze(out.SQL, "study"); err != nil {
+					t.Errorf("rewritten text does not analyse: %v", err)
+				}
+				if strings.Contains(out.SQL, "/*") {
+					t.Errorf("rewritten text carries a comment: %s", out.SQL)
+				}
+			}
+		})
+	}
+}
