@@ -14,3 +14,9 @@ var ExamplePolicy []byte
 //
 //go:embed rrproxy.yaml
 var ExampleConfig []byte
+
+// ExamplePseudonymKey is the demo's pseudonym.key, which policy.yaml
+// names. It is public: production policies need their own key.
+//
+//go:embed pseudonym.key
+var ExamplePseudonymKey []byte

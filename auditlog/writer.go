@@ -27,6 +27,8 @@ type Event struct {
 	Database  string    `json:"rrproxy.database,omitempty"`
 	Command   string    `json:"rrproxy.command,omitempty"`
 	Statement string    `json:"rrproxy.statement,omitempty"`
+	Rewritten string    `json:"rrproxy.rewritten_statement,omitempty"` // what was sent upstream instead
+	Shadow    string    `json:"rrproxy.shadow,omitempty"`              // what shadow-mode rules would have done
 	Kinds     []string  `json:"rrproxy.statement_kinds,omitempty"`
 	Tables    []string  `json:"rrproxy.tables,omitempty"`
 	Rule      string    `json:"rule.id,omitempty"`

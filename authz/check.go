@@ -22,6 +22,10 @@ var ErrUnparseable = errors.New("statement not understood")
 // appearing if the upstream's idea of the current database differed.
 var ErrNoDatabase = errors.New("no database selected")
 
+// ErrCatalog: the upstream's column list, needed to rewrite SELECT *,
+// could not be read.
+var ErrCatalog = errors.New("cannot read the replica's catalog")
+
 // Denial classes, mapped to MySQL error codes by the proxy.
 const (
 	ClassStatement = "statement" // kind of statement not allowed
@@ -34,10 +38,19 @@ const (
 
 // DeniedError says which rule refused what. Its message is shown to the
 // user, so it names only what the user wrote, never other objects.
+//
+// Hidden is set when the refused object is one the user may not see: the
+// proxy then answers exactly as the server does for an object that does
+// not exist (unknown database, table or column, naming Object), so a
+// denial cannot be told from absence and nobody can probe for names.
+// The audit log still records Rule.
 type DeniedError struct {
-	Rule  string
-	Class string
-	Msg   string
+	Rule   string
+	Class  string
+	Msg    string
+	Hidden bool
+	Object string // schema, schema.table or column name, for Hidden
+	Clause string // for a hidden column: where it was named ("where clause")
 }
 
 func (e *DeniedError) Error() string {
@@ -54,49 +67,96 @@ const (
 	RuleVariables     = "session-variables"
 	RuleSystemSchemas = "system-schemas"
 	RuleMultiStmt     = "multi-statements"
+	RuleLimits        = "limits"
 )
+
+var builtinRules = map[string]bool{
+	RuleDefaultDeny: true, RuleReadOnly: true, RuleStatementKind: true, RuleFunctions: true,
+	RuleVariables: true, RuleSystemSchemas: true, RuleMultiStmt: true, RuleLimits: true,
+}
+
+// Catalog lists a table's columns as the upstream has them, in ordinal
+// order, so SELECT * can be rewritten to the permitted columns. An empty
+// list means the table does not exist. Implementations cache; they must
+// be safe for concurrent use.
+type Catalog interface {
+	Columns(schema, table string) ([]string, error)
+}
 
 // Session is what a check needs to know about the client session.
 type Session struct {
 	DB              string // current database, "" if none
 	MultiStatements bool   // client enabled CLIENT_MULTI_STATEMENTS
+	SQLMode         string // session sql_mode, "" for the server default
+	Catalog         Catalog
+	// Prepared is set for COM_STMT_PREPARE: results come back in the
+	// binary protocol, where metadata row filters cannot run.
+	Prepared bool
 }
+
+// RowFilter rewrites or drops one text-protocol result row of a
+// metadata statement (SHOW ...). vals are the row's values, nil for
+// NULL. It returns the values to send, or keep false to drop the row.
+type RowFilter func(vals [][]byte) (out [][]byte, keep bool)
 
 // Decision is the outcome of one check. Err is nil when allowed.
 type Decision struct {
 	PolicyVersion string
 	Err           error
+	// Shadow describes what rules in shadow mode (enforce: false) would
+	// have decided differently; it is logged and audited, never enforced.
+	Shadow string
 	// UseDB is set when an allowed statement changes the current database
 	// (USE db); the session applies it once the upstream says OK.
 	UseDB string
 	// Kinds and Tables summarise the statement for the audit log.
 	Kinds  []string
 	Tables []string
+	// SQL, when not empty, is the text to send upstream instead of the
+	// client's: stars expanded, masks applied, catalog tables filtered.
+	SQL string
+	// Pseudonyms lists result columns whose values the proxy replaces
+	// with Policy.Pseudonym of the value.
+	Pseudonyms []int
+	// Rows, when set, filters the rows of a metadata result.
+	Rows RowFilter
+	// HideColumn, for COM_FIELD_LIST, says which column definitions to
+	// drop.
+	HideColumn func(name string) bool
+	// MaxRows is the most rows the proxy may return for this statement
+	// (0: no limit).
+	MaxRows int64
+	// Cached is set when the decision came from the decision cache.
+	Cached bool
 }
 
 // Allowed reports whether the statement may be forwarded.
 func (d Decision) Allowed() bool { return d.Err == nil }
 
-// allowedKinds are the statement kinds a read-only replica user may send.
-var allowedKinds = map[sqlscope.Kind]bool{
-	"select": true, "show": true, "describe": true, "explain": true, "use": true, "set": true,
-	"begin": true, "commit": true, "rollback": true,
+// readOnlyKinds may be run on a read-only replica at all; a user's
+// statement kinds choose among them.
+var readOnlyKinds = map[sqlscope.Kind]bool{
+	sqlscope.KindSelect: true, sqlscope.KindShow: true, sqlscope.KindDescribe: true, sqlscope.KindExplain: true,
+	sqlscope.KindUse: true, sqlscope.KindSet: true, sqlscope.KindBegin: true, sqlscope.KindCommit: true,
+	sqlscope.KindRollback: true, sqlscope.KindSavepoint: true, sqlscope.KindRelease: true,
+	sqlscope.KindDo: true, sqlscope.KindHelp: true,
 }
 
 // allowedShows lists SHOW statements that reveal nothing beyond the
-// tables a user may see or the session itself. SHOW GRANTS, PROCESSLIST,
-// replication and engine status expose the service account and other
-// people's queries, so they are refused.
+// objects a user may see (their results are filtered, see metadata.go)
+// or the session itself. SHOW GRANTS, PROCESSLIST, TRIGGERS,
+// replication and engine status expose the service account, other
+// people's queries or SQL bodies, so they are refused.
 var allowedShows = map[string]bool{
 	"databases": true, "tables": true, "columns": true, "index": true, "create table": true,
 	"create view": true, "create database": true, "table status": true, "variables": true,
 	"status": true, "warnings": true, "errors": true, "collation": true, "charset": true,
 	"engines": true, "privileges": true, "procedure status": true, "function status": true,
-	"triggers": true, "plugins": true, "open tables": true, "character set": true,
+	"plugins": true, "open tables": true, "character set": true,
 }
 
 // schemaShows list a database's contents; without FROM, the current one.
-var schemaShows = map[string]bool{"tables": true, "table status": true, "triggers": true, "open tables": true}
+var schemaShows = map[string]bool{"tables": true, "table status": true, "open tables": true}
 
 // dangerousFunctions read files, block threads, take locks or wait on
 // replication: none belongs in a BI query against a shared replica.
@@ -108,8 +168,15 @@ var dangerousFunctions = map[string]bool{
 	"sys_exec": true, "sys_eval": true,
 }
 
+// accountFunctions name the service account; the rewrite answers them
+// with the person's name instead ('alice@rrproxy').
+var accountFunctions = map[string]bool{
+	"current_user": true, "session_user": true, "system_user": true, "user": true,
+}
+
 // safeSessionVars are the session variables clients and BI tools set at
-// connect. Anything else (and any GLOBAL) is refused.
+// connect. Anything else (and any GLOBAL) is refused. Time limits are
+// not here: they are the administrator's, per person (limits:).
 var safeSessionVars = map[string]bool{
 	"names": true, "character set": true, "charset": true,
 	"character_set_client": true, "character_set_connection": true, "character_set_results": true,
@@ -117,8 +184,7 @@ var safeSessionVars = map[string]bool{
 	"transaction": true, "transaction_isolation": true, "tx_isolation": true,
 	"transaction_read_only": true, "tx_read_only": true,
 	"net_write_timeout": true, "net_read_timeout": true, "wait_timeout": true, "interactive_timeout": true,
-	"sql_select_limit": true, "max_execution_time": true, "max_statement_time": true,
-	"group_concat_max_len": true, "sql_auto_is_null": true, "sql_safe_updates": true,
+	"sql_select_limit": true, "group_concat_max_len": true, "sql_auto_is_null": true, "sql_safe_updates": true,
 	"lc_time_names": true, "sql_big_selects": true, "div_precision_increment": true,
 	"session_track_schema": true, "session_track_state_change": true, "session_track_system_variables": true,
 	"session_track_transaction_info": true, "sql_quote_show_create": true, "sql_notes": true,
@@ -126,53 +192,162 @@ var safeSessionVars = map[string]bool{
 	"optimizer_search_depth": true, "big_tables": true, "sql_buffer_result": true,
 }
 
-// systemSchemas hold the server's own data. information_schema is the
-// catalog BI tools browse and is allowed; the rest (user accounts,
-// performance data with other sessions' SQL) is refused unless a rule
-// names it explicitly.
+// systemSchemas hold the server's own data: user accounts, performance
+// data with other sessions' SQL. They are refused unless a rule names
+// them literally. information_schema is the catalog BI tools browse; its
+// tables are filtered to the user's grants (metadata.go).
 var systemSchemas = map[string]bool{"mysql": true, "performance_schema": true, "sys": true}
 
 // CheckQuery decides a COM_QUERY or COM_STMT_PREPARE text.
 func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
-	d := Decision{PolicyVersion: p.Version}
-	res, err := sqlscope.Analyze(sql, sess.DB)
+	key := decisionKey(id, sess, sql)
+	if d, ok := p.decisions.get(key); ok {
+		d.Cached = true
+		return d
+	}
+	g := p.grantsFor(id, false)
+	d, cacheable := p.checkQuery(g, id, sess, sql)
+	if p.shadow {
+		if sg := p.grantsFor(id, true); sg != g {
+			sd, _ := p.checkQuery(sg, id, sess, sql)
+			switch {
+			case d.Allowed() && !sd.Allowed():
+				d.Shadow = "would deny: " + sd.Err.Error()
+			case !d.Allowed() && sd.Allowed():
+				d.Shadow = "would allow"
+			case d.SQL != sd.SQL:
+				d.Shadow = "would rewrite differently"
+			}
+		}
+	}
+	if cacheable {
+		p.decisions.put(key, d)
+	}
+	return d
+}
+
+func (p *Policy) checkQuery(g *grants, id *Identity, sess Session, sql string) (d Decision, cacheable bool) {
+	d = Decision{PolicyVersion: p.Version, MaxRows: g.limits.MaxRows}
+	res, err := sqlscope.AnalyzeMode(sql, sess.DB, sess.SQLMode)
 	if err != nil {
 		d.Err = fmt.Errorf("%w: %w", ErrUnparseable, err)
-		return d
+		return d, true
 	}
 	if len(res.Statements) > 1 && !sess.MultiStatements {
 		d.Err = &DeniedError{Rule: RuleMultiStmt, Class: ClassStatement,
 			Msg: "several statements in one query, but this connection did not enable multi-statements"}
-		return d
+		return d, true
 	}
+	rewrite := false
+	db := sess.DB
 	for i := range res.Statements {
 		st := &res.Statements[i]
 		d.Kinds = append(d.Kinds, string(st.Kind))
 		for _, t := range st.Tables {
 			d.Tables = append(d.Tables, t.Schema+"."+t.Name)
 		}
-		if st.Kind == "use" && len(res.Statements) > 1 {
+		if st.Kind == sqlscope.KindUse && len(res.Statements) > 1 {
 			// The session tracks the current database from the OK of a
 			// lone USE; inside a batch a later failure would leave it
 			// unknown.
 			d.Err = &DeniedError{Rule: RuleMultiStmt, Class: ClassStatement, Msg: "send USE as a statement of its own"}
-			return d
+			return d, true
 		}
-		if err := p.checkStatement(id, sess.DB, st); err != nil {
+		need, err := p.checkStatement(g, id, db, st)
+		if err != nil {
 			d.Err = err
-			return d
+			return d, true
 		}
-		if st.Kind == "use" && len(st.Schemas) == 1 {
+		rewrite = rewrite || need
+		if st.Kind == sqlscope.KindShow {
+			if f := g.showFilter(db, st); f != nil {
+				if len(res.Statements) > 1 || sess.Prepared {
+					d.Err = &DeniedError{Rule: RuleStatementKind, Class: ClassStatement,
+						Msg: fmt.Sprintf("SHOW %s must be sent on its own as a plain query (its result is filtered to your grants)", strings.ToUpper(st.ShowWhat))}
+					return d, true
+				}
+				d.Rows = f
+			}
+		}
+		if st.Kind == sqlscope.KindUse && len(st.Schemas) == 1 {
 			d.UseDB = st.Schemas[0]
+			db = st.Schemas[0]
 		}
 	}
-	return d
+	if !rewrite {
+		return d, true
+	}
+	h := &hooks{g: g, id: id, catalog: sess.Catalog, stmtTables: res.Statements}
+	rw, err := sqlscope.Rewrite(sql, sess.DB, sess.SQLMode, h)
+	if err != nil {
+		var de *DeniedError
+		switch {
+		case errors.As(err, &de), errors.Is(err, ErrCatalog), errors.Is(err, ErrNoDatabase):
+			d.Err = err
+		case errors.Is(err, sqlscope.ErrRewrite):
+			d.Err = &DeniedError{Rule: h.rule(), Class: ClassColumn, Msg: strings.TrimPrefix(err.Error(), "cannot rewrite: ")}
+		default:
+			d.Err = fmt.Errorf("%w: %w", ErrUnparseable, err)
+		}
+		return d, !h.usedCatalog
+	}
+	if rw.Changed {
+		if err := p.recheck(g, id, sess, rw.SQL); err != nil {
+			d.Err = err
+			return d, false
+		}
+		d.SQL = rw.SQL
+	}
+	for i, cols := range rw.Pseudonyms {
+		if len(cols) == 0 {
+			continue
+		}
+		if len(rw.Pseudonyms) > 1 || i > 0 {
+			d.Err = &DeniedError{Rule: h.rule(), Class: ClassColumn, Msg: "pseudonymised columns must be read by a query of its own, not in a multi-statement batch"}
+			return d, true
+		}
+		d.Pseudonyms = cols
+	}
+	return d, !h.usedCatalog
+}
+
+// recheck analyses the rewritten text and checks it again, this time
+// with every mask already applied: a rewrite must never produce a
+// statement that the policy would refuse. A failure here is a bug in the
+// rewrite, and the statement is refused.
+func (p *Policy) recheck(g *grants, id *Identity, sess Session, sql string) error {
+	res, err := sqlscope.AnalyzeMode(sql, sess.DB, sess.SQLMode)
+	if err != nil {
+		return fmt.Errorf("%w: the rewritten statement does not analyse: %w", ErrUnparseable, err)
+	}
+	for i := range res.Statements {
+		st := &res.Statements[i]
+		if _, err := p.checkStatement(g, id, sess.DB, st); err != nil {
+			return err
+		}
+		for _, c := range st.Columns {
+			if m := g.columnMask(st, c); m != nil && m.with != MaskPseudonym {
+				return fmt.Errorf("%w: rewrite left masked column %s in place", ErrUnparseable, c.Name)
+			}
+		}
+		for _, t := range st.Stars {
+			if g.restricted(t) {
+				return fmt.Errorf("%w: rewrite left a star over %s", ErrUnparseable, t)
+			}
+		}
+	}
+	return nil
 }
 
 // CheckUseDB decides COM_INIT_DB and the database named at login.
 func (p *Policy) CheckUseDB(id *Identity, db string) Decision {
+	g := p.grantsFor(id, false)
 	d := Decision{PolicyVersion: p.Version, Kinds: []string{"use"}}
-	if err := p.checkSchema(id, strings.ToLower(db)); err != nil {
+	if !g.kinds[sqlscope.KindUse] {
+		d.Err = &DeniedError{Rule: RuleStatementKind, Class: ClassStatement, Msg: "USE is not among your statement kinds"}
+		return d
+	}
+	if err := g.checkSchema(id, strings.ToLower(db)); err != nil {
 		d.Err = err
 		return d
 	}
@@ -180,70 +355,123 @@ func (p *Policy) CheckUseDB(id *Identity, db string) Decision {
 	return d
 }
 
-// CheckFieldList decides COM_FIELD_LIST (the old column-listing command).
+// CheckFieldList decides COM_FIELD_LIST (the old column-listing
+// command). Withheld columns are dropped from the answer.
 func (p *Policy) CheckFieldList(id *Identity, sess Session, table string) Decision {
+	g := p.grantsFor(id, false)
 	d := Decision{PolicyVersion: p.Version, Kinds: []string{"field_list"}}
 	t := sqlscope.Table{Schema: strings.ToLower(sess.DB), Name: strings.ToLower(table)}
 	d.Tables = []string{t.Schema + "." + t.Name}
-	if err := p.checkTable(id, t); err != nil {
+	if !g.kinds[sqlscope.KindShow] {
+		d.Err = &DeniedError{Rule: RuleStatementKind, Class: ClassStatement, Msg: "listing columns needs the show statement kind"}
+		return d
+	}
+	if err := g.checkTable(id, t); err != nil {
 		d.Err = err
 		return d
 	}
-	// COM_FIELD_LIST returns every column's definition: with a denied
-	// column on the table, refuse rather than reveal it.
-	if r, c := p.deniedColumnOn(id, t); r != "" {
-		d.Err = &DeniedError{Rule: r, Class: ClassColumn,
-			Msg: fmt.Sprintf("listing the columns of %s.%s would include the withheld column %s", t.Schema, t.Name, c)}
-	}
+	d.HideColumn = func(name string) bool { return g.columnDenied(t, strings.ToLower(name)) != "" }
 	return d
 }
 
-func (p *Policy) checkStatement(id *Identity, db string, st *sqlscope.Statement) error {
+// checkStatement checks one analysed statement against g. rewrite is
+// true when the statement reads masked columns, stars over restricted
+// tables or catalog tables, and must go through Rewrite.
+func (p *Policy) checkStatement(g *grants, id *Identity, db string, st *sqlscope.Statement) (rewrite bool, err error) {
 	if st.Locking {
-		return &DeniedError{Rule: RuleReadOnly, Class: ClassStatement, Msg: "locking reads (FOR UPDATE / LOCK IN SHARE MODE) are not allowed"}
+		return false, &DeniedError{Rule: RuleReadOnly, Class: ClassStatement, Msg: "locking reads (FOR UPDATE / LOCK IN SHARE MODE) are not allowed"}
 	}
-	if !allowedKinds[st.Kind] || !st.ReadOnly && st.Kind != "set" && st.Kind != "use" && st.Kind != "begin" && st.Kind != "commit" && st.Kind != "rollback" {
-		return &DeniedError{Rule: RuleReadOnly, Class: ClassStatement,
+	// SET GLOBAL clears ReadOnly; checkSetVar below says why it is refused.
+	if !readOnlyKinds[st.Kind] || !st.ReadOnly && st.Kind != sqlscope.KindSet {
+		return false, &DeniedError{Rule: RuleReadOnly, Class: ClassStatement,
 			Msg: fmt.Sprintf("%s statements are not allowed: this is a read-only replica", strings.ToUpper(string(st.Kind)))}
 	}
-	if st.Into {
-		return &DeniedError{Rule: RuleReadOnly, Class: ClassStatement, Msg: "SELECT ... INTO is not allowed"}
+	if !g.kinds[st.Kind] {
+		return false, &DeniedError{Rule: RuleStatementKind, Class: ClassStatement,
+			Msg: fmt.Sprintf("%s is not among your statement kinds", strings.ToUpper(string(st.Kind)))}
 	}
-	if st.Kind == "show" && !allowedShows[st.ShowWhat] {
-		return &DeniedError{Rule: RuleStatementKind, Class: ClassStatement,
+	if st.Into {
+		return false, &DeniedError{Rule: RuleReadOnly, Class: ClassStatement, Msg: "SELECT ... INTO is not allowed"}
+	}
+	if st.Kind == sqlscope.KindShow && !allowedShows[st.ShowWhat] {
+		return false, &DeniedError{Rule: RuleStatementKind, Class: ClassStatement,
 			Msg: fmt.Sprintf("SHOW %s is not allowed", strings.ToUpper(st.ShowWhat))}
 	}
 	for _, f := range st.Functions {
 		if dangerousFunctions[f] {
-			return &DeniedError{Rule: RuleFunctions, Class: ClassFunction, Msg: fmt.Sprintf("function %s() is not allowed", f)}
+			return false, &DeniedError{Rule: RuleFunctions, Class: ClassFunction, Msg: fmt.Sprintf("function %s() is not allowed", f)}
+		}
+		if accountFunctions[f] {
+			rewrite = true
 		}
 	}
 	for _, v := range st.SetVars {
 		if err := checkSetVar(v); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if st.Inner != nil {
-		if err := p.checkStatement(id, db, st.Inner); err != nil {
-			return err
+		if _, err := p.checkStatement(g, id, db, st.Inner); err != nil {
+			return false, err
 		}
 	}
 	schemas := st.Schemas
-	if st.Kind == "show" && len(schemas) == 0 && schemaShows[st.ShowWhat] {
+	if st.Kind == sqlscope.KindShow && len(schemas) == 0 && schemaShows[st.ShowWhat] {
 		// SHOW TABLES without FROM lists the current database.
 		schemas = []string{strings.ToLower(db)}
 	}
 	for _, s := range schemas {
-		if err := p.checkSchema(id, s); err != nil {
-			return err
+		if err := g.checkSchema(id, s); err != nil {
+			return false, err
 		}
 	}
 	for _, t := range st.Tables {
-		if err := p.checkTable(id, t); err != nil {
-			return err
+		if err := g.checkTable(id, t); err != nil {
+			return false, err
+		}
+		if t.Schema == "information_schema" {
+			if st.Kind == sqlscope.KindSelect {
+				rewrite = true
+			} else if _, ok := catalogColumns[t.Name]; ok {
+				// EXPLAIN or DESCRIBE of a catalog table shows its shape,
+				// which is public; its rows stay filtered.
+			}
 		}
 	}
-	return p.checkColumns(id, st)
+	for i, c := range st.Columns {
+		if rid := g.columnDeniedAny(st, c); rid != "" {
+			clause := "field list"
+			if i < len(st.Clauses) {
+				clause = st.Clauses[i]
+			}
+			return false, &DeniedError{Rule: rid, Class: ClassColumn, Hidden: true, Object: c.Name, Clause: clause,
+				Msg: fmt.Sprintf("unknown column %s", c.Name)}
+		}
+		if g.columnMask(st, c) != nil {
+			rewrite = true
+		}
+	}
+	for _, t := range st.Stars {
+		if g.restricted(t) {
+			rewrite = true
+		}
+	}
+	if rewrite && st.Kind != sqlscope.KindSelect && st.Kind != sqlscope.KindSet && st.Kind != sqlscope.KindDo {
+		// EXPLAIN, DESCRIBE and SHOW of restricted objects show no
+		// values; only SELECT results carry masked data.
+		rewrite = false
+		if st.Kind == sqlscope.KindExplain && st.Inner != nil && st.Inner.Kind == sqlscope.KindSelect {
+			for _, c := range st.Inner.Columns {
+				if m := g.columnMask(st.Inner, c); m != nil {
+					// EXPLAIN of a predicate on a masked column reveals
+					// no value, but keep one rule for every use.
+					return false, &DeniedError{Rule: m.rule, Class: ClassColumn,
+						Msg: fmt.Sprintf("column %s is masked; EXPLAIN statements that use it are not allowed", c.Name)}
+				}
+			}
+		}
+	}
+	return rewrite, nil
 }
 
 func checkSetVar(v sqlscope.SetVar) error {
@@ -270,7 +498,7 @@ func checkSetVar(v sqlscope.SetVar) error {
 	return nil
 }
 
-// subjectOf reports whether rule r applies to identity id.
+// appliesTo reports whether rule r applies to identity id.
 func (r *rule) appliesTo(id *Identity) bool {
 	if r.toAll || r.toUsers[id.User] {
 		return true
@@ -281,115 +509,6 @@ func (r *rule) appliesTo(id *Identity) bool {
 		}
 	}
 	return false
-}
-
-func (p *Policy) checkSchema(id *Identity, schema string) error {
-	if schema == "" {
-		// "SHOW TABLES" with no current database: a glob like "*" would
-		// match the empty name, so refuse before matching.
-		return fmt.Errorf("%w: name the database or USE one first", ErrNoDatabase)
-	}
-	if schema == "information_schema" {
-		return nil
-	}
-	for _, r := range p.rules {
-		if !r.appliesTo(id) {
-			continue
-		}
-		for _, a := range r.allow {
-			if match(a.schema, schema) {
-				return nil
-			}
-		}
-	}
-	return &DeniedError{Rule: RuleDefaultDeny, Class: ClassSchema, Msg: fmt.Sprintf("no rule grants user '%s' access to database %s", id.User, schema)}
-}
-
-func (p *Policy) checkTable(id *Identity, t sqlscope.Table) error {
-	if t.Schema == "" {
-		return fmt.Errorf("%w: name the database (db.table) or USE one first", ErrNoDatabase)
-	}
-	if t.Schema == "information_schema" {
-		return nil
-	}
-	for _, r := range p.rules {
-		if !r.appliesTo(id) {
-			continue
-		}
-		for _, a := range r.allow {
-			// A system schema is reachable only through a rule that
-			// names it literally, never through a glob like "*.*".
-			if systemSchemas[t.Schema] && a.schema != t.Schema {
-				continue
-			}
-			if match(a.schema, t.Schema) && match(a.table, t.Name) {
-				return nil
-			}
-		}
-	}
-	rid := RuleDefaultDeny
-	if systemSchemas[t.Schema] {
-		rid = RuleSystemSchemas
-	}
-	return &DeniedError{Rule: rid, Class: ClassTable, Msg: fmt.Sprintf("no rule grants user '%s' SELECT on %s.%s", id.User, t.Schema, t.Name)}
-}
-
-// deniedColumnOn returns the first rule withholding a column of t from id.
-func (p *Policy) deniedColumnOn(id *Identity, t sqlscope.Table) (ruleID, column string) {
-	for _, r := range p.rules {
-		if !r.appliesTo(id) {
-			continue
-		}
-		for _, c := range r.denyColumns {
-			if match(c.schema, t.Schema) && match(c.table, t.Name) {
-				return r.id, c.column
-			}
-		}
-	}
-	return "", ""
-}
-
-// checkColumns refuses any use of a withheld column. Where the analyser
-// could not tie a column to its table (unqualified in a join, or read
-// through a derived table), a withheld name on any table of the
-// statement is enough to refuse: the policy must never depend on a
-// guess about which table a name belongs to.
-func (p *Policy) checkColumns(id *Identity, st *sqlscope.Statement) error {
-	for _, r := range p.rules {
-		if !r.appliesTo(id) || len(r.denyColumns) == 0 {
-			continue
-		}
-		for _, dc := range r.denyColumns {
-			onTable := func(t sqlscope.Table) bool { return match(dc.schema, t.Schema) && match(dc.table, t.Name) }
-			touched := false
-			for _, t := range st.Tables {
-				if onTable(t) {
-					touched = true
-					break
-				}
-			}
-			if !touched {
-				continue
-			}
-			for _, s := range st.Stars {
-				if onTable(s) {
-					return &DeniedError{Rule: r.id, Class: ClassColumn,
-						Msg: fmt.Sprintf("SELECT * on %s.%s would include the withheld column %s; list the columns you need", s.Schema, s.Name, dc.column)}
-				}
-			}
-			for _, c := range st.Columns {
-				if c.Name != dc.column {
-					continue
-				}
-				// A bare name, or a table name without its schema, counts
-				// as the withheld column: never guess in the user's favour.
-				if c.Table == "" || (c.Schema == "" && match(dc.table, c.Table)) || onTable(sqlscope.Table{Schema: c.Schema, Name: c.Table}) {
-					return &DeniedError{Rule: r.id, Class: ClassColumn, Msg: fmt.Sprintf("column %s is withheld from user '%s'", dc.column, id.User)}
-				}
-			}
-		}
-	}
-	return nil
 }
 
 // CheckUpstreamSQLMode refuses an upstream whose default sql_mode changes

@@ -5,13 +5,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/rrproxy/rrproxy/authz/sqlscope"
 	"github.com/rrproxy/rrproxy/internal/strictyaml"
 )
 
@@ -20,6 +25,16 @@ type File struct {
 	Users  map[string]UserSpec  `yaml:"users"`
 	Groups map[string]GroupSpec `yaml:"groups"`
 	Rules  []RuleSpec           `yaml:"rules"`
+	// PseudonymKey is the HMAC key for `with: pseudonym` masks, read from
+	// a file (relative to policy.yaml) or an environment variable.
+	PseudonymKey *KeySource `yaml:"pseudonym_key"`
+}
+
+// KeySource names where a secret lives; the value never sits in
+// policy.yaml.
+type KeySource struct {
+	FromFile string `yaml:"from_file"`
+	FromEnv  string `yaml:"from_env"`
 }
 
 // UserSpec is a local account.
@@ -30,15 +45,29 @@ type UserSpec struct {
 	// clients: "*" + hex(SHA1(SHA1(pw))). Weaker: that hash is a
 	// password-equivalent for this protocol, so a leaked policy.yaml lets
 	// anyone log in as this user. Leave empty unless a client needs it.
-	NativePassword string   `yaml:"native_password"`
-	Groups         []string `yaml:"groups"`
-	Disabled       bool     `yaml:"disabled"`
-	Description    string   `yaml:"description"`
+	NativePassword string     `yaml:"native_password"`
+	Groups         []string   `yaml:"groups"`
+	Disabled       bool       `yaml:"disabled"`
+	Description    string     `yaml:"description"`
+	Statements     []string   `yaml:"statements"`
+	Limits         *LimitSpec `yaml:"limits"`
 }
 
-// GroupSpec documents a group; grants reach it through rules.
+// GroupSpec documents a group and may carry statement kinds and limits
+// for its members; grants reach it through rules.
 type GroupSpec struct {
-	Description string `yaml:"description"`
+	Description string     `yaml:"description"`
+	Statements  []string   `yaml:"statements"`
+	Limits      *LimitSpec `yaml:"limits"`
+}
+
+// LimitSpec bounds what one person can cost the shared replica. Zero
+// or absent means no limit.
+type LimitSpec struct {
+	MaxRows          int64    `yaml:"max_rows"`
+	MaxExecutionTime string   `yaml:"max_execution_time"`
+	MaxSessions      int      `yaml:"max_sessions"`
+	Networks         []string `yaml:"networks"`
 }
 
 // RuleSpec grants or withholds access. Each rule has an id that denials
@@ -48,13 +77,60 @@ type RuleSpec struct {
 	Description string `yaml:"description"`
 	// To lists who the rule applies to: "user:NAME", "group:NAME" or "*".
 	To []string `yaml:"to"`
+	// Enforce false puts the rule in shadow mode: what it would change
+	// is logged, nothing is enforced. Absent means true.
+	Enforce *bool `yaml:"enforce"`
 	// Allow lists tables as "schema.table"; either part may be a glob
-	// ("study.*", "study.visit*").
+	// with * and ? ("study.*", "study.visit?").
 	Allow []string `yaml:"allow"`
+	// Deny lists tables the same way. Deny wins over any allow: a denied
+	// table behaves as if it did not exist.
+	Deny []string `yaml:"deny"`
 	// DenyColumns lists "schema.table.column" (globs allowed in schema and
-	// table). Any use of a denied column refuses the statement: select
-	// list, predicates, joins, ordering, functions, SELECT *.
+	// table). A denied column behaves as if it did not exist: any use
+	// is refused, SELECT * leaves it out, metadata hides it.
 	DenyColumns []string `yaml:"deny_columns"`
+	// MaskColumns return a column's values masked; any other use of it
+	// is refused so that no predicate can probe the real values.
+	MaskColumns []MaskSpec `yaml:"mask_columns"`
+}
+
+// MaskSpec masks one column. `with: null` may be written bare (a YAML
+// null) or quoted.
+type MaskSpec struct {
+	Column string  `yaml:"column"`
+	With   string  `yaml:"with"`
+	Value  *string `yaml:"value"`
+}
+
+// Mask kinds.
+const (
+	MaskNull      = "null"
+	MaskFixed     = "fixed"
+	MaskPseudonym = "pseudonym"
+)
+
+// Statement kinds an administrator may grant. "transaction" covers
+// BEGIN, COMMIT, ROLLBACK and savepoints. Nothing that writes can be
+// granted: rrproxy fronts a read-only replica.
+var grantableKinds = map[string][]sqlscope.Kind{
+	"select":      {sqlscope.KindSelect},
+	"show":        {sqlscope.KindShow},
+	"describe":    {sqlscope.KindDescribe},
+	"explain":     {sqlscope.KindExplain},
+	"use":         {sqlscope.KindUse},
+	"set":         {sqlscope.KindSet},
+	"transaction": {sqlscope.KindBegin, sqlscope.KindCommit, sqlscope.KindRollback, sqlscope.KindSavepoint, sqlscope.KindRelease},
+	"do":          {sqlscope.KindDo},
+	"help":        {sqlscope.KindHelp},
+}
+
+// Limits are a person's effective limits.
+type Limits struct {
+	MaxRows          int64
+	MaxExecutionTime time.Duration
+	MaxSessions      int
+	Networks         []netip.Prefix // empty: any network
 }
 
 // Policy is a validated, immutable policy. Share it freely; a reload
@@ -63,8 +139,16 @@ type Policy struct {
 	// Version is the SHA-256 of the file bytes (first 16 hex digits); every
 	// decision carries it so the audit log says which policy decided.
 	Version string
-	users   map[string]*account
-	rules   []*rule
+	// File is the path the policy was loaded from.
+	File   string
+	users  map[string]*account
+	groups map[string]*groupDef
+	rules  []*rule
+	key    []byte // pseudonym HMAC key
+	shadow bool   // some rule has enforce: false
+
+	grantsCache sync.Map // identity key -> *grants
+	decisions   decisionCache
 }
 
 type account struct {
@@ -73,15 +157,39 @@ type account struct {
 	native   []byte
 	groups   []string
 	disabled bool
+	kinds    []string
+	limits   *limitDef
+}
+
+type groupDef struct {
+	kinds  []string
+	limits *limitDef
+}
+
+// limitDef is a parsed LimitSpec; a nil field is "not set here".
+type limitDef struct {
+	maxRows     int64
+	maxTime     time.Duration
+	maxSessions int
+	networks    []netip.Prefix
 }
 
 type rule struct {
 	id          string
+	enforce     bool
 	toAll       bool
 	toUsers     map[string]bool
 	toGroups    map[string]bool
 	allow       []tablePattern
+	deny        []tablePattern
 	denyColumns []columnPattern
+	masks       []maskDef
+}
+
+type maskDef struct {
+	col   columnPattern
+	with  string
+	value string
 }
 
 type tablePattern struct{ schema, table string }
@@ -100,7 +208,8 @@ func Load(file string) (*Policy, error) {
 	return Parse(file, data)
 }
 
-// Parse is Load for bytes already read; file names them in errors.
+// Parse is Load for bytes already read; file names them in errors and
+// locates a relative pseudonym_key.from_file.
 func Parse(file string, data []byte) (*Policy, error) {
 	var f File
 	doc, err := strictyaml.Decode(file, data, &f)
@@ -108,18 +217,24 @@ func Parse(file string, data []byte) (*Policy, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
-	p := &Policy{Version: hex.EncodeToString(sum[:8]), users: map[string]*account{}}
+	p := &Policy{Version: hex.EncodeToString(sum[:8]), File: file,
+		users: map[string]*account{}, groups: map[string]*groupDef{}}
 	var errs []error
 	bad := func(path []any, format string, args ...any) {
 		errs = append(errs, doc.Errorf(path, format, args...))
 	}
 	P := strictyaml.P
 
-	for name, g := range f.Groups {
-		_ = g
+	for _, name := range sortedKeys(f.Groups) {
+		g := f.Groups[name]
+		at := P("groups", name)
 		if !nameRE.MatchString(name) {
-			bad(P("groups", name), "group name %q: use letters, digits and . _ @ + -", name)
+			bad(at, "group name %q: use letters, digits and . _ @ + -", name)
 		}
+		gd := &groupDef{kinds: g.Statements}
+		checkKinds(g.Statements, append(at, "statements"), bad)
+		gd.limits = parseLimits(g.Limits, append(at, "limits"), bad)
+		p.groups[name] = gd
 	}
 	for _, name := range sortedKeys(f.Users) {
 		u := f.Users[name]
@@ -127,7 +242,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 		if !nameRE.MatchString(name) {
 			bad(at, "user name %q: use letters, digits and . _ @ + - (at most 80)", name)
 		}
-		a := &account{name: name, groups: u.Groups, disabled: u.Disabled}
+		a := &account{name: name, groups: u.Groups, disabled: u.Disabled, kinds: u.Statements}
 		if u.Password == "" {
 			bad(append(at, "password"), "is required (run `rrproxy passwd` and paste its hash)")
 		} else if h, err := parseArgon2id(u.Password); err != nil {
@@ -147,17 +262,26 @@ func Parse(file string, data []byte) (*Policy, error) {
 				bad(append(at, "groups", i), "unknown group %q (declare it under groups:)", g)
 			}
 		}
+		checkKinds(u.Statements, append(at, "statements"), bad)
+		a.limits = parseLimits(u.Limits, append(at, "limits"), bad)
 		p.users[name] = a
 	}
 
 	seen := map[string]int{}
+	needKey := -1
 	for i, rs := range f.Rules {
 		at := P("rules", i)
-		r := &rule{id: rs.ID, toUsers: map[string]bool{}, toGroups: map[string]bool{}}
+		r := &rule{id: rs.ID, enforce: rs.Enforce == nil || *rs.Enforce,
+			toUsers: map[string]bool{}, toGroups: map[string]bool{}}
+		if !r.enforce {
+			p.shadow = true
+		}
 		if !idRE.MatchString(rs.ID) {
 			bad(append(at, "id"), "rule id %q: lower-case letters, digits, . _ - (it is quoted to users in denials)", rs.ID)
 		} else if j, dup := seen[rs.ID]; dup {
 			bad(append(at, "id"), "duplicate rule id %q (also rules[%d])", rs.ID, j)
+		} else if builtinRules[rs.ID] {
+			bad(append(at, "id"), "rule id %q is reserved for a built-in rule", rs.ID)
 		}
 		seen[rs.ID] = i
 		if len(rs.To) == 0 {
@@ -183,31 +307,208 @@ func Parse(file string, data []byte) (*Policy, error) {
 				bad(append(at, "to", j), "%q: write user:NAME, group:NAME or \"*\"", t)
 			}
 		}
-		if len(rs.Allow) == 0 && len(rs.DenyColumns) == 0 {
-			bad(at, "rule %q grants and denies nothing: give it allow or deny_columns", rs.ID)
+		if len(rs.Allow) == 0 && len(rs.Deny) == 0 && len(rs.DenyColumns) == 0 && len(rs.MaskColumns) == 0 {
+			bad(at, "rule %q grants and denies nothing: give it allow, deny, deny_columns or mask_columns", rs.ID)
 		}
+		allowed := map[string]bool{}
 		for j, a := range rs.Allow {
 			tp, err := parseTablePattern(a)
 			if err != nil {
 				bad(append(at, "allow", j), "%v", err)
 				continue
 			}
+			allowed[tp.schema+"."+tp.table] = true
 			r.allow = append(r.allow, tp)
 		}
+		for j, a := range rs.Deny {
+			tp, err := parseTablePattern(a)
+			if err != nil {
+				bad(append(at, "deny", j), "%v", err)
+				continue
+			}
+			if allowed[tp.schema+"."+tp.table] {
+				bad(append(at, "deny", j), "%q is both allowed and denied by this rule", a)
+			}
+			r.deny = append(r.deny, tp)
+		}
+		denied := map[columnPattern]bool{}
 		for j, c := range rs.DenyColumns {
 			cp, err := parseColumnPattern(c)
 			if err != nil {
 				bad(append(at, "deny_columns", j), "%v", err)
 				continue
 			}
+			denied[cp] = true
 			r.denyColumns = append(r.denyColumns, cp)
 		}
+		masked := map[columnPattern]bool{}
+		for j, m := range rs.MaskColumns {
+			mat := append(at, "mask_columns", j)
+			cp, err := parseColumnPattern(m.Column)
+			if err != nil {
+				bad(append(mat, "column"), "%v", err)
+				continue
+			}
+			if denied[cp] {
+				bad(append(mat, "column"), "%q is both denied and masked by this rule", m.Column)
+			}
+			if masked[cp] {
+				bad(append(mat, "column"), "%q is masked twice by this rule", m.Column)
+			}
+			masked[cp] = true
+			md := maskDef{col: cp, with: m.With}
+			if md.with == "" && doc.Has(append(mat, "with")...) {
+				md.with = MaskNull // `with: null`, unquoted, decodes as ""
+			}
+			switch {
+			case md.with == "":
+				bad(mat, "with is required: null, fixed or pseudonym")
+			case md.with == MaskFixed:
+				if m.Value == nil {
+					bad(mat, "with: fixed needs a value (the string shown instead)")
+				} else {
+					md.value = *m.Value
+				}
+			case md.with == MaskNull || md.with == MaskPseudonym:
+				if m.Value != nil {
+					bad(append(mat, "value"), "value is only for with: fixed")
+				}
+				if md.with == MaskPseudonym && needKey < 0 {
+					needKey = i
+				}
+			default:
+				bad(append(mat, "with"), "%q: write null, fixed or pseudonym", md.with)
+			}
+			r.masks = append(r.masks, md)
+		}
 		p.rules = append(p.rules, r)
+	}
+	for i, r := range p.rules {
+		for j := 0; j < i; j++ {
+			if msg := contradicts(p, p.rules[j], r); msg != "" {
+				bad(P("rules", i), "rule %q contradicts rule %q: %s", r.id, p.rules[j].id, msg)
+			}
+		}
+	}
+	switch {
+	case f.PseudonymKey != nil:
+		key, err := readKey(file, f.PseudonymKey)
+		if err != nil {
+			bad(P("pseudonym_key"), "%v", err)
+		}
+		p.key = key
+	case needKey >= 0:
+		bad(P("rules", needKey), "a pseudonym mask needs pseudonym_key: {from_file: ...} at the top level")
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+func checkKinds(kinds []string, at []any, bad func([]any, string, ...any)) {
+	for i, k := range kinds {
+		if _, ok := grantableKinds[k]; !ok {
+			bad(append(append([]any(nil), at...), i), "statement kind %q: use select, show, describe, explain, use, set, transaction, do or help (rrproxy fronts a read-only replica)", k)
+		}
+	}
+}
+
+func parseLimits(l *LimitSpec, at []any, bad func([]any, string, ...any)) *limitDef {
+	if l == nil {
+		return nil
+	}
+	d := &limitDef{maxRows: l.MaxRows, maxSessions: l.MaxSessions}
+	sub := func(k string) []any { return append(append([]any(nil), at...), k) }
+	if l.MaxRows < 0 {
+		bad(sub("max_rows"), "must be 0 (no limit) or more")
+	}
+	if l.MaxSessions < 0 {
+		bad(sub("max_sessions"), "must be 0 (no limit) or more")
+	}
+	if l.MaxExecutionTime != "" {
+		t, err := time.ParseDuration(l.MaxExecutionTime)
+		if err != nil || t < 0 {
+			bad(sub("max_execution_time"), "%q: write a duration such as 30s or 5m", l.MaxExecutionTime)
+		}
+		d.maxTime = t
+	}
+	for i, n := range l.Networks {
+		pfx, err := netip.ParsePrefix(n)
+		if err != nil {
+			bad(append(sub("networks"), i), "%q: write a CIDR such as 10.0.0.0/8", n)
+			continue
+		}
+		if pfx != pfx.Masked() {
+			bad(append(sub("networks"), i), "%q has host bits set; did you mean %s?", n, pfx.Masked())
+		}
+		d.networks = append(d.networks, pfx.Masked())
+	}
+	return d
+}
+
+func readKey(policyFile string, ks *KeySource) ([]byte, error) {
+	var key []byte
+	switch {
+	case ks.FromFile != "" && ks.FromEnv != "":
+		return nil, errors.New("give from_file or from_env, not both")
+	case ks.FromFile != "":
+		f := ks.FromFile
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(filepath.Dir(policyFile), f)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("pseudonym key: %v", err)
+		}
+		key = []byte(strings.TrimSpace(string(b)))
+	case ks.FromEnv != "":
+		key = []byte(os.Getenv(ks.FromEnv))
+		if len(key) == 0 {
+			return nil, fmt.Errorf("pseudonym key: environment variable %s is not set", ks.FromEnv)
+		}
+	default:
+		return nil, errors.New("give from_file or from_env")
+	}
+	if len(key) < 32 {
+		return nil, fmt.Errorf("pseudonym key is %d bytes; use at least 32 (e.g. openssl rand -hex 32)", len(key))
+	}
+	return key, nil
+}
+
+// contradicts reports two rules that could both apply to one person and
+// mask the same column differently: which mask would win is not
+// something an administrator should have to guess.
+func contradicts(p *Policy, a, b *rule) string {
+	if !audiencesOverlap(p, a, b) {
+		return ""
+	}
+	for _, ma := range a.masks {
+		for _, mb := range b.masks {
+			if ma.col == mb.col && (ma.with != mb.with || ma.value != mb.value) {
+				return fmt.Sprintf("both mask %s.%s.%s, differently, for a person they share", ma.col.schema, ma.col.table, ma.col.column)
+			}
+		}
+	}
+	return ""
+}
+
+func audiencesOverlap(p *Policy, a, b *rule) bool {
+	if a.toAll || b.toAll {
+		return true
+	}
+	for name, u := range p.users {
+		ida := &Identity{User: name, Groups: u.groups}
+		if a.appliesTo(ida) && b.appliesTo(ida) {
+			return true
+		}
+	}
+	for g := range a.toGroups {
+		if b.toGroups[g] {
+			return true // SSO users may join any group
+		}
+	}
+	return false
 }
 
 func parseTablePattern(s string) (tablePattern, error) {
@@ -216,8 +517,8 @@ func parseTablePattern(s string) (tablePattern, error) {
 		return tablePattern{}, fmt.Errorf("%q: write schema.table (globs allowed: study.*)", s)
 	}
 	for _, g := range parts {
-		if _, err := path.Match(g, ""); err != nil {
-			return tablePattern{}, fmt.Errorf("%q: bad glob: %v", s, err)
+		if err := checkGlob(g); err != nil {
+			return tablePattern{}, fmt.Errorf("%q: %v", s, err)
 		}
 	}
 	return tablePattern{parts[0], parts[1]}, nil
@@ -229,8 +530,8 @@ func parseColumnPattern(s string) (columnPattern, error) {
 		return columnPattern{}, fmt.Errorf("%q: write schema.table.column", s)
 	}
 	for _, g := range parts[:2] {
-		if _, err := path.Match(g, ""); err != nil {
-			return columnPattern{}, fmt.Errorf("%q: bad glob: %v", s, err)
+		if err := checkGlob(g); err != nil {
+			return columnPattern{}, fmt.Errorf("%q: %v", s, err)
 		}
 	}
 	if strings.ContainsAny(parts[2], "*?[") {
@@ -239,6 +540,16 @@ func parseColumnPattern(s string) (columnPattern, error) {
 		return columnPattern{}, fmt.Errorf("%q: name the column exactly (no glob)", s)
 	}
 	return columnPattern{parts[0], parts[1], parts[2]}, nil
+}
+
+// checkGlob allows * and ? only: the same patterns must also become SQL
+// LIKE patterns when information_schema is filtered, and LIKE has no
+// character classes.
+func checkGlob(g string) error {
+	if strings.ContainsAny(g, "[]\\`'\"") {
+		return fmt.Errorf("bad glob %q: only * and ? are wildcards; [ ] \\ and quotes are not allowed", g)
+	}
+	return nil
 }
 
 func match(pattern, name string) bool {

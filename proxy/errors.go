@@ -28,6 +28,21 @@ func (s *session) replyErr(err error, seq uint64) {
 func toMySQL(err error, seq uint64) (uint16, string, string) {
 	var de *authz.DeniedError
 	switch {
+	case errors.As(err, &de) && de.Hidden:
+		// Exactly what the server says for an object that does not
+		// exist: no rule id, no audit number, nothing to tell them apart.
+		switch de.Class {
+		case authz.ClassSchema:
+			return mysql.ER_BAD_DB_ERROR, "42000", fmt.Sprintf("Unknown database '%s'", sanitize(de.Object))
+		case authz.ClassColumn:
+			clause := de.Clause
+			if clause == "" {
+				clause = "field list"
+			}
+			return mysql.ER_BAD_FIELD_ERROR, "42S22", fmt.Sprintf("Unknown column '%s' in '%s'", sanitize(de.Object), clause)
+		default:
+			return mysql.ER_NO_SUCH_TABLE, "42S02", fmt.Sprintf("Table '%s' doesn't exist", sanitize(de.Object))
+		}
 	case errors.As(err, &de):
 		code := map[string]uint16{
 			authz.ClassSchema:    mysql.ER_DBACCESS_DENIED_ERROR,
@@ -41,6 +56,8 @@ func toMySQL(err error, seq uint64) (uint16, string, string) {
 			code = mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR
 		}
 		return code, "42000", withSeq(de.Error(), seq)
+	case errors.Is(err, authz.ErrCatalog):
+		return mysql.ER_UNKNOWN_ERROR, "HY000", withSeq("rrproxy could not read the replica's column list to expand SELECT *; list the columns or retry", seq)
 	case errors.Is(err, authz.ErrUnparseable):
 		return mysql.ER_PARSE_ERROR, "42000", withSeq("rrproxy could not analyse this statement, so it was not run: "+unwrapMsg(err), seq)
 	case errors.Is(err, authz.ErrNoDatabase):

@@ -162,9 +162,15 @@ func (s *session) relayResult() (relayStats, error) {
 		if r.err != nil || cols == 0 || cols > 4096 {
 			return st, errUpstreamRead{fmt.Errorf("%w: bad column count", errProtocol)}
 		}
-		for range cols {
-			if err := s.forward(&h, &st); err != nil {
+		if s.xf != nil {
+			if err := s.columnDefsXf(int(cols), &st); err != nil || st.errCode != 0 {
 				return st, err
+			}
+		} else {
+			for range cols {
+				if err := s.forward(&h, &st); err != nil {
+					return st, err
+				}
 			}
 		}
 		if err := s.forward(&h, &st); err != nil {
@@ -178,7 +184,13 @@ func (s *session) relayResult() (relayStats, error) {
 			st.status = status
 			return st, nil
 		}
-		more, err := s.relayRows(&st)
+		var more bool
+		var err error
+		if s.xf != nil {
+			more, err = s.rowsXf(&st)
+		} else {
+			more, err = s.relayRows(&st)
+		}
 		if err != nil || !more {
 			return st, err
 		}
@@ -240,6 +252,9 @@ func (s *session) relayPrepare() (id uint32, ok bool, st relayStats, err error) 
 
 // relayFieldList relays COM_FIELD_LIST's column definitions up to EOF/ERR.
 func (s *session) relayFieldList() (relayStats, error) {
+	if s.xf != nil && s.xf.hide != nil {
+		return s.fieldListXf()
+	}
 	var st relayStats
 	var h packetHead
 	for {

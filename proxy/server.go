@@ -59,7 +59,11 @@ type Server struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	sessions map[*session]struct{}
-	shutdown sync.Once
+	// userSessions counts sessions per person (limits.max_sessions);
+	// catalog caches upstream column lists for SELECT * rewrites.
+	userSessions userSessions
+	catalog      catalogCache
+	shutdown     sync.Once
 }
 
 // New builds a server. Dependencies arrive as arguments so tests can

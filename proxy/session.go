@@ -37,10 +37,14 @@ type session struct {
 	db      string
 	multi   bool // CLIENT_MULTI_STATEMENTS in force
 
-	up    *upConn
-	upOK  bool // upstream connection is between commands and reusable
-	stmts map[uint32]struct{}
-	buf   []byte
+	up      *upConn
+	upOK    bool                  // upstream connection is between commands and reusable
+	stmts   map[uint32]*transform // prepared statements this session made; their relay transforms
+	buf     []byte
+	upBuf   []byte     // one upstream packet, when a transform reads rows whole
+	xf      *transform // what the current command's relay must do to the result
+	limits  authz.Limits
+	counted bool // holds a userSessions slot
 
 	mu   sync.Mutex
 	busy bool // a command is in progress
@@ -52,7 +56,7 @@ type session struct {
 
 func newSession(srv *Server, c net.Conn) *session {
 	s := &session{srv: srv, id: srv.nextID.Add(1), conn: c, cw: newWire(c, clientBufSize),
-		stmts: map[uint32]struct{}{}, started: time.Now()}
+		stmts: map[uint32]*transform{}, started: time.Now()}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		s.remote = ap
 	}
@@ -131,6 +135,9 @@ func (s *session) run(ctx context.Context) {
 	s.log = s.log.With("user", s.user)
 	s.multi = h.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
 	s.charset = charsetName(h.charset)
+	if !s.admit() {
+		return
+	}
 	if err := s.attach(ctx, h.db); err != nil {
 		s.replyErr(err, 0)
 		s.loginEvent("failure", err.Error())
@@ -199,6 +206,10 @@ func (s *session) attach(ctx context.Context, db string) error {
 		s.upOK = false
 		return fmt.Errorf("%w: set character set: %v", ErrUpstream, err)
 	}
+	if err := s.applyTimeLimit(); err != nil {
+		s.upOK = false
+		return fmt.Errorf("%w: set the statement time limit: %v", ErrUpstream, err)
+	}
 	if db != "" {
 		if err := s.up.simple(mysql.COM_INIT_DB, []byte(db)); err != nil {
 			return fmt.Errorf("%w: %s", errUnknownDB, sanitize(db))
@@ -211,6 +222,9 @@ func (s *session) attach(ctx context.Context, db string) error {
 var errUnknownDB = errors.New("unknown database")
 
 func (s *session) close() {
+	if s.counted {
+		s.srv.userSessions.release(s.user)
+	}
 	if s.up != nil {
 		ok := s.upOK && s.up.reset() == nil
 		s.srv.pool.Release(s.up, ok)
@@ -359,6 +373,12 @@ func (s *session) passThrough(pkt []byte) error {
 func (s *session) decide(command, text string, d authz.Decision) (uint64, bool) {
 	ev := s.event("statement")
 	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
+	ev.Rewritten, ev.Shadow = d.SQL, d.Shadow
+	if d.Shadow != "" {
+		// A rule in shadow mode would have decided differently: the
+		// administrator trying a new policy reads this.
+		s.log.Info("shadow rule would change this decision", "shadow", d.Shadow)
+	}
 	if !d.Allowed() {
 		ev.Outcome, ev.Phase, ev.Reason = "failure", "denied", d.Err.Error()
 		var de *authz.DeniedError
@@ -412,7 +432,9 @@ func (s *session) forwardChecked(command, text string, d authz.Decision, pkt []b
 	if err := s.send(pkt); err != nil {
 		return relayStats{}, false, err
 	}
+	stop := s.watchTime()
 	st, err := relay()
+	stop()
 	if err != nil {
 		return st, false, err
 	}
@@ -420,8 +442,19 @@ func (s *session) forwardChecked(command, text string, d authz.Decision, pkt []b
 	return st, true, nil
 }
 
+// checkSession is the session state a decision depends on.
+func (s *session) checkSession(prepared bool) authz.Session {
+	return authz.Session{DB: s.db, MultiStatements: s.multi && !prepared, Catalog: s.catalog(), Prepared: prepared}
+}
+
 func (s *session) query(pkt []byte, sql string) error {
-	d := s.srv.policies.Current().CheckQuery(s.ident, authz.Session{DB: s.db, MultiStatements: s.multi}, sql)
+	pol := s.srv.policies.Current()
+	d := pol.CheckQuery(s.ident, s.checkSession(false), sql)
+	if d.SQL != "" {
+		pkt = append([]byte{mysql.COM_QUERY}, d.SQL...)
+	}
+	s.xf = transformFor(d, pol, false)
+	defer func() { s.xf = nil }()
 	st, ran, err := s.forwardChecked("query", sql, d, pkt, s.relayResult)
 	if ran && d.UseDB != "" && st.errCode == 0 {
 		s.db, s.up.db = d.UseDB, d.UseDB
@@ -444,14 +477,18 @@ func (s *session) fieldList(pkt []byte, arg []byte) error {
 	if r.err != nil {
 		table = string(arg)
 	}
-	d := s.srv.policies.Current().CheckFieldList(s.ident, authz.Session{DB: s.db}, table)
+	pol := s.srv.policies.Current()
+	d := pol.CheckFieldList(s.ident, s.checkSession(false), table)
+	s.xf = transformFor(d, pol, false)
+	defer func() { s.xf = nil }()
 	_, _, err := s.forwardChecked("field_list", table, d, pkt, s.relayFieldList)
 	return err
 }
 
 func (s *session) prepare(pkt []byte, sql string) error {
 	// A prepared statement is always one statement.
-	d := s.srv.policies.Current().CheckQuery(s.ident, authz.Session{DB: s.db}, sql)
+	pol := s.srv.policies.Current()
+	d := pol.CheckQuery(s.ident, s.checkSession(true), sql)
 	if d.Allowed() && d.UseDB != "" {
 		d.Err = &authz.DeniedError{Rule: authz.RuleStatementKind, Class: authz.ClassStatement, Msg: "USE cannot be prepared"}
 	}
@@ -460,6 +497,9 @@ func (s *session) prepare(pkt []byte, sql string) error {
 		return nil
 	}
 	start := time.Now()
+	if d.SQL != "" {
+		pkt = append([]byte{mysql.COM_STMT_PREPARE}, d.SQL...)
+	}
 	if err := s.send(pkt); err != nil {
 		return err
 	}
@@ -468,7 +508,9 @@ func (s *session) prepare(pkt []byte, sql string) error {
 		return err
 	}
 	if ok {
-		s.stmts[id] = struct{}{}
+		// The statement's masks and limits travel with its id to every
+		// EXECUTE and FETCH.
+		s.stmts[id] = transformFor(d, pol, true)
 	}
 	s.outcome("prepare", intent, start, st)
 	return nil
@@ -499,6 +541,8 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 		return s.sendNoReply(pkt)
 	}
 	relay := s.relayOne // COM_STMT_RESET
+	s.xf = s.stmts[id]
+	defer func() { s.xf = nil }()
 	switch cmd {
 	case mysql.COM_STMT_EXECUTE:
 		relay = s.relayResult
@@ -514,7 +558,12 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 // relayFetch relays COM_STMT_FETCH's rows, or its ERR.
 func (s *session) relayFetch() (relayStats, error) {
 	var st relayStats
-	_, err := s.relayRows(&st)
+	var err error
+	if s.xf != nil {
+		_, err = s.rowsXf(&st)
+	} else {
+		_, err = s.relayRows(&st)
+	}
 	return st, err
 }
 
@@ -571,6 +620,9 @@ func (s *session) resetConnection(pkt []byte) error {
 		// restore the client's, silently, as a reset would on a direct
 		// connection.
 		if err := s.up.setCharset(s.charset); err != nil {
+			return errUpstreamRead{err}
+		}
+		if err := s.applyTimeLimit(); err != nil {
 			return errUpstreamRead{err}
 		}
 	}

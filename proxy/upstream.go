@@ -229,6 +229,17 @@ func (p *Pool) dial(ctx context.Context) (*upConn, error) {
 	return c, nil
 }
 
+// killQuery stops the statement running on upstream connection id, from
+// a connection of its own that is closed afterwards.
+func (p *Pool) killQuery(ctx context.Context, id uint32) error {
+	c, err := p.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.nc.Close()
+	return c.simple(mysql.COM_QUERY, []byte(fmt.Sprintf("KILL QUERY %d", id)))
+}
+
 // simple sends a one-packet command and expects OK (COM_PING,
 // COM_RESET_CONNECTION, COM_INIT_DB, a SET). It returns the ERR as an error.
 func (c *upConn) simple(cmd byte, arg []byte) error {

@@ -72,6 +72,11 @@ type Hooks interface {
 	// SELECT * FROM information_schema.NAME WHERE cond, under the same
 	// name, so every column keeps its name and position.
 	Catalog(name string) (cond string, err error)
+	// Function is called for every call of a builtin function without
+	// a schema, by lower-case name. replace true swaps the call for the
+	// string value (CURRENT_USER() naming the person, not the service
+	// account).
+	Function(name string) (value string, replace bool)
 }
 
 // Rewritten is the outcome of Rewrite.
@@ -476,4 +481,23 @@ func (w *walker) catalogElsewhere(n *ast.TableName) {
 	if cond != "" {
 		w.fail(fmt.Errorf("%w: information_schema.%s can only be read in a FROM clause", errRewrite, n.Name.O))
 	}
+}
+
+// functionHook swaps a builtin call for a literal when the hooks ask.
+func (w *walker) functionHook(n *ast.FuncCallExpr) {
+	v, ok := w.hooks.Function(n.FnName.L)
+	if !ok {
+		return
+	}
+	repl := ast.NewValueExpr(v, "", "")
+	if w.replace == nil {
+		w.replace = map[ast.Node]ast.Node{}
+	}
+	w.replace[n] = repl
+	if field, ok := w.parent().(*ast.SelectField); ok && field.Expr == n && field.AsName.L == "" {
+		// Keep the column title the client would have seen.
+		field.AsName = ast.NewCIStr(n.FnName.O + "()")
+	}
+	w.seen[repl] = false
+	w.changed = true
 }

@@ -52,6 +52,10 @@ func (testHooks) Catalog(name string) (string, error) {
 	return "", nil
 }
 
+func (testHooks) Function(name string) (string, bool) {
+	return "alice@rrproxy", name == "current_user"
+}
+
 func TestRewrite(t *testing.T) {
 	cases := []struct {
 		sql, want string
@@ -79,6 +83,7 @@ func TestRewrite(t *testing.T) {
 		{sql: "SELECT a.code FROM subjects a JOIN subjects b ON a.code = b.code", want: "SELECT CONCAT(`a`.`code`) AS `code` FROM `subjects` AS `a` JOIN `subjects` AS `b` ON `a`.`code`=`b`.`code`", pseudo: []int{0}},
 		{sql: "SELECT 1 FROM subjects a JOIN subjects b ON a.code = b.code OR 1", err: true},
 		{sql: "SELECT MATCH(arm) AGAINST ('x') FROM visits", err: true},
+		{sql: "SELECT CURRENT_USER(), 1", want: "SELECT 'alice@rrproxy' AS `CURRENT_USER()`,1"},
 	}
 	for _, c := range cases {
 		t.Run(c.sql, func(t *testing.T) {

@@ -134,6 +134,11 @@ type Statement struct {
 	Schemas []string `json:"schemas,omitempty"`
 	// Columns holds every column reference anywhere in the statement.
 	Columns []Column `json:"columns,omitempty"`
+	// Clauses names, for each column of Columns, the clause of its first
+	// reference as MySQL names it in "Unknown column 'x' in '...'":
+	// field list, where clause, on clause, group statement, having
+	// clause, order clause.
+	Clauses []string `json:"-"`
 	// Stars holds tables all of whose columns the statement reads:
 	// SELECT *, t.*, TABLE t, NATURAL JOIN.
 	Stars []Table `json:"stars,omitempty"`

@@ -181,6 +181,8 @@ func (w *walker) enter(n ast.Node) bool {
 			// db.f() is always a stored function: it can write.
 			name = n.Schema.L + "." + name
 			w.st.ReadOnly = false
+		} else if w.hooks != nil {
+			w.functionHook(n)
 		}
 		w.addFunc(name)
 	case *ast.AggregateFuncExpr:
@@ -462,6 +464,13 @@ func (w *walker) enterJoin(n *ast.Join) {
 		// ones is not in the text, so treat both sides as fully read.
 		for _, t := range tables {
 			w.st.Stars = w.addTable(w.st.Stars, t)
+			if w.hooks == nil {
+				continue
+			}
+			if _, restricted, err := w.hooks.Star(t); err != nil || restricted {
+				// It could compare withheld or masked columns.
+				w.fail(fmt.Errorf("%w: NATURAL JOIN over a table with withheld or masked columns; join with ON", errRewrite))
+			}
 		}
 	}
 	use := UseOther
@@ -579,4 +588,30 @@ func (w *walker) addColumn(c Column) {
 		}
 	}
 	w.st.Columns = append(w.st.Columns, c)
+	w.st.Clauses = append(w.st.Clauses, w.clause())
+}
+
+// clause names the clause of the innermost query block that the node
+// being entered stands in, as the server's "Unknown column" error does.
+func (w *walker) clause() string {
+	for i := len(w.stack) - 1; i >= 0; i-- {
+		switch n := w.stack[i].(type) {
+		case *ast.FieldList:
+			return "field list"
+		case *ast.GroupByClause:
+			return "group statement"
+		case *ast.HavingClause:
+			return "having clause"
+		case *ast.OrderByClause:
+			return "order clause"
+		case *ast.OnCondition:
+			return "on clause"
+		case *ast.SelectStmt:
+			if i+1 < len(w.stack) && n.Where != nil && w.stack[i+1] == ast.Node(n.Where) {
+				return "where clause"
+			}
+			return "field list"
+		}
+	}
+	return "field list"
 }

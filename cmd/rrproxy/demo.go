@@ -72,6 +72,9 @@ func runDemo(ctx context.Context, listen, dir string, out io.Writer, ready func(
 	if err := write("policy.yaml", rrproxy.ExamplePolicy); err != nil {
 		return err
 	}
+	if err := write("pseudonym.key", rrproxy.ExamplePseudonymKey); err != nil {
+		return err
+	}
 	cfgText := fmt.Sprintf(`# Written by rrproxy demo; same format as the repository's rrproxy.yaml.
 listen: %s
 tls: {cert: certs/server.pem, key: certs/server-key.pem, require: true}

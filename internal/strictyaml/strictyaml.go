@@ -146,3 +146,21 @@ func PathString(path []any) string {
 
 // P builds a path; it reads better than []any{...} at call sites.
 func P(parts ...any) []any { return parts }
+
+// Has reports whether path exists in the document, even with a null
+// value (which decoding cannot tell from an absent key).
+func (d *Doc) Has(path ...any) bool {
+	if d == nil || d.root == nil {
+		return false
+	}
+	n := d.root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, p := range path {
+		if n, _ = child(n, p); n == nil {
+			return false
+		}
+	}
+	return true
+}

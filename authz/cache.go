@@ -1,0 +1,73 @@
+package authz
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// decisionCache remembers decisions by identity, session state and the
+// exact statement text, so a dashboard that repeats its queries pays a
+// map lookup instead of a parse. It lives in a Policy: a reload starts
+// an empty cache, which is what keys on the policy version would do.
+//
+// The key is the exact text, not a normalised one: a decision carries
+// the rewritten SQL, which holds the statement's literals.
+// Decisions that used the upstream catalog (SELECT * expanded over a
+// table with hidden columns) are not cached: the catalog may change.
+type decisionCache struct {
+	mu sync.RWMutex
+	m  map[string]Decision
+}
+
+// maxCachedDecisions bounds the cache; when full it starts again empty,
+// which costs one parse per statement and never serves a stale entry.
+const maxCachedDecisions = 8192
+
+// maxCachedText keeps huge statements (bulk literals) out of the cache.
+const maxCachedText = 16 << 10
+
+func decisionKey(id *Identity, s Session, sql string) string {
+	if len(sql) > maxCachedText {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(len(sql) + len(id.User) + len(s.DB) + len(s.SQLMode) + 32)
+	b.WriteString(id.User)
+	for _, g := range id.Groups {
+		b.WriteByte(0)
+		b.WriteString(g)
+	}
+	b.WriteByte(1)
+	b.WriteString(s.DB)
+	b.WriteByte(1)
+	b.WriteString(s.SQLMode)
+	b.WriteByte(1)
+	b.WriteString(strconv.FormatBool(s.MultiStatements))
+	b.WriteString(strconv.FormatBool(s.Prepared))
+	b.WriteByte(1)
+	b.WriteString(sql)
+	return b.String()
+}
+
+func (c *decisionCache) get(key string) (Decision, bool) {
+	if key == "" {
+		return Decision{}, false
+	}
+	c.mu.RLock()
+	d, ok := c.m[key]
+	c.mu.RUnlock()
+	return d, ok
+}
+
+func (c *decisionCache) put(key string, d Decision) {
+	if key == "" {
+		return
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedDecisions {
+		c.m = make(map[string]Decision, 256)
+	}
+	c.m[key] = d
+	c.mu.Unlock()
+}
