@@ -27,6 +27,10 @@ Usage:
         Run the proxy for real (see rrproxy.yaml for every setting).
   rrproxy check  -config rrproxy.yaml
         Validate rrproxy.yaml and the policy it names, then exit.
+  rrproxy policy check|explain|test|schema
+        Validate policy.yaml and print who can read what; explain one
+        decision (-user U [-db D] "SQL"); run policy regression tests
+        (policy-tests.yaml); print the JSON Schema for editors.
   rrproxy passwd [-native]
         Read a password without echo (or from stdin when not a terminal)
         and print the argon2id hash line for a local account in
@@ -57,6 +61,8 @@ func main() {
 		err = cmdServe(ctx, args)
 	case "check":
 		err = cmdCheck(args)
+	case "policy":
+		err = cmdPolicy(args, os.Stdout)
 	case "passwd":
 		err = cmdPasswd(args, os.Stdin, os.Stdout)
 	case "certs":

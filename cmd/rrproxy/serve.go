@@ -115,6 +115,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	}
 	log.Info("rrproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream.Address,
 		"upstream_version", pool.ServerVersion(), "policy_version", pol.Version, "require_tls", cfg.RequireTLS())
+	defer watchPolicy(ctx, store, cfg.Policy, audit, log)() // SIGHUP or an edit reloads policy.yaml; stops before audit.Close
 	if ready != nil {
 		ready(ln.Addr())
 	}
@@ -132,7 +133,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	if forced > 0 {
 		log.Warn("sessions cut at shutdown deadline", "count", forced)
 	}
-	_, _ = audit.Record(&auditlog.Event{Action: "proxy-stop", Outcome: "success", Policy: pol.Version})
+	_, _ = audit.Record(&auditlog.Event{Action: "proxy-stop", Outcome: "success", Policy: store.Current().Version})
 	return <-errc
 }
 
