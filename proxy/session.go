@@ -39,7 +39,7 @@ type session struct {
 
 	up      *upConn
 	upOK    bool                  // upstream connection is between commands and reusable
-	stmts   map[uint32]*transform // prepared statements this session made; their relay transforms
+	stmts   map[uint32]*prepared // prepared statements this session made
 	buf     []byte
 	upBuf   []byte     // one upstream packet, when a transform reads rows whole
 	xf      *transform // what the current command's relay must do to the result
@@ -56,7 +56,7 @@ type session struct {
 
 func newSession(srv *Server, c net.Conn) *session {
 	s := &session{srv: srv, id: srv.nextID.Add(1), conn: c, cw: newWire(c, clientBufSize),
-		stmts: map[uint32]*transform{}, started: time.Now()}
+		stmts: map[uint32]*prepared{}, started: time.Now()}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		s.remote = ap
 	}
@@ -510,7 +510,7 @@ func (s *session) prepare(pkt []byte, sql string) error {
 	if ok {
 		// The statement's masks and limits travel with its id to every
 		// EXECUTE and FETCH.
-		s.stmts[id] = transformFor(d, pol, true)
+		s.stmts[id] = &prepared{sql: sql, sent: d.SQL, version: pol.Version, xf: transformFor(d, pol, true)}
 	}
 	s.outcome("prepare", intent, start, st)
 	return nil
@@ -526,7 +526,7 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 		return nil
 	}
 	id := binary.LittleEndian.Uint32(pkt[1:5])
-	if _, known := s.stmts[id]; !known {
+	if s.stmts[id] == nil {
 		if cmd == mysql.COM_STMT_CLOSE || cmd == mysql.COM_STMT_SEND_LONG_DATA {
 			return nil // these never answer, not even with an error
 		}
@@ -540,8 +540,25 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	case mysql.COM_STMT_SEND_LONG_DATA:
 		return s.sendNoReply(pkt)
 	}
+	ps := s.stmts[id]
+	if cmd == mysql.COM_STMT_EXECUTE {
+		if err := s.rebind(ps); err != nil {
+			ev := s.event("statement")
+			ev.Command, ev.Statement, ev.Outcome, ev.Phase, ev.Reason = name, ps.sql, "failure", "denied", err.Error()
+			var de *authz.DeniedError
+			if errors.As(err, &de) {
+				ev.Rule = de.Rule
+			}
+			seq, aerr := s.record(ev)
+			if aerr != nil {
+				err = aerr
+			}
+			s.replyErr(err, seq)
+			return nil
+		}
+	}
 	relay := s.relayOne // COM_STMT_RESET
-	s.xf = s.stmts[id]
+	s.xf = ps.xf
 	defer func() { s.xf = nil }()
 	switch cmd {
 	case mysql.COM_STMT_EXECUTE:

@@ -222,3 +222,35 @@ func (s *session) fieldListXf() (relayStats, error) {
 		}
 	}
 }
+
+// prepared is a statement this session prepared: the id is the proof
+// that its SQL passed the policy in force at PREPARE.
+type prepared struct {
+	sql     string // as the client sent it
+	sent    string // as rrproxy prepared it upstream ("" = as sent)
+	version string // policy version that allowed it
+	xf      *transform
+}
+
+// errPolicyChanged: the policy changed since PREPARE and now rewrites
+// the statement differently; the upstream statement cannot be reused.
+var errPolicyChanged = errors.New("the access policy changed since this statement was prepared and now applies differently to it; prepare it again")
+
+// rebind checks a prepared statement again at EXECUTE when the policy
+// has been reloaded since PREPARE: a revoked grant takes effect on the
+// next execution, not when the client happens to re-prepare.
+func (s *session) rebind(ps *prepared) error {
+	pol := s.srv.policies.Current()
+	if pol.Version == ps.version {
+		return nil
+	}
+	d := pol.CheckQuery(s.ident, s.checkSession(true), ps.sql)
+	if d.Err != nil {
+		return d.Err
+	}
+	if d.SQL != ps.sent {
+		return &authz.DeniedError{Rule: "policy-changed", Class: authz.ClassStatement, Msg: errPolicyChanged.Error()}
+	}
+	ps.version, ps.xf = pol.Version, transformFor(d, pol, true)
+	return nil
+}

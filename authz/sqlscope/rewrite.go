@@ -136,6 +136,9 @@ func Rewrite(sql, currentDB, sqlMode string, h Hooks) (*Rewritten, error) {
 		if w.changed {
 			out.Changed = true
 		}
+		if w.changed {
+			s.Accept(fieldNamer{})
+		}
 		var sb strings.Builder
 		flags := format.DefaultRestoreFlags | format.RestoreStringWithoutDefaultCharset
 		if err := s.Restore(format.NewRestoreCtx(flags, &sb)); err != nil {
@@ -494,10 +497,36 @@ func (w *walker) functionHook(n *ast.FuncCallExpr) {
 		w.replace = map[ast.Node]ast.Node{}
 	}
 	w.replace[n] = repl
-	if field, ok := w.parent().(*ast.SelectField); ok && field.Expr == n && field.AsName.L == "" {
-		// Keep the column title the client would have seen.
-		field.AsName = ast.NewCIStr(n.FnName.O + "()")
-	}
 	w.seen[repl] = false
 	w.changed = true
 }
+
+// fieldNamer gives every unaliased expression of a select list the name
+// the server would have given it: its text as the client wrote it.
+// Restored text differs (COUNT(*) comes back as COUNT(1)), and BI tools
+// read result columns by name.
+type fieldNamer struct{}
+
+// maxFieldName is the longest automatic column name MySQL keeps.
+const maxFieldName = 256
+
+func (fieldNamer) Enter(n ast.Node) (ast.Node, bool) {
+	if f, ok := n.(*ast.SelectField); ok && f.WildCard == nil && f.AsName.L == "" {
+		if _, bare := f.Expr.(*ast.ColumnNameExpr); !bare {
+			name := strings.TrimSpace(f.Text())
+			if len(name) > maxFieldName {
+				cut := maxFieldName
+				for cut > 0 && name[cut]&0xC0 == 0x80 {
+					cut--
+				}
+				name = name[:cut]
+			}
+			if name != "" {
+				f.AsName = ast.NewCIStr(name)
+			}
+		}
+	}
+	return n, false
+}
+
+func (fieldNamer) Leave(n ast.Node) (ast.Node, bool) { return n, true }

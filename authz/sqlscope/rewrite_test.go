@@ -67,7 +67,7 @@ func TestRewrite(t *testing.T) {
 		{sql: "SELECT v.arm AS a, v.visit_id FROM study.visits v", want: "SELECT NULL AS `a`,`v`.`visit_id` FROM `study`.`visits` AS `v`"},
 		{sql: "SELECT * FROM study.visits", want: "SELECT `study`.`visits`.`visit_id`,`study`.`visits`.`subject_id`,NULL AS `arm`,`study`.`visits`.`visit_date` FROM `study`.`visits`"},
 		{sql: "SELECT v.*, s.* FROM visits v JOIN subjects s ON s.subject_id = v.subject_id", want: "SELECT `v`.`visit_id`,`v`.`subject_id`,NULL AS `arm`,`v`.`visit_date`,`s`.`subject_id`,CONCAT(`s`.`code`) AS `code`,'XX' AS `initials`,`s`.`site_id` FROM `visits` AS `v` JOIN `subjects` AS `s` ON `s`.`subject_id`=`v`.`subject_id`", pseudo: []int{5}},
-		{sql: "SELECT code, COUNT(*) FROM subjects GROUP BY code", want: "SELECT CONCAT(`code`) AS `code`,COUNT(1) FROM `subjects` GROUP BY `code`", pseudo: []int{0}},
+		{sql: "SELECT code, COUNT(*) FROM subjects GROUP BY code", want: "SELECT CONCAT(`code`) AS `code`,COUNT(1) AS `COUNT(*)` FROM `subjects` GROUP BY `code`", pseudo: []int{0}},
 		{sql: "SELECT COUNT(DISTINCT code) FROM subjects", want: "SELECT COUNT(DISTINCT code) FROM subjects"},
 		{sql: "SELECT * FROM (SELECT arm FROM visits) d", want: "SELECT * FROM (SELECT NULL AS `arm` FROM `visits`) AS `d`"},
 		{sql: "SELECT * FROM information_schema.TABLES t WHERE t.TABLE_NAME LIKE 'v%'", want: "SELECT * FROM (SELECT * FROM `information_schema`.`TABLES` WHERE `TABLE_SCHEMA`='study') AS `t` WHERE `t`.`TABLE_NAME` LIKE 'v%'"},
@@ -83,7 +83,8 @@ func TestRewrite(t *testing.T) {
 		{sql: "SELECT a.code FROM subjects a JOIN subjects b ON a.code = b.code", want: "SELECT CONCAT(`a`.`code`) AS `code` FROM `subjects` AS `a` JOIN `subjects` AS `b` ON `a`.`code`=`b`.`code`", pseudo: []int{0}},
 		{sql: "SELECT 1 FROM subjects a JOIN subjects b ON a.code = b.code OR 1", err: true},
 		{sql: "SELECT MATCH(arm) AGAINST ('x') FROM visits", err: true},
-		{sql: "SELECT CURRENT_USER(), 1", want: "SELECT 'alice@rrproxy' AS `CURRENT_USER()`,1"},
+		{sql: "SELECT CURRENT_USER(), 1", want: "SELECT 'alice@rrproxy' AS `CURRENT_USER()`,1 AS `1`"},
+		{sql: "SELECT count( * ) , CURRENT_USER FROM visits", want: "SELECT COUNT(1) AS `count( * )`,'alice@rrproxy' AS `CURRENT_USER` FROM `visits`"},
 	}
 	for _, c := range cases {
 		t.Run(c.sql, func(t *testing.T) {
