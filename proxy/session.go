@@ -38,7 +38,7 @@ type session struct {
 	multi   bool // CLIENT_MULTI_STATEMENTS in force
 
 	up      *upConn
-	upOK    bool                  // upstream connection is between commands and reusable
+	upOK    bool                 // upstream connection is between commands and reusable
 	stmts   map[uint32]*prepared // prepared statements this session made
 	buf     []byte
 	upBuf   []byte     // one upstream packet, when a transform reads rows whole
