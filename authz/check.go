@@ -34,6 +34,7 @@ const (
 	ClassColumn    = "column"
 	ClassFunction  = "function"
 	ClassVariable  = "variable"
+	ClassIndex     = "index"
 )
 
 // DeniedError says which rule refused what. Its message is shown to the
@@ -83,6 +84,14 @@ type Catalog interface {
 	Columns(schema, table string) ([]string, error)
 }
 
+// IndexCatalog, when a Catalog implements it, lists a table's indexes
+// (name to columns, lower-case). Reads of a table with withheld or
+// masked columns then ignore the indexes on them, whose order would
+// reveal their values.
+type IndexCatalog interface {
+	Indexes(schema, table string) (map[string][]string, error)
+}
+
 // Session is what a check needs to know about the client session.
 type Session struct {
 	DB              string // current database, "" if none
@@ -123,9 +132,20 @@ type Decision struct {
 	// HideColumn, for COM_FIELD_LIST, says which column definitions to
 	// drop.
 	HideColumn func(name string) bool
+	// Diagnostics is set for SHOW WARNINGS / SHOW ERRORS, whose messages
+	// come from the upstream and may name the service account: the proxy
+	// scrubs them as it scrubs upstream errors.
+	Diagnostics bool
 	// MaxRows is the most rows the proxy may return for this statement
 	// (0: no limit).
 	MaxRows int64
+	// Probe is set on a denial for hidden objects that the server itself
+	// should answer: SQL is the probe (the statement with placeholders,
+	// or for COM_INIT_DB / COM_FIELD_LIST the placeholder name), and
+	// ProbeNames maps each placeholder back to what the user wrote, to
+	// be put back into the server's answer. See probe.go.
+	Probe      bool
+	ProbeNames map[string]string
 	// Cached is set when the decision came from the decision cache.
 	Cached bool
 }
@@ -220,13 +240,37 @@ func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
 			}
 		}
 	}
+	if isHidden(d.Err) {
+		p.probe(g, id, sess, sql, &d)
+	}
 	if cacheable {
 		p.decisions.put(key, d)
 	}
 	return d
 }
 
+// checkQuery decides sql for grants g. A hidden object must answer
+// exactly like a missing one, and a statement naming a missing object is
+// still refused for anything else wrong with it (a masked column used in
+// a predicate, a statement kind not granted...). So a hidden-object
+// denial gives way to any other refusal the statement would get if
+// every name in it were readable: otherwise the kind of error would tell
+// a withheld column or table from one that does not exist.
 func (p *Policy) checkQuery(g *grants, id *Identity, sess Session, sql string) (d Decision, cacheable bool) {
+	d, cacheable = p.evaluate(g, id, sess, sql)
+	var de *DeniedError
+	if !errors.As(d.Err, &de) || !de.Hidden {
+		return d, cacheable
+	}
+	od, ocacheable := p.evaluate(g.unhidden(), id, sess, sql)
+	if od.Err != nil && !(errors.As(od.Err, &de) && de.Hidden) {
+		d.Err = od.Err
+		cacheable = cacheable && ocacheable
+	}
+	return d, cacheable
+}
+
+func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d Decision, cacheable bool) {
 	d = Decision{PolicyVersion: p.Version, MaxRows: g.limits.MaxRows}
 	res, err := sqlscope.AnalyzeMode(sql, sess.DB, sess.SQLMode)
 	if err != nil {
@@ -259,7 +303,18 @@ func (p *Policy) checkQuery(g *grants, id *Identity, sess Session, sql string) (
 			return d, true
 		}
 		rewrite = rewrite || need
-		if st.Kind == sqlscope.KindShow {
+		explainSelect := st.Kind == sqlscope.KindExplain && st.Inner != nil && st.Inner.Kind == sqlscope.KindSelect
+		if !rewrite && (st.Kind == sqlscope.KindSelect || explainSelect) {
+			if _, ok := sess.Catalog.(IndexCatalog); ok {
+				for _, t := range st.Tables {
+					if g.restricted(t) {
+						rewrite = true // IGNORE INDEX on its restricted indexes
+					}
+				}
+			}
+		}
+		if st.Kind == sqlscope.KindShow || st.Kind == sqlscope.KindDescribe {
+			// DESCRIBE t is SHOW COLUMNS FROM t: its rows name columns too.
 			if f := g.showFilter(db, st); f != nil {
 				if len(res.Statements) > 1 || sess.Prepared {
 					d.Err = &DeniedError{Rule: RuleStatementKind, Class: ClassStatement,
@@ -268,6 +323,14 @@ func (p *Policy) checkQuery(g *grants, id *Identity, sess Session, sql string) (
 				}
 				d.Rows = f
 			}
+		}
+		if st.Kind == sqlscope.KindShow && (st.ShowWhat == "warnings" || st.ShowWhat == "errors") {
+			if sess.Prepared {
+				d.Err = &DeniedError{Rule: RuleStatementKind, Class: ClassStatement,
+					Msg: "SHOW WARNINGS / SHOW ERRORS must be sent as a plain query (their messages are scrubbed)"}
+				return d, true
+			}
+			d.Diagnostics = true
 		}
 		if st.Kind == sqlscope.KindUse && len(st.Schemas) == 1 {
 			d.UseDB = st.Schemas[0]
@@ -322,6 +385,12 @@ func (p *Policy) recheck(g *grants, id *Identity, sess Session, sql string) erro
 	}
 	for i := range res.Statements {
 		st := &res.Statements[i]
+		// The user's own index hints were checked before the rewrite;
+		// the ones left are the rewrite's IGNORE INDEX.
+		st.IndexHints = nil
+		if st.Inner != nil {
+			st.Inner.IndexHints = nil
+		}
 		if _, err := p.checkStatement(g, id, sess.DB, st); err != nil {
 			return err
 		}
@@ -349,6 +418,9 @@ func (p *Policy) CheckUseDB(id *Identity, db string) Decision {
 	}
 	if err := g.checkSchema(id, strings.ToLower(db)); err != nil {
 		d.Err = err
+		if isHidden(err) {
+			probeName(&d, db)
+		}
 		return d
 	}
 	d.UseDB = db
@@ -368,6 +440,9 @@ func (p *Policy) CheckFieldList(id *Identity, sess Session, table string) Decisi
 	}
 	if err := g.checkTable(id, t); err != nil {
 		d.Err = err
+		if isHidden(err) {
+			probeName(&d, table)
+		}
 		return d
 	}
 	d.HideColumn = func(name string) bool { return g.columnDenied(t, strings.ToLower(name)) != "" }
@@ -456,6 +531,13 @@ func (p *Policy) checkStatement(g *grants, id *Identity, db string, st *sqlscope
 			rewrite = true
 		}
 	}
+	for _, h := range st.IndexHints {
+		if rid := g.indexHidden(h.Table, h.Index); rid != "" {
+			return false, &DeniedError{Rule: rid, Class: ClassIndex, Hidden: true, Object: h.Index,
+				Msg: fmt.Sprintf("unknown index %s", h.Index)}
+		}
+	}
+
 	if rewrite && st.Kind != sqlscope.KindSelect && st.Kind != sqlscope.KindSet && st.Kind != sqlscope.KindDo {
 		// EXPLAIN, DESCRIBE and SHOW of restricted objects show no
 		// values; only SELECT results carry masked data.
@@ -486,6 +568,28 @@ func checkSetVar(v sqlscope.SetVar) error {
 	}
 	if !safeSessionVars[name] {
 		return &DeniedError{Rule: RuleVariables, Class: ClassVariable, Msg: fmt.Sprintf("setting %s is not allowed", name)}
+	}
+	switch name {
+	case "sql_quote_show_create":
+		// SHOW CREATE TABLE is filtered by its quoted identifiers; with
+		// quoting off a withheld column's line would go through.
+		if val := strings.ToLower(strings.Trim(v.Value, "'\"` ")); !v.Literal || val != "1" && val != "on" {
+			return &DeniedError{Rule: RuleVariables, Class: ClassVariable,
+				Msg: "sql_quote_show_create may only be set to 1 (SHOW CREATE TABLE is filtered by its quoted names)"}
+		}
+	case "character_set_results", "character_set_connection", "collation_connection":
+		// Metadata filters and pseudonyms compare and hash result bytes
+		// as UTF-8 (or a single-byte superset); UTF-16/32 results would
+		// slip names past them. NULL (no conversion) and DEFAULT keep
+		// the stored bytes.
+		val := strings.ToLower(strings.Trim(v.Value, "'\"` "))
+		if name == "collation_connection" {
+			val, _, _ = strings.Cut(val, "_")
+		}
+		if !v.Literal || (val != "null" && val != "default" && sqlscope.CharsetAffectsLexing(val)) {
+			return &DeniedError{Rule: RuleVariables, Class: ClassVariable,
+				Msg: fmt.Sprintf("%s must be utf8mb4, utf8mb3, latin1, ascii, binary or NULL, given as a literal", name)}
+		}
 	}
 	if v.AffectsLexing() {
 		// ANSI_QUOTES and NO_BACKSLASH_ESCAPES change how the server reads

@@ -23,6 +23,9 @@ type grants struct {
 	kinds    map[sqlscope.Kind]bool
 	limits   Limits
 	policy   *Policy
+	// hiddenBy, set by unhidden, is the grants whose hidden objects this
+	// one reads as ordinary, missing ones.
+	hiddenBy *grants
 }
 
 type ruleTable struct {
@@ -257,6 +260,22 @@ func (g *grants) schemaVisible(schema string) bool {
 	return false
 }
 
+// unhidden is g with every schema, table and column readable (system
+// schemas included) and the same masks, kinds and limits: what g would
+// decide if each hidden object a statement names were a missing one that
+// g may read. A readable table with withheld columns still needs its
+// stars rewritten; a hidden table, like a missing one, does not. Its
+// decisions are only ever used for their refusals; see checkQuery.
+func (g *grants) unhidden() *grants {
+	u := *g
+	u.deny, u.hiddenBy = nil, g
+	u.allow = []ruleTable{{tablePattern{"*", "*"}, RuleDefaultDeny}}
+	for s := range systemSchemas {
+		u.allow = append(u.allow, ruleTable{tablePattern{s, "*"}, RuleSystemSchemas})
+	}
+	return &u
+}
+
 // tableRule returns "" when t is readable, else the rule refusing it.
 func (g *grants) tableRule(t sqlscope.Table) string {
 	if t.Schema == "information_schema" {
@@ -303,6 +322,9 @@ func (g *grants) checkTable(id *Identity, t sqlscope.Table) error {
 
 // columnDenied returns the rule withholding column name of t, or "".
 func (g *grants) columnDenied(t sqlscope.Table, name string) string {
+	if g.hiddenBy != nil {
+		return ""
+	}
 	for _, c := range g.denyCols {
 		if c.column == name && match(c.schema, t.Schema) && match(c.table, t.Name) {
 			return c.rule
@@ -360,18 +382,25 @@ func (g *grants) columnMask(st *sqlscope.Statement, c sqlscope.Column) *ruleMask
 
 // restricted: t has a withheld or masked column, so a star over it must
 // be rewritten.
-func (g *grants) restricted(t sqlscope.Table) bool {
+func (g *grants) restricted(t sqlscope.Table) bool { return g.restrictedBy(t) != "" }
+
+// restrictedBy returns the first rule withholding or masking a column of
+// t, or "".
+func (g *grants) restrictedBy(t sqlscope.Table) string {
+	if g.hiddenBy != nil && g.hiddenBy.tableRule(t) != "" {
+		return ""
+	}
 	for _, c := range g.denyCols {
 		if match(c.schema, t.Schema) && match(c.table, t.Name) {
-			return true
+			return c.rule
 		}
 	}
 	for _, m := range g.masks {
 		if match(m.col.schema, t.Schema) && match(m.col.table, t.Name) {
-			return true
+			return m.rule
 		}
 	}
-	return false
+	return ""
 }
 
 // hooks answers sqlscope.Rewrite for one identity.
@@ -435,13 +464,18 @@ func (h *hooks) Column(c sqlscope.Column, use sqlscope.Use) (sqlscope.ColumnActi
 }
 
 func (h *hooks) Star(t sqlscope.Table) ([]string, bool, error) {
-	if !h.g.restricted(t) {
+	rid := h.g.restrictedBy(t)
+	if rid == "" {
 		return nil, false, nil
 	}
+	// A star that cannot be rewritten (NATURAL JOIN, USING) is refused
+	// in the name of the rule that restricts the table.
+	h.lastRule = rid
+	// Whatever the catalog answers, or fails to, is no decision to cache.
+	h.usedCatalog = true
 	if h.catalog == nil {
 		return nil, false, fmt.Errorf("%w: no catalog to expand SELECT * over %s", ErrCatalog, t)
 	}
-	h.usedCatalog = true
 	cols, err := h.catalog.Columns(t.Schema, t.Name)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrCatalog, err)
@@ -522,4 +556,63 @@ func (p *Policy) Summary() string {
 		}
 	}
 	return b.String()
+}
+
+// restrictedByDeny returns the rule withholding a column of t, or "".
+func (g *grants) restrictedByDeny(t sqlscope.Table) string {
+	for _, c := range g.denyCols {
+		if match(c.schema, t.Schema) && match(c.table, t.Name) {
+			return c.rule
+		}
+	}
+	return ""
+}
+
+// indexHidden returns the rule hiding an index of t, or "": MariaDB
+// names an index or a CHECK after its first column, so an index whose
+// name contains a withheld column's name is treated as that column.
+func (g *grants) indexHidden(t sqlscope.Table, index string) string {
+	for _, c := range g.denyCols {
+		if match(c.schema, t.Schema) && match(c.table, t.Name) && strings.Contains(strings.ToLower(index), c.column) {
+			return c.rule
+		}
+	}
+	return ""
+}
+
+// IgnoreIndexes lists the indexes of t that contain a withheld or masked
+// column (sqlscope.IndexIgnorer).
+func (h *hooks) IgnoreIndexes(t sqlscope.Table) ([]string, error) {
+	ic, ok := h.catalog.(IndexCatalog)
+	if !ok || !h.g.restricted(t) {
+		return nil, nil
+	}
+	h.usedCatalog = true
+	idx, err := ic.Indexes(t.Schema, t.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCatalog, err)
+	}
+	var out []string
+	for name, cols := range idx {
+		if name == "primary" {
+			continue // the clustered order; pseudonyms are re-ordered instead
+		}
+		for _, c := range cols {
+			if h.g.columnDenied(t, c) != "" || h.g.maskOf(t, c) != nil {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// OrderSalt keys the order in which pseudonymised rows are returned
+// (sqlscope.OrderSalter): without it the server would return them in the
+// order of the real values.
+func (h *hooks) OrderSalt() string {
+	m := hmac.New(sha256.New, h.g.policy.key)
+	m.Write([]byte("rrproxy pseudonym order"))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }

@@ -23,17 +23,23 @@ import (
 // catalogColumns maps the information_schema tables that describe
 // objects to the columns naming them: schema, table, column, and the
 // schema and table a foreign key references.
-var catalogColumns = map[string]struct{ schema, table, column, refSchema, refTable, refColumn string }{
+// names lists columns holding names the server may derive from a
+// column's name (MariaDB names an index or CHECK after its first
+// column), or text that quotes column names (a CHECK clause).
+var catalogColumns = map[string]struct {
+	schema, table, column, refSchema, refTable, refColumn string
+	names                                                 []string
+}{
 	"schemata":                {schema: "SCHEMA_NAME"},
 	"tables":                  {schema: "TABLE_SCHEMA", table: "TABLE_NAME"},
 	"views":                   {schema: "TABLE_SCHEMA", table: "TABLE_NAME"},
 	"columns":                 {schema: "TABLE_SCHEMA", table: "TABLE_NAME", column: "COLUMN_NAME"},
-	"statistics":              {schema: "TABLE_SCHEMA", table: "TABLE_NAME", column: "COLUMN_NAME"},
-	"table_constraints":       {schema: "TABLE_SCHEMA", table: "TABLE_NAME"},
-	"check_constraints":       {schema: "CONSTRAINT_SCHEMA", table: "TABLE_NAME"},
+	"statistics":              {schema: "TABLE_SCHEMA", table: "TABLE_NAME", column: "COLUMN_NAME", names: []string{"INDEX_NAME"}},
+	"table_constraints":       {schema: "TABLE_SCHEMA", table: "TABLE_NAME", names: []string{"CONSTRAINT_NAME"}},
+	"check_constraints":       {schema: "CONSTRAINT_SCHEMA", table: "TABLE_NAME", names: []string{"CONSTRAINT_NAME", "CHECK_CLAUSE"}},
 	"partitions":              {schema: "TABLE_SCHEMA", table: "TABLE_NAME"},
-	"key_column_usage":        {schema: "TABLE_SCHEMA", table: "TABLE_NAME", column: "COLUMN_NAME", refSchema: "REFERENCED_TABLE_SCHEMA", refTable: "REFERENCED_TABLE_NAME", refColumn: "REFERENCED_COLUMN_NAME"},
-	"referential_constraints": {schema: "CONSTRAINT_SCHEMA", table: "TABLE_NAME", refSchema: "UNIQUE_CONSTRAINT_SCHEMA", refTable: "REFERENCED_TABLE_NAME"},
+	"key_column_usage":        {schema: "TABLE_SCHEMA", table: "TABLE_NAME", column: "COLUMN_NAME", refSchema: "REFERENCED_TABLE_SCHEMA", refTable: "REFERENCED_TABLE_NAME", refColumn: "REFERENCED_COLUMN_NAME", names: []string{"CONSTRAINT_NAME"}},
+	"referential_constraints": {schema: "CONSTRAINT_SCHEMA", table: "TABLE_NAME", refSchema: "UNIQUE_CONSTRAINT_SCHEMA", refTable: "REFERENCED_TABLE_NAME", names: []string{"CONSTRAINT_NAME"}},
 	"routines":                {schema: "ROUTINE_SCHEMA"},
 	"parameters":              {schema: "SPECIFIC_SCHEMA"},
 }
@@ -65,6 +71,14 @@ func (g *grants) catalogCond(name string) (string, error) {
 	}
 	if cc.column != "" {
 		conds = append(conds, g.columnCond(cc.schema, cc.table, cc.column))
+	}
+	if len(cc.names) > 0 {
+		conds = append(conds, g.namesCond(cc.schema, cc.table, cc.names))
+	}
+	if name == "statistics" && len(g.denyCols) > 0 {
+		// Every part of an index that includes a withheld column.
+		conds = append(conds, "(TABLE_SCHEMA, TABLE_NAME, INDEX_NAME) NOT IN (SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS WHERE NOT "+
+			g.columnCond("TABLE_SCHEMA", "TABLE_NAME", "COLUMN_NAME")+")")
 	}
 	if cc.refTable != "" {
 		// A foreign key pointing outside the grants is hidden whole.
@@ -152,6 +166,29 @@ func (g *grants) columnCond(scol, tcol, ccol string) string {
 	return "NOT (" + strings.Join(deny, " OR ") + ")"
 }
 
+// namesCond excludes rows whose name columns contain a withheld
+// column's name, on that column's table.
+func (g *grants) namesCond(scol, tcol string, names []string) string {
+	var deny []string
+	for _, c := range g.denyCols {
+		var any []string
+		for _, n := range names {
+			any = append(any, fmt.Sprintf("%s LIKE %s", n, likeContains(c.column)))
+		}
+		deny = append(deny, fmt.Sprintf("(%s LIKE %s AND %s LIKE %s AND (%s))", scol, likeString(c.schema), tcol, likeString(c.table), strings.Join(any, " OR ")))
+	}
+	if len(deny) == 0 {
+		return "TRUE"
+	}
+	return "NOT (" + strings.Join(deny, " OR ") + ")"
+}
+
+// likeContains is a LIKE pattern literal matching text that contains s.
+func likeContains(s string) string {
+	lit := likeString(strings.NewReplacer("*", "", "?", "").Replace(s))
+	return "'%" + lit[1:len(lit)-1] + "%'"
+}
+
 func combine(allow, deny []string) string {
 	a := "FALSE"
 	if len(allow) > 0 {
@@ -203,7 +240,9 @@ func (g *grants) showFilter(db string, st *sqlscope.Statement) RowFilter {
 			return nil
 		}
 		t := st.Tables[0]
-		return func(vals [][]byte) ([][]byte, bool) { return vals, g.columnDenied(t, col(vals, 4)) == "" }
+		return func(vals [][]byte) ([][]byte, bool) {
+			return vals, g.columnDenied(t, col(vals, 4)) == "" && g.indexHidden(t, col(vals, 2)) == ""
+		}
 	case "create table":
 		if len(st.Tables) == 0 {
 			return nil
@@ -211,7 +250,13 @@ func (g *grants) showFilter(db string, st *sqlscope.Statement) RowFilter {
 		t := st.Tables[0]
 		return func(vals [][]byte) ([][]byte, bool) {
 			if len(vals) >= 2 && vals[1] != nil {
-				vals[1] = g.filterCreateTable(t, vals[1])
+				if isTableDDL(vals[1]) {
+					vals[1] = g.filterCreateTable(t, vals[1])
+				} else if !g.viewReadable(t.Schema, vals[1]) {
+					// SHOW CREATE TABLE of a view answers like SHOW
+					// CREATE VIEW, and gets the same check.
+					vals[1] = []byte(withheldView)
+				}
 			}
 			return vals, true
 		}
@@ -224,12 +269,22 @@ func (g *grants) showFilter(db string, st *sqlscope.Statement) RowFilter {
 			if len(vals) >= 2 && vals[1] != nil && !g.viewReadable(t.Schema, vals[1]) {
 				// The definition names what the view reads; if that is
 				// outside the grants, say so instead of showing it.
-				vals[1] = []byte("-- rrproxy: the definition of this view reads objects outside your grants and is withheld")
+				vals[1] = []byte(withheldView)
 			}
 			return vals, true
 		}
 	}
 	return nil
+}
+
+const withheldView = "-- rrproxy: the definition of this view reads objects outside your grants and is withheld"
+
+// isTableDDL reports whether SHOW CREATE TABLE answered with a table's
+// definition rather than a view's (or anything else), one line per
+// column.
+func isTableDDL(ddl []byte) bool {
+	u := bytes.ToUpper(ddl[:min(len(ddl), 32)])
+	return bytes.HasPrefix(u, []byte("CREATE TABLE ")) || bytes.HasPrefix(u, []byte("CREATE TEMPORARY TABLE "))
 }
 
 var identRE = regexp.MustCompile("`((?:[^`]|``)*)`")

@@ -167,6 +167,7 @@ type rigOpts struct {
 	maxOpen    int
 	recorder   proxy.Recorder
 	handshake  time.Duration
+	policy     *authz.Policy // nil: the shared test policy built in setup
 }
 
 func startRig(t *testing.T, o rigOpts) *rig {
@@ -193,6 +194,10 @@ func startRig(t *testing.T, o rigOpts) *rig {
 	if rec == nil {
 		rec = r.audit
 	}
+	pol := policy
+	if o.policy != nil {
+		pol = o.policy
+	}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: r.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pool := proxy.NewPool(proxy.UpstreamConfig{
 		Addr: cfg.Addr, User: svcUser, Password: svcPassword, ConnectTimeout: 5 * time.Second,
@@ -202,7 +207,7 @@ func startRig(t *testing.T, o rigOpts) *rig {
 	r.srv, err = proxy.New(proxy.Config{
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, RequireTLS: o.requireTLS,
 		HandshakeTimeout: o.handshake, IdleTimeout: time.Hour, MaxConnections: 100, MaxPacket: 64 << 20,
-	}, authz.NewStore(policy), rec, pool, log)
+	}, authz.NewStore(pol), rec, pool, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -16,8 +17,9 @@ const catalogTTL = time.Minute
 
 // catalogCache holds upstream column lists, shared by all sessions.
 type catalogCache struct {
-	mu sync.Mutex
-	m  map[string]catalogEntry
+	mu  sync.Mutex
+	m   map[string]catalogEntry
+	idx map[string]indexEntry
 }
 
 type catalogEntry struct {
@@ -44,12 +46,22 @@ func (c sessionCatalog) Columns(schema, table string) ([]string, error) {
 	if c.s.up == nil {
 		return nil, fmt.Errorf("no upstream connection")
 	}
+	// The query runs on the user's own upstream session, under the
+	// session variables they chose, and its answer is cached for every
+	// session: the explicit LIMIT overrides sql_select_limit, and names
+	// that are not plain UTF-8 (character_set_results = utf16, ...) are
+	// refused rather than cached.
 	cols, err := c.s.up.queryStrings(fmt.Sprintf(
-		"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-		quote(schema), quote(table)))
+		"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION LIMIT %d",
+		quote(schema), quote(table), maxTableColumns))
 	if err != nil {
 		c.s.upOK = false
 		return nil, err
+	}
+	for _, col := range cols {
+		if !plainName(col) {
+			return nil, fmt.Errorf("column names of %s.%s did not arrive as UTF-8 (session character_set_results?)", schema, table)
+		}
 	}
 	cc.mu.Lock()
 	if cc.m == nil || len(cc.m) > 10000 {
@@ -60,6 +72,23 @@ func (c sessionCatalog) Columns(schema, table string) ([]string, error) {
 	return cols, nil
 }
 
+// maxTableColumns is more columns than MySQL or MariaDB allow in a table.
+const maxTableColumns = 4096
+
+// plainName reports whether a catalog name is UTF-8 without control
+// characters, as every name is when character_set_results is UTF-8.
+func plainName(s string) bool {
+	if s == "" || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 func quote(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\\`)
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
@@ -68,6 +97,19 @@ func quote(s string) string {
 // queryStrings runs a query whose result is one column of text and
 // returns its values (NULL as "").
 func (c *upConn) queryStrings(q string) ([]string, error) {
+	rows, err := c.queryRows(q, 1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r[0]
+	}
+	return out, nil
+}
+
+// queryRows runs a query whose result has ncols columns of text.
+func (c *upConn) queryRows(q string, ncols int) ([][]string, error) {
 	c.w.seq = 0
 	if err := c.w.writePacket(append([]byte{mysql.COM_QUERY}, q...)); err != nil {
 		return nil, err
@@ -85,16 +127,16 @@ func (c *upConn) queryStrings(q string) ([]string, error) {
 	}
 	r := reader{b: p}
 	n := r.lenencInt()
-	if r.err != nil || n != 1 {
+	if r.err != nil || n != uint64(ncols) {
 		return nil, fmt.Errorf("%w: catalog query returned %d columns", errProtocol, n)
 	}
-	// The column definition, then EOF.
-	for range 2 {
+	// The column definitions, then EOF.
+	for range ncols + 1 {
 		if _, err := c.w.readPacket(nil, 1<<20); err != nil {
 			return nil, err
 		}
 	}
-	var out []string
+	var out [][]string
 	for {
 		p, err := c.w.readPacket(nil, 1<<20)
 		if err != nil {
@@ -107,10 +149,57 @@ func (c *upConn) queryStrings(q string) ([]string, error) {
 		if isEOF(p, len(p)) {
 			return out, nil
 		}
-		vals, err := splitTextRow(nil, p, 1)
+		vals, err := splitTextRow(nil, p, ncols)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, string(vals[0]))
+		row := make([]string, ncols)
+		for i, v := range vals {
+			row[i] = string(v)
+		}
+		out = append(out, row)
 	}
+}
+
+// Indexes lists t's indexes, name to columns, lower-case
+// (authz.IndexCatalog), from the same cache.
+func (c sessionCatalog) Indexes(schema, table string) (map[string][]string, error) {
+	cc := &c.s.srv.catalog
+	key := "index\x00" + schema + "." + table
+	cc.mu.Lock()
+	e, ok := cc.idx[key]
+	cc.mu.Unlock()
+	if ok && time.Since(e.at) < catalogTTL {
+		return e.idx, nil
+	}
+	if c.s.up == nil {
+		return nil, fmt.Errorf("no upstream connection")
+	}
+	rows, err := c.s.up.queryRows(fmt.Sprintf(
+		"SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY INDEX_NAME, SEQ_IN_INDEX LIMIT %d",
+		quote(schema), quote(table), maxTableColumns), 2)
+	if err != nil {
+		c.s.upOK = false
+		return nil, err
+	}
+	idx := map[string][]string{}
+	for _, r := range rows {
+		if !plainName(r[0]) {
+			return nil, fmt.Errorf("index names of %s.%s did not arrive as UTF-8", schema, table)
+		}
+		name := strings.ToLower(r[0])
+		idx[name] = append(idx[name], strings.ToLower(r[1]))
+	}
+	cc.mu.Lock()
+	if cc.idx == nil || len(cc.idx) > 10000 {
+		cc.idx = map[string]indexEntry{}
+	}
+	cc.idx[key] = indexEntry{idx: idx, at: time.Now()}
+	cc.mu.Unlock()
+	return idx, nil
+}
+
+type indexEntry struct {
+	idx map[string][]string
+	at  time.Time
 }

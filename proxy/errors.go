@@ -27,7 +27,12 @@ func (s *session) replyErr(err error, seq uint64) {
 
 func toMySQL(err error, seq uint64) (uint16, string, string) {
 	var de *authz.DeniedError
+	var ue *upstreamError
 	switch {
+	case errors.As(err, &ue):
+		// The server's own answer (already scrubbed), e.g. to the
+		// database named at login: relayed as it is.
+		return ue.code, ue.state, ue.msg
 	case errors.As(err, &de) && de.Hidden:
 		// Exactly what the server says for an object that does not
 		// exist: no rule id, no audit number, nothing to tell them apart.

@@ -122,6 +122,10 @@ func (s *session) scrubUpstream(msg string) string {
 	if u := s.srv.pool.cfg.User; u != "" && strings.Contains(msg, u) {
 		msg = strings.ReplaceAll(msg, u, sanitize(s.user))
 	}
+	// A probe's answer names placeholders; put back what the user wrote.
+	for ph, name := range s.probeNames {
+		msg = strings.ReplaceAll(msg, ph, name)
+	}
 	return msg
 }
 

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -37,14 +38,17 @@ type session struct {
 	db      string
 	multi   bool // CLIENT_MULTI_STATEMENTS in force
 
-	up      *upConn
-	upOK    bool                 // upstream connection is between commands and reusable
-	stmts   map[uint32]*prepared // prepared statements this session made
-	buf     []byte
-	upBuf   []byte     // one upstream packet, when a transform reads rows whole
-	xf      *transform // what the current command's relay must do to the result
-	limits  authz.Limits
-	counted bool // holds a userSessions slot
+	up    *upConn
+	upOK  bool                 // upstream connection is between commands and reusable
+	stmts map[uint32]*prepared // prepared statements this session made
+	buf   []byte
+	upBuf []byte     // one upstream packet, when a transform reads rows whole
+	xf    *transform // what the current command's relay must do to the result
+	// probeNames maps placeholders to the user's names while a probe's
+	// answer is relayed (authz/probe.go).
+	probeNames map[string]string
+	limits     authz.Limits
+	counted    bool // holds a userSessions slot
 
 	mu   sync.Mutex
 	busy bool // a command is in progress
@@ -183,9 +187,13 @@ func (s *session) loginEvent(outcome, reason string) {
 // session's state: the client's character set, its database.
 func (s *session) attach(ctx context.Context, db string) error {
 	pol := s.srv.policies.Current()
+	var probe authz.Decision
 	if db != "" {
 		if d := pol.CheckUseDB(s.ident, db); !d.Allowed() {
-			return d.Err
+			if !d.Probe {
+				return d.Err
+			}
+			probe = d // answered below by the server, as for a missing database
 		}
 	}
 	for try := 0; ; try++ {
@@ -210,8 +218,24 @@ func (s *session) attach(ctx context.Context, db string) error {
 		s.upOK = false
 		return fmt.Errorf("%w: set the statement time limit: %v", ErrUpstream, err)
 	}
+	if probe.Probe {
+		err := s.up.simple(mysql.COM_INIT_DB, []byte(probe.SQL))
+		var ue *upstreamError
+		if errors.As(err, &ue) {
+			s.probeNames = probe.ProbeNames
+			ue.msg = s.scrubUpstream(ue.msg)
+			s.probeNames = nil
+			return fmt.Errorf("%w; %w", probe.Err, ue)
+		}
+		return probe.Err
+	}
 	if db != "" {
 		if err := s.up.simple(mysql.COM_INIT_DB, []byte(db)); err != nil {
+			var ue *upstreamError
+			if errors.As(err, &ue) {
+				ue.msg = s.scrubUpstream(ue.msg)
+				return ue // the server's own words
+			}
 			return fmt.Errorf("%w: %s", errUnknownDB, sanitize(db))
 		}
 		s.up.db, s.db = db, db
@@ -447,9 +471,38 @@ func (s *session) checkSession(prepared bool) authz.Session {
 	return authz.Session{DB: s.db, MultiStatements: s.multi && !prepared, Catalog: s.catalog(), Prepared: prepared}
 }
 
+// forwardProbe answers a statement refused for naming hidden objects with
+// the server's own answer to the same statement naming missing ones
+// (authz/probe.go). The refusal is audited as such, with its rule; the
+// probe is audited as the intent that reaches the upstream.
+func (s *session) forwardProbe(command, text string, d authz.Decision, probe []byte, relay func() (relayStats, error)) error {
+	ev := s.event("statement")
+	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
+	ev.Outcome, ev.Phase, ev.Reason = "failure", "denied", d.Err.Error()+"; answered as for a missing object"
+	var de *authz.DeniedError
+	if errors.As(d.Err, &de) {
+		ev.Rule = de.Rule
+	}
+	if _, err := s.record(ev); err != nil {
+		s.replyErr(err, 0)
+		return nil
+	}
+	s.log.Info("statement denied: hidden object", "rule", ev.Rule)
+	allow := d
+	allow.Err, allow.Kinds = nil, []string{"probe"}
+	s.probeNames = d.ProbeNames
+	s.xf = transformFor(d, s.srv.policies.Current(), false)
+	defer func() { s.probeNames, s.xf = nil, nil }()
+	_, _, err := s.forwardChecked(command, string(probe[1:]), allow, probe, relay)
+	return err
+}
+
 func (s *session) query(pkt []byte, sql string) error {
 	pol := s.srv.policies.Current()
 	d := pol.CheckQuery(s.ident, s.checkSession(false), sql)
+	if d.Probe {
+		return s.forwardProbe("query", sql, d, append([]byte{mysql.COM_QUERY}, d.SQL...), s.relayResult)
+	}
 	if d.SQL != "" {
 		pkt = append([]byte{mysql.COM_QUERY}, d.SQL...)
 	}
@@ -464,6 +517,9 @@ func (s *session) query(pkt []byte, sql string) error {
 
 func (s *session) initDB(pkt []byte, db string) error {
 	d := s.srv.policies.Current().CheckUseDB(s.ident, db)
+	if d.Probe {
+		return s.forwardProbe("init_db", db, d, append([]byte{mysql.COM_INIT_DB}, d.SQL...), s.relayOne)
+	}
 	st, ran, err := s.forwardChecked("init_db", db, d, pkt, s.relayOne)
 	if ran && st.errCode == 0 {
 		s.db, s.up.db = db, db
@@ -479,6 +535,14 @@ func (s *session) fieldList(pkt []byte, arg []byte) error {
 	}
 	pol := s.srv.policies.Current()
 	d := pol.CheckFieldList(s.ident, s.checkSession(false), table)
+	if d.Probe {
+		probe := append([]byte{mysql.COM_FIELD_LIST}, d.SQL...)
+		probe = append(probe, 0)
+		if i := bytes.IndexByte(arg, 0); i >= 0 {
+			probe = append(probe, arg[i+1:]...) // the wildcard, as sent
+		}
+		return s.forwardProbe("field_list", table, d, probe, s.relayFieldList)
+	}
 	s.xf = transformFor(d, pol, false)
 	defer func() { s.xf = nil }()
 	_, _, err := s.forwardChecked("field_list", table, d, pkt, s.relayFieldList)
@@ -491,6 +555,18 @@ func (s *session) prepare(pkt []byte, sql string) error {
 	d := pol.CheckQuery(s.ident, s.checkSession(true), sql)
 	if d.Allowed() && d.UseDB != "" {
 		d.Err = &authz.DeniedError{Rule: authz.RuleStatementKind, Class: authz.ClassStatement, Msg: "USE cannot be prepared"}
+	}
+	if d.Probe {
+		// The server's answer to the statement with the hidden names
+		// missing: an error, in practice. Should it prepare anyway, the
+		// id stands for the probe, which can read nothing hidden.
+		return s.forwardProbe("prepare", sql, d, append([]byte{mysql.COM_STMT_PREPARE}, d.SQL...), func() (relayStats, error) {
+			id, ok, st, err := s.relayPrepare()
+			if err == nil && ok {
+				s.stmts[id] = &prepared{sql: d.SQL, version: pol.Version}
+			}
+			return st, err
+		})
 	}
 	intent, ok := s.decide("prepare", sql, d)
 	if !ok {
@@ -563,6 +639,9 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	switch cmd {
 	case mysql.COM_STMT_EXECUTE:
 		relay = s.relayResult
+		if s.xf != nil {
+			s.xf.sent = 0 // a new execution, a new result
+		}
 	case mysql.COM_STMT_FETCH:
 		relay = s.relayFetch
 	}
@@ -578,6 +657,7 @@ func (s *session) relayFetch() (relayStats, error) {
 	var err error
 	if s.xf != nil {
 		_, err = s.rowsXf(&st)
+		s.xf.sent += st.rows
 	} else {
 		_, err = s.relayRows(&st)
 	}

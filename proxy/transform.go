@@ -19,8 +19,13 @@ type transform struct {
 	pseudonym func([]byte) []byte
 	maxRows   int64
 	hide      func(name string) bool // COM_FIELD_LIST
+	scrub     bool                   // SHOW WARNINGS/ERRORS: remove the service account's name
 	binary    bool                   // rows are binary protocol (COM_STMT_EXECUTE / FETCH)
 	cols      []columnDef            // this result set's column definitions
+	// sent counts the rows of the current execution already relayed by
+	// earlier commands: a cursor's rows arrive over many COM_STMT_FETCH,
+	// and max_rows bounds the statement, not each fetch.
+	sent int64
 }
 
 // pseudonymWidth is the column length announced for pseudonymised
@@ -33,10 +38,10 @@ const maxRowPacket = 1 << 30
 
 // transformFor builds the relay transform a decision needs, or nil.
 func transformFor(d authz.Decision, pol *authz.Policy, binary bool) *transform {
-	if d.Rows == nil && len(d.Pseudonyms) == 0 && d.MaxRows == 0 && d.HideColumn == nil {
+	if d.Rows == nil && len(d.Pseudonyms) == 0 && d.MaxRows == 0 && d.HideColumn == nil && !d.Diagnostics {
 		return nil
 	}
-	t := &transform{rows: d.Rows, maxRows: d.MaxRows, hide: d.HideColumn, binary: binary}
+	t := &transform{rows: d.Rows, maxRows: d.MaxRows, hide: d.HideColumn, binary: binary, scrub: d.Diagnostics}
 	if len(d.Pseudonyms) > 0 {
 		t.pseudo = map[int]bool{}
 		for _, i := range d.Pseudonyms {
@@ -145,7 +150,7 @@ func (s *session) rowsXf(st *relayStats) (more bool, err error) {
 		if limited {
 			continue // draining: the client already has the error
 		}
-		if xf.maxRows > 0 && st.rows >= xf.maxRows {
+		if xf.maxRows > 0 && xf.sent+st.rows >= xf.maxRows {
 			// Say so rather than cut silently: a truncated result read
 			// as complete is a wrong answer.
 			limited = true
@@ -169,7 +174,7 @@ func (s *session) rowsXf(st *relayStats) (more bool, err error) {
 				return false, errUpstreamRead{fmt.Errorf("%w: %v", errProtocol, err)}
 			}
 			row = out
-		case !xf.binary && (xf.rows != nil || len(xf.pseudo) > 0):
+		case !xf.binary && (xf.rows != nil || len(xf.pseudo) > 0 || xf.scrub):
 			vals, err = splitTextRow(vals[:0], p, len(xf.cols))
 			if err != nil {
 				return false, errUpstreamRead{fmt.Errorf("%w: %v", errProtocol, err)}
@@ -184,6 +189,9 @@ func (s *session) rowsXf(st *relayStats) (more bool, err error) {
 			for i := range vals {
 				if xf.pseudo[i] && vals[i] != nil {
 					vals[i] = xf.pseudonym(vals[i])
+				}
+				if xf.scrub && vals[i] != nil {
+					vals[i] = []byte(s.scrubUpstream(string(vals[i])))
 				}
 			}
 			out = appendTextRow(out[:0], vals)

@@ -258,8 +258,8 @@ func (c *upConn) simple(cmd byte, arg []byte) error {
 		return nil
 	}
 	if len(p) > 0 && p[0] == mysql.ERR_HEADER {
-		code, _, msg := parseErr(p)
-		return fmt.Errorf("upstream error %d: %s", code, msg)
+		code, state, msg := parseErr(p)
+		return &upstreamError{code: code, state: state, msg: msg}
 	}
 	return fmt.Errorf("%w: unexpected reply 0x%02x", errProtocol, p[0])
 }
@@ -293,3 +293,12 @@ func scrub(msg, secret string) string {
 	}
 	return strings.ReplaceAll(msg, secret, "[redacted]")
 }
+
+// upstreamError is an ERR the upstream answered to a command of the
+// proxy's own (a SET, COM_INIT_DB at login).
+type upstreamError struct {
+	code       uint16
+	state, msg string
+}
+
+func (e *upstreamError) Error() string { return fmt.Sprintf("upstream error %d: %s", e.code, e.msg) }

@@ -89,6 +89,9 @@ type Rewritten struct {
 	// Changed is false when no hook asked for anything: SQL is then the
 	// original text.
 	Changed bool
+	// Names maps each placeholder put in for a hidden name (see Hider)
+	// to the name as the user wrote it.
+	Names map[string]string
 }
 
 // Rewrite parses sql like AnalyzeMode and walks it with h, applying
@@ -138,14 +141,21 @@ func Rewrite(sql, currentDB, sqlMode string, h Hooks) (*Rewritten, error) {
 		}
 		if w.changed {
 			s.Accept(fieldNamer{})
+			w.orderPseudonyms()
 		}
 		var sb strings.Builder
 		flags := format.DefaultRestoreFlags | format.RestoreStringWithoutDefaultCharset
-		if err := s.Restore(format.NewRestoreCtx(flags, &sb)); err != nil {
+		if err := restore(s, format.NewRestoreCtx(flags, &sb)); err != nil {
 			return nil, fmt.Errorf("%w: cannot restore the rewritten statement: %v", ErrUnparseable, err)
 		}
 		texts = append(texts, sb.String())
 		out.Pseudonyms = append(out.Pseudonyms, w.outputs)
+		for k, v := range w.renamed {
+			if out.Names == nil {
+				out.Names = map[string]string{}
+			}
+			out.Names[k] = v
+		}
 		if st.Kind == KindUse && len(st.Schemas) == 1 {
 			db = st.Schemas[0]
 		}
@@ -165,7 +175,45 @@ func rewriteStmt(w *walker, s ast.StmtNode) (st Statement, err error) {
 		}
 	}()
 	st = w.run(s)
+	if w.err == nil && w.hooks != nil {
+		w.checkPseudonymRefs()
+	}
 	return st, w.err
+}
+
+// checkPseudonymRefs refuses references that reach a pseudonymised
+// output column through its name or position: the upstream evaluates
+// them on the real value (HAVING s = 'S-001', ORDER BY s, ORDER BY 1,
+// a subquery naming the alias), and only the proxy turns it into a
+// pseudonym afterwards. GROUP BY is the one such use that compares
+// values for equality only.
+func (w *walker) checkPseudonymRefs() {
+	for _, r := range w.bareRefs {
+		if w.psnNames[r] {
+			w.fail(fmt.Errorf("%w: %s names a pseudonymised column; only GROUP BY may refer to it by name", errRewrite, r))
+			return
+		}
+	}
+	for _, pos := range w.orderPositions {
+		for _, o := range w.outputs {
+			if pos == o+1 || pos < 0 {
+				w.fail(fmt.Errorf("%w: ORDER BY position of a pseudonymised column", errRewrite))
+				return
+			}
+		}
+	}
+}
+
+// positionRef records ORDER BY n of the outermost SELECT.
+func (w *walker) positionRef(n *ast.PositionExpr) {
+	if _, ok := w.grandparent().(*ast.OrderByClause); !ok || w.top == nil || len(w.stack) < 4 || w.stack[len(w.stack)-4] != w.top {
+		return
+	}
+	if n.P != nil {
+		w.orderPositions = append(w.orderPositions, -1) // not known until execution
+		return
+	}
+	w.orderPositions = append(w.orderPositions, n.N)
 }
 
 func (w *walker) fail(err error) {
@@ -177,6 +225,21 @@ func (w *walker) fail(err error) {
 // expandStars replaces * and t.* in a select list by the column lists
 // the hooks give, for the tables that need it.
 func (w *walker) expandStars(n *ast.SelectStmt) {
+	if n.Kind == ast.SelectStmtKindTable {
+		// TABLE t reads every column and has no list to narrow.
+		for _, src := range w.topScope().sources {
+			if src.derived {
+				continue
+			}
+			if _, expand, err := w.hooks.Star(src.table); err != nil || expand {
+				if err == nil {
+					err = fmt.Errorf("%w: TABLE %s would include withheld or masked columns; use SELECT with a column list", errRewrite, src.table)
+				}
+				w.fail(err)
+				return
+			}
+		}
+	}
 	if n.Fields == nil {
 		return
 	}
@@ -355,7 +418,14 @@ func (w *walker) block() ast.Node {
 // columnHook asks the hooks about one column reference and arranges the
 // replacement it asks for.
 func (w *walker) columnHook(n *ast.ColumnNameExpr, col Column) {
+	if w.hideOnce(n.Name, col) {
+		return
+	}
 	use := w.useOf(n)
+	if n.Name.Table.L == "" && use != UseOutput && use != UseGroupBy {
+		// It may name a select-list alias; see checkPseudonymRefs.
+		w.bareRefs = append(w.bareRefs, n.Name.Name.L)
+	}
 	act, err := w.hooks.Column(col, use)
 	if err != nil {
 		w.fail(err)
@@ -371,12 +441,26 @@ func (w *walker) columnHook(n *ast.ColumnNameExpr, col Column) {
 		// type, so the pseudonym fits the column in both protocols.
 		repl := &ast.FuncCallExpr{FnName: ast.NewCIStr("CONCAT"), Args: []ast.ExprNode{n}}
 		w.swap(n, repl, field, n.Name.Name.O)
+		w.psnExprs = append(w.psnExprs, n)
 		for i, f := range w.top.Fields.Fields {
 			if f == field {
 				w.outputs = append(w.outputs, i)
 			}
 		}
-	case act.Do == Pseudonym && (use == UseGroupBy || use == UseCountDistinct || use == UseJoinEq):
+		if field != nil {
+			if w.psnNames == nil {
+				w.psnNames = map[string]bool{}
+			}
+			w.psnNames[field.AsName.L] = true
+		}
+	case act.Do == Pseudonym && use == UseJoinEq:
+		// Equality of real values is equality of pseudonyms only when
+		// the other side is pseudonymised too: against a literal of a
+		// derived table or a plain column it would test real values.
+		if !w.otherSidePseudonym(n) {
+			w.fail(fmt.Errorf("%w: a pseudonymised column can only be joined with = to another pseudonymised column", errRewrite))
+		}
+	case act.Do == Pseudonym && (use == UseGroupBy || use == UseCountDistinct):
 		// Equality of real values is equality of pseudonyms.
 	case (act.Do == MaskNull || act.Do == MaskFixed) && (use == UseOutput || use == UseSelect):
 		var v ast.ValueExpr
@@ -389,6 +473,24 @@ func (w *walker) columnHook(n *ast.ColumnNameExpr, col Column) {
 	default:
 		w.fail(fmt.Errorf("%w: hook asked for %d at a %s use", errRewrite, act.Do, use))
 	}
+}
+
+// otherSidePseudonym reports whether the other operand of the col = col
+// comparison n stands in is a column the hooks pseudonymise.
+func (w *walker) otherSidePseudonym(n *ast.ColumnNameExpr) bool {
+	p, ok := w.parent().(*ast.BinaryOperationExpr)
+	if !ok {
+		return false
+	}
+	other, ok := p.L.(*ast.ColumnNameExpr)
+	if ast.ExprNode(other) == ast.ExprNode(n) {
+		other, ok = p.R.(*ast.ColumnNameExpr)
+	}
+	if !ok || other == n {
+		return false
+	}
+	act, err := w.hooks.Column(w.resolve(other.Name), UseJoinEq)
+	return err == nil && act.Do == Pseudonym
 }
 
 // swap arranges for repl to take n's place when the walk leaves n, and
@@ -457,19 +559,20 @@ func markSeen(n ast.Node, seen map[ast.Node]bool) {
 // plainColumn records a column reference that is not an expression of
 // its own (USING, MATCH, DEFAULT(), DESCRIBE t col) and asks the hooks
 // about it: such a reference can only be kept.
-func (w *walker) plainColumn(col Column, use Use) {
+func (w *walker) plainColumn(col Column, use Use) Action {
 	w.addColumn(col)
 	if w.hooks == nil {
-		return
+		return Keep
 	}
 	act, err := w.hooks.Column(col, use)
 	if err != nil {
 		w.fail(err)
-		return
+		return Keep
 	}
 	if act.Do != Keep && !(act.Do == Pseudonym && use == UseJoinEq) {
 		w.fail(fmt.Errorf("%w: hook asked for %d at a %s use", errRewrite, act.Do, use))
 	}
+	return act.Do
 }
 
 // catalogElsewhere refuses an information_schema table named outside a
@@ -530,3 +633,56 @@ func (fieldNamer) Enter(n ast.Node) (ast.Node, bool) {
 }
 
 func (fieldNamer) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// OrderSalter, when the hooks implement it, keys the order of rows that
+// carry pseudonyms. Unordered, the server returns them in the order of
+// the real values (the primary key, or the grouping), and the n-th
+// pseudonym would be the n-th subject.
+type OrderSalter interface {
+	OrderSalt() string
+}
+
+// orderPseudonyms appends ORDER BY SHA2(CONCAT(salt, col), 256) for each
+// pseudonymised output, after the statement's own ORDER BY items: ties
+// and unordered results come back in an order unrelated to the values.
+func (w *walker) orderPseudonyms() {
+	os, ok := w.hooks.(OrderSalter)
+	if !ok || w.top == nil || len(w.psnExprs) == 0 {
+		return
+	}
+	salt := os.OrderSalt()
+	if w.top.OrderBy == nil {
+		w.top.OrderBy = &ast.OrderByClause{}
+	}
+	for _, e := range w.psnExprs {
+		key := &ast.FuncCallExpr{FnName: ast.NewCIStr("SHA2"), Args: []ast.ExprNode{
+			&ast.FuncCallExpr{FnName: ast.NewCIStr("CONCAT"), Args: []ast.ExprNode{ast.NewValueExpr(salt, "", ""), e}},
+			ast.NewValueExpr(int64(256), "", ""),
+		}}
+		w.top.OrderBy.Items = append(w.top.OrderBy.Items, &ast.ByItem{Expr: key})
+	}
+}
+
+// restore writes s as SQL for MySQL and MariaDB. TiDB's own Restore is
+// right except for EXPLAIN, which it writes with TiDB's FORMAT = 'row'.
+func restore(s ast.StmtNode, ctx *format.RestoreCtx) error {
+	ex, ok := s.(*ast.ExplainStmt)
+	if !ok || ex.Stmt == nil {
+		return s.Restore(ctx)
+	}
+	if _, show := ex.Stmt.(*ast.ShowStmt); show {
+		return s.Restore(ctx) // DESC t [col]
+	}
+	ctx.WriteKeyWord("EXPLAIN ")
+	if ex.Analyze {
+		ctx.WriteKeyWord("ANALYZE ")
+	}
+	switch strings.ToLower(ex.Format) {
+	case "", "row", "traditional":
+	case "json":
+		ctx.WriteKeyWord("FORMAT=JSON ")
+	default:
+		return fmt.Errorf("EXPLAIN FORMAT %q", ex.Format)
+	}
+	return ex.Stmt.Restore(ctx)
+}

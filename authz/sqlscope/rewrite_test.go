@@ -82,6 +82,18 @@ func TestRewrite(t *testing.T) {
 		{sql: "SELECT code FROM subjects UNION SELECT 1", err: true},
 		{sql: "SELECT a.code FROM subjects a JOIN subjects b ON a.code = b.code", want: "SELECT CONCAT(`a`.`code`) AS `code` FROM `subjects` AS `a` JOIN `subjects` AS `b` ON `a`.`code`=`b`.`code`", pseudo: []int{0}},
 		{sql: "SELECT 1 FROM subjects a JOIN subjects b ON a.code = b.code OR 1", err: true},
+		// A pseudonym joined with = to anything but another pseudonym, or
+		// reached through its output name or position, tests real values.
+		{sql: "SELECT 1 FROM subjects a JOIN (SELECT 'S-1' AS x) k ON a.code = k.x", err: true},
+		{sql: "SELECT 1 FROM subjects a JOIN visits v ON a.code = v.visit_id", err: true},
+		{sql: "SELECT 1 FROM subjects a JOIN (SELECT 'S-1' AS code) k USING (code)", err: true},
+		{sql: "SELECT 1 FROM subjects a JOIN subjects b USING (code)", want: "SELECT 1 FROM subjects a JOIN subjects b USING (code)"},
+		{sql: "SELECT code AS c FROM subjects HAVING c = 'S-1'", err: true},
+		{sql: "SELECT code AS c FROM subjects ORDER BY c", err: true},
+		{sql: "SELECT code AS c, (SELECT c = 'S-1') FROM subjects", err: true},
+		{sql: "SELECT site_id, code FROM subjects ORDER BY 2", err: true},
+		{sql: "SELECT site_id, code FROM subjects ORDER BY 1", want: "SELECT `site_id`,CONCAT(`code`) AS `code` FROM `subjects` ORDER BY 1", pseudo: []int{1}},
+		{sql: "SELECT code AS c, COUNT(*) FROM subjects GROUP BY c", want: "SELECT CONCAT(`code`) AS `c`,COUNT(1) AS `COUNT(*)` FROM `subjects` GROUP BY `c`", pseudo: []int{0}},
 		{sql: "SELECT MATCH(arm) AGAINST ('x') FROM visits", err: true},
 		{sql: "SELECT CURRENT_USER(), 1", want: "SELECT 'alice@rrproxy' AS `CURRENT_USER()`,1 AS `1`"},
 		{sql: "SELECT count( * ) , CURRENT_USER FROM visits", want: "SELECT COUNT(1) AS `count( * )`,'alice@rrproxy' AS `CURRENT_USER` FROM `visits`"},

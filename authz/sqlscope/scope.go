@@ -80,6 +80,12 @@ type Table struct {
 
 func (t Table) String() string { return t.Schema + "." + t.Name }
 
+// IndexRef is an index named in an index hint; Index is lower-case.
+type IndexRef struct {
+	Table Table  `json:"table"`
+	Index string `json:"index"`
+}
+
 // Column is a column reference. Name is lower-cased (MySQL column names
 // are case-insensitive). Schema and Table name the base table the
 // reference resolves to; both are empty when the reference is ambiguous
@@ -139,6 +145,8 @@ type Statement struct {
 	// field list, where clause, on clause, group statement, having
 	// clause, order clause.
 	Clauses []string `json:"-"`
+	// IndexHints holds the indexes named by USE/FORCE/IGNORE INDEX.
+	IndexHints []IndexRef `json:"index_hints,omitempty"`
 	// Stars holds tables all of whose columns the statement reads:
 	// SELECT *, t.*, TABLE t, NATURAL JOIN.
 	Stars []Table `json:"stars,omitempty"`

@@ -55,6 +55,9 @@ func (w *walker) enterShow(n *ast.ShowStmt) {
 		w.st.ShowWhat = what
 	}
 	db := strings.ToLower(n.DBName)
+	if w.hooks != nil {
+		n.DBName, _ = w.hideSchemaName(n.DBName)
+	}
 	switch n.Tp {
 	case ast.ShowTables, ast.ShowTableStatus, ast.ShowTriggers, ast.ShowEvents,
 		ast.ShowOpenTables, ast.ShowCreateDatabase, ast.ShowProcedureStatus, ast.ShowFunctionStatus:

@@ -38,6 +38,17 @@ type walker struct {
 	outputs []int
 	changed bool
 	err     error
+	// psnNames are the output names of pseudonymised columns; bareRefs
+	// the unqualified names referenced other than in the select list or
+	// GROUP BY; orderPositions the ORDER BY n of the outermost SELECT.
+	// renamed maps placeholders to the names they replace (probe.go).
+	renamed        map[string]string
+	salt           string
+	renamedNodes   map[*ast.ColumnName]bool
+	psnExprs       []*ast.ColumnNameExpr // pseudonymised outputs, for orderPseudonyms
+	psnNames       map[string]bool
+	bareRefs       []string
+	orderPositions []int
 }
 
 func newWalker(db string) *walker {
@@ -207,8 +218,16 @@ func (w *walker) enter(n ast.Node) bool {
 			// DEFAULT(col) reads col's definition. DefaultExpr.Accept
 			// does not visit Name.
 			w.seen[n.Name] = false
-			w.plainColumn(w.resolve(n.Name), UseOther)
+			if col := w.resolve(n.Name); w.hooks != nil && w.hideOnce(n.Name, col) {
+				w.addColumn(col)
+			} else {
+				w.plainColumn(col, UseOther)
+			}
 			w.addFunc("default")
+		}
+	case *ast.PositionExpr:
+		if w.hooks != nil {
+			w.positionRef(n)
 		}
 	case *ast.VariableExpr:
 		if n.IsSystem {
@@ -219,7 +238,7 @@ func (w *walker) enter(n ast.Node) bool {
 	case *ast.BetweenExpr, *ast.BinaryOperationExpr, *ast.CaseExpr, *ast.WhenClause,
 		*ast.SubqueryExpr, *ast.CompareSubqueryExpr, *ast.ExistsSubqueryExpr,
 		*ast.IsNullExpr, *ast.IsTruthExpr, *ast.ParenthesesExpr, *ast.PatternInExpr,
-		*ast.PatternLikeOrIlikeExpr, *ast.PatternRegexpExpr, *ast.PositionExpr,
+		*ast.PatternLikeOrIlikeExpr, *ast.PatternRegexpExpr,
 		*ast.RowExpr, *ast.UnaryOperationExpr, *ast.SetCollationExpr, *ast.TimeUnitExpr,
 		*ast.GetFormatSelectorExpr, *ast.TrimDirectionExpr, *ast.TableNameExpr,
 		*test_driver.ValueExpr, *test_driver.ParamMarkerExpr,
@@ -239,6 +258,9 @@ func (w *walker) enter(n ast.Node) bool {
 		w.enterAssignment(n)
 	case *ast.UseStmt:
 		w.st.Schemas = w.addString(w.st.Schemas, "schema", strings.ToLower(n.DBName))
+		if w.hooks != nil {
+			n.DBName, _ = w.hideSchemaName(n.DBName)
+		}
 	case *ast.KillStmt:
 		w.st.KillID, w.st.KillQuery = n.ConnectionID, n.Query
 		if n.TiDBExtension {
@@ -356,6 +378,17 @@ func (w *walker) enterTableName(n *ast.TableName) {
 		}
 		t := w.qualify(n.Schema.L, n.Name.L)
 		w.st.Tables = w.addTable(w.st.Tables, t)
+		for _, h := range n.IndexHints {
+			for _, idx := range h.IndexNames {
+				w.st.IndexHints = append(w.st.IndexHints, IndexRef{Table: t, Index: idx.L})
+			}
+		}
+		if w.hooks != nil {
+			w.hideTableName(n, t)
+			if _, ok := p.(*ast.TableSource); ok {
+				w.ignoreIndexes(n, t)
+			}
+		}
 		if ts, ok := p.(*ast.TableSource); ok && w.hooks != nil && t.Schema == "information_schema" {
 			w.catalogHook(ts, n)
 		} else if w.hooks != nil && t.Schema == "information_schema" {
@@ -385,8 +418,14 @@ func (w *walker) enterTableName(n *ast.TableName) {
 			schema = db
 		}
 		w.st.Tables = w.addTable(w.st.Tables, w.qualify(schema, n.Name.L))
+		if w.hooks != nil {
+			w.hideTableName(n, w.qualify(schema, n.Name.L))
+		}
 	default:
 		w.st.Tables = w.addTable(w.st.Tables, w.qualify(n.Schema.L, n.Name.L))
+		if w.hooks != nil {
+			w.hideTableName(n, w.qualify(n.Schema.L, n.Name.L))
+		}
 		if w.hooks != nil && w.qualify(n.Schema.L, n.Name.L).Schema == "information_schema" {
 			w.catalogElsewhere(n)
 		}
@@ -417,13 +456,23 @@ func (w *walker) enterColumnName(n *ast.ColumnName) {
 				schema = db
 			}
 			t := w.qualify(schema, p.Table.Name.L)
-			w.plainColumn(Column{Schema: t.Schema, Table: t.Name, Name: n.Name.L}, UseOther)
+			col := Column{Schema: t.Schema, Table: t.Name, Name: n.Name.L}
+			if w.hooks != nil && w.hideOnce(n, col) {
+				w.addColumn(col)
+				return
+			}
+			w.plainColumn(col, UseOther)
 			return
 		}
 		w.plainColumn(Column{Name: n.Name.L}, UseOther)
 	default:
 		// INSERT column lists, UPDATE SET targets, MATCH (cols), DDL.
-		w.plainColumn(w.resolve(n), UseOther)
+		col := w.resolve(n)
+		if w.hooks != nil && w.hideOnce(n, col) {
+			w.addColumn(col)
+			return
+		}
+		w.plainColumn(col, UseOther)
 	}
 }
 
@@ -470,6 +519,7 @@ func (w *walker) enterJoin(n *ast.Join) {
 			if _, restricted, err := w.hooks.Star(t); err != nil || restricted {
 				// It could compare withheld or masked columns.
 				w.fail(fmt.Errorf("%w: NATURAL JOIN over a table with withheld or masked columns; join with ON", errRewrite))
+				break // the first such table names the rule
 			}
 		}
 	}
@@ -478,11 +528,31 @@ func (w *walker) enterJoin(n *ast.Join) {
 		use = UseJoinEq
 	}
 	for _, c := range n.Using {
+		psn, plain := 0, 0
+		hidden := false
 		for _, t := range tables {
-			w.plainColumn(Column{Schema: t.Schema, Table: t.Name, Name: c.Name.L}, use)
+			if w.hooks != nil && w.hideOnce(c, Column{Schema: t.Schema, Table: t.Name, Name: c.Name.L}) {
+				hidden = true
+			}
+		}
+		if hidden {
+			continue
+		}
+		for _, t := range tables {
+			if w.plainColumn(Column{Schema: t.Schema, Table: t.Name, Name: c.Name.L}, use) == Pseudonym {
+				psn++
+			} else {
+				plain++
+			}
 		}
 		if derived || len(tables) == 0 {
 			w.plainColumn(Column{Name: c.Name.L}, use)
+			plain++
+		}
+		if psn > 0 && plain > 0 {
+			// USING compares the real values: against a derived table
+			// or a column that is not pseudonymised, that is a probe.
+			w.fail(fmt.Errorf("%w: USING (%s) joins a pseudonymised column with one that is not; join pseudonymised columns with each other", errRewrite, c.Name.O))
 		}
 	}
 }
@@ -495,8 +565,23 @@ func (w *walker) enterExplain(n *ast.ExplainStmt) bool {
 		w.unknown("EXPLAIN without a statement")
 		return true
 	}
-	inner := &walker{db: w.db, seen: w.seen, dedup: make(map[string]struct{})}
+	inner := &walker{db: w.db, seen: w.seen, dedup: make(map[string]struct{}), hooks: w.hooks, mode: w.mode}
 	in := inner.run(n.Stmt)
+	if w.hooks != nil {
+		// A rewrite applies inside EXPLAIN too: the plan of the statement
+		// as it would run (indexes on withheld columns ignored, hidden
+		// names replaced by placeholders for a probe).
+		if inner.err != nil {
+			w.fail(inner.err)
+		}
+		w.changed = w.changed || inner.changed
+		for k, v := range inner.renamed {
+			if w.renamed == nil {
+				w.renamed = map[string]string{}
+			}
+			w.renamed[k] = v
+		}
+	}
 	w.st.Inner = &in
 	// The outer statement carries everything the inner one touches, so a
 	// policy that only looks at the top level still sees it.

@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"slices"
+	"testing"
+)
+
+// Rows carry information in their order, not only in their values. A
+// statement that names nothing withheld must not come back sorted by a
+// withheld or pseudonymised value: the order alone would tell the user
+// what the policy hides.
+
+// TestRowOrderRevealsNoWithheldColumn: MariaDB answers a covering query
+// from the smallest index that holds its columns. visits has an index
+// led by the withheld treatment_arm (KEY (treatment_arm, visit_date)),
+// so "SELECT visit_id, visit_date FROM visits" is read from it and comes
+// back grouped by arm: every visit of one arm, then every visit of the
+// other. That is the randomisation, unblinded, by a query that names
+// nothing withheld. FORCE INDEX makes it explicit.
+func TestRowOrderRevealsNoWithheldColumn(t *testing.T) {
+	pol := leakWorld(t)
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
+	db := r.open("mona", monaPW, "trial")
+	db.SetMaxOpenConns(1)
+	armOf := map[string]string{}
+	for _, row := range table(t, directTo(t, "trial"), "SELECT visit_id, treatment_arm FROM visits") {
+		armOf[row[0]] = row[1]
+	}
+	for _, q := range []string{
+		"SELECT visit_id, visit_date FROM visits",
+		"SELECT visit_id FROM visits FORCE INDEX (treatment_arm)",
+	} {
+		_, rows, err := tryQuery(db, q)
+		if err != nil {
+			continue // refusing the statement is one way to close this
+		}
+		runs := 0
+		for i, row := range rows {
+			if i == 0 || armOf[row[0]] != armOf[rows[i-1][0]] {
+				runs++
+			}
+		}
+		if runs <= 2 {
+			t.Errorf("LEAK %s\n\treturns the %d visits grouped by the withheld treatment_arm (%d runs): the order unblinds the trial", q, len(rows), runs)
+		}
+	}
+}
+
+// TestPseudonymOrderRevealsNothing: the proxy replaces values, not
+// their order. Rows read in primary-key order, or grouped by a
+// pseudonymised column (GROUP BY sorts), arrive sorted by the real
+// value; subject numbers are sequential, so the n-th pseudonym is the
+// n-th subject, and the pseudonyms are undone without the key.
+func TestPseudonymOrderRevealsNothing(t *testing.T) {
+	pol := leakWorld(t)
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
+	db := r.open("mona", monaPW, "trial")
+	db.SetMaxOpenConns(1)
+	ref := directTo(t, "trial")
+	for _, c := range []struct{ proxied, real string }{
+		{"SELECT subject_id FROM subjects", "SELECT subject_id FROM subjects ORDER BY subject_id"},
+		{"SELECT subject_id, COUNT(*) FROM visits GROUP BY subject_id", "SELECT DISTINCT subject_id FROM visits ORDER BY subject_id"},
+		{"SELECT DISTINCT subject_id FROM visits", "SELECT DISTINCT subject_id FROM visits ORDER BY subject_id"},
+	} {
+		_, rows, err := tryQuery(db, c.proxied)
+		if err != nil {
+			continue
+		}
+		var got, sortedByReal []string
+		for _, row := range rows {
+			got = append(got, row[0])
+		}
+		for _, row := range table(t, ref, c.real) {
+			sortedByReal = append(sortedByReal, string(pol.Pseudonym([]byte(row[0]))))
+		}
+		if slices.Equal(got, sortedByReal) {
+			t.Errorf("LEAK %s\n\treturns its %d pseudonyms in the order of the real subject ids: the i-th pseudonym is the i-th subject", c.proxied, len(got))
+		}
+	}
+}
