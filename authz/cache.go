@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // decisionCache remembers decisions by identity, session state and the
@@ -13,11 +14,17 @@ import (
 //
 // The key is the exact text, not a normalised one: a decision carries
 // the rewritten SQL, which holds the statement's literals.
-// Decisions that used the upstream catalog (SELECT * expanded over a
-// table with hidden columns) are not cached: the catalog may change.
+// Decisions that used the upstream catalog (SELECT * expanded, views
+// checked, indexes ignored) expire after CatalogTTL: the catalog may
+// change.
 type decisionCache struct {
 	mu sync.RWMutex
-	m  map[string]Decision
+	m  map[string]cachedDecision
+}
+
+type cachedDecision struct {
+	d       Decision
+	expires time.Time // zero: valid for the life of the policy
 }
 
 // maxCachedDecisions bounds the cache; when full it starts again empty,
@@ -55,19 +62,26 @@ func (c *decisionCache) get(key string) (Decision, bool) {
 		return Decision{}, false
 	}
 	c.mu.RLock()
-	d, ok := c.m[key]
+	e, ok := c.m[key]
 	c.mu.RUnlock()
-	return d, ok
+	if !ok || (!e.expires.IsZero() && time.Now().After(e.expires)) {
+		return Decision{}, false
+	}
+	return e.d, true
 }
 
-func (c *decisionCache) put(key string, d Decision) {
+func (c *decisionCache) put(key string, d Decision, ttl time.Duration) {
 	if key == "" {
 		return
 	}
+	e := cachedDecision{d: d}
+	if ttl > 0 {
+		e.expires = time.Now().Add(ttl)
+	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxCachedDecisions {
-		c.m = make(map[string]Decision, 256)
+		c.m = make(map[string]cachedDecision, 256)
 	}
-	c.m[key] = d
+	c.m[key] = e
 	c.mu.Unlock()
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rrproxy/rrproxy/authz/sqlscope"
 )
@@ -91,6 +92,10 @@ type Catalog interface {
 type IndexCatalog interface {
 	Indexes(schema, table string) (map[string][]string, error)
 }
+
+// CatalogTTL is how long decisions that depended on the replica's
+// catalog are reused; the proxy's catalog cache uses the same period.
+const CatalogTTL = time.Minute
 
 // Session is what a check needs to know about the client session.
 type Session struct {
@@ -243,8 +248,15 @@ func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
 	if isHidden(d.Err) {
 		p.probe(g, id, sess, sql, &d)
 	}
-	if cacheable {
-		p.decisions.put(key, d)
+	// A decision that read the replica's catalog (view definitions,
+	// column and index lists) is kept only as long as the proxy trusts
+	// its copy of that catalog.
+	ttl := time.Duration(0)
+	if !cacheable {
+		ttl = CatalogTTL
+	}
+	if !errors.Is(d.Err, ErrCatalog) { // a failed read is retried next time
+		p.decisions.put(key, d, ttl)
 	}
 	return d
 }
@@ -283,6 +295,12 @@ func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d 
 		return d, true
 	}
 	rewrite := false
+	catalogUsed := false // the decision depends on the replica's catalog
+	defer func() {
+		if catalogUsed {
+			cacheable = false
+		}
+	}()
 	db := sess.DB
 	for i := range res.Statements {
 		st := &res.Statements[i]
@@ -303,6 +321,14 @@ func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d 
 			return d, true
 		}
 		rewrite = rewrite || need
+		usedViews, err := g.checkViews(sess.Catalog, st)
+		if usedViews {
+			catalogUsed = true
+		}
+		if err != nil {
+			d.Err = err
+			return d, false
+		}
 		explainSelect := st.Kind == sqlscope.KindExplain && st.Inner != nil && st.Inner.Kind == sqlscope.KindSelect
 		if !rewrite && (st.Kind == sqlscope.KindSelect || explainSelect) {
 			if _, ok := sess.Catalog.(IndexCatalog); ok {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rrproxy/rrproxy/authz/sqlscope"
 )
@@ -33,6 +34,10 @@ var decisionsCatalog = fakeCatalog{
 	"ops.site_payments":          {"payment_id", "site_id", "amount_eur", "paid_on", "bank_account"},
 	"study_archive.old_subjects": {"subject_id", "initials"},
 	"mysql.time_zone_name":       {"Name", "Time_zone_id"},
+	"information_schema.views": {"TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "VIEW_DEFINITION", "CHECK_OPTION",
+		"IS_UPDATABLE", "DEFINER", "SECURITY_TYPE", "CHARACTER_SET_CLIENT", "COLLATION_CONNECTION", "ALGORITHM"},
+	"information_schema.routines": {"SPECIFIC_NAME", "ROUTINE_CATALOG", "ROUTINE_SCHEMA", "ROUTINE_NAME", "ROUTINE_TYPE",
+		"DATA_TYPE", "ROUTINE_BODY", "ROUTINE_DEFINITION", "EXTERNAL_NAME", "DEFINER"},
 }
 
 func decisionsPolicy(t testing.TB) *Policy {
@@ -1036,11 +1041,17 @@ func TestDecisionCache(t *testing.T) {
 		t.Errorf("decision shared across group membership: cached=%v err=%v", d.Cached, d.Err)
 	}
 
-	// Decisions that read the catalog are not cached: it may change.
-	for i := 0; i < 2; i++ {
-		if d := p.CheckQuery(alice, study, "SELECT * FROM visits"); d.Cached || d.Err != nil {
-			t.Fatalf("star over visits: cached=%v err=%v", d.Cached, d.Err)
-		}
+	// Decisions that read the catalog are cached only for CatalogTTL,
+	// as long as the proxy trusts its copy of the catalog.
+	if d := p.CheckQuery(alice, study, "SELECT * FROM visits"); d.Cached || d.Err != nil {
+		t.Fatalf("star over visits: cached=%v err=%v", d.Cached, d.Err)
+	}
+	if d := p.CheckQuery(alice, study, "SELECT * FROM visits"); !d.Cached || d.Err != nil {
+		t.Fatalf("star over visits, again: cached=%v err=%v", d.Cached, d.Err)
+	}
+	e := p.decisions.m[decisionKey(alice, study, "SELECT * FROM visits")]
+	if left := time.Until(e.expires); left <= 0 || left > CatalogTTL {
+		t.Fatalf("a catalog-dependent decision expires in %v, want within %v", left, CatalogTTL)
 	}
 	// A reload starts with an empty cache.
 	p2 := decisionsPolicy(t)
@@ -1066,6 +1077,9 @@ func TestDecisionCatalogFailures(t *testing.T) {
 		t.Errorf("broken catalog: %v (cached %v)", d.Err, d.Cached)
 	}
 	d := p.CheckQuery(alice, Session{DB: "study", Catalog: fakeCatalog{}}, q)
+	// The answer of an empty catalog stands for CatalogTTL; start again
+	// to see the catalog come back.
+	p.decisions = decisionCache{}
 	var de *DeniedError
 	if !errors.As(d.Err, &de) || !de.Hidden || de.Class != ClassTable || de.Object != "study.visits" || d.Cached {
 		t.Errorf("a table the catalog does not list must read as missing: %v (cached %v)", d.Err, d.Cached)
@@ -1382,7 +1396,7 @@ func TestDecisionCatalogRewriteNamesNoHiddenObject(t *testing.T) {
 		g := p.grantsFor(id, false)
 		// The values a filter may compare with: system schema names and
 		// the patterns of this person's own rules.
-		allowed := map[string]bool{"information_schema": true, "mysql": true, "performance_schema": true, "sys": true}
+		allowed := map[string]bool{"information_schema": true, "mysql": true, "performance_schema": true, "sys": true, "": true} // "": a blanked definition
 		for _, a := range g.allow {
 			allowed[likeValue(a.schema)], allowed[likeValue(a.table)] = true, true
 		}
@@ -1396,7 +1410,7 @@ func TestDecisionCatalogRewriteNamesNoHiddenObject(t *testing.T) {
 		}
 		for _, tbl := range tables {
 			sql := "SELECT * FROM information_schema." + tbl
-			d := p.CheckQuery(id, Session{}, sql)
+			d := p.CheckQuery(id, Session{Catalog: decisionsCatalog}, sql)
 			if d.Err != nil || d.SQL == "" {
 				t.Errorf("%s: %s: err=%v, rewritten=%v", user, sql, d.Err, d.SQL != "")
 				continue

@@ -8,12 +8,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/rrproxy/rrproxy/authz"
 )
 
 // catalogTTL is how long a table's column list is trusted. Expanding
 // SELECT * from a stale list is safe (it names columns explicitly and
 // never a withheld one); at worst a new column is missing for a minute.
-const catalogTTL = time.Minute
+const catalogTTL = authz.CatalogTTL
 
 // catalogCache holds upstream column lists, shared by all sessions.
 type catalogCache struct {
@@ -202,4 +203,42 @@ func (c sessionCatalog) Indexes(schema, table string) (map[string][]string, erro
 type indexEntry struct {
 	idx map[string][]string
 	at  time.Time
+}
+
+// ViewDefinition says whether schema.table is a view and gives its
+// definition (authz.ViewCatalog), from the same cache. The service
+// account needs SHOW VIEW on the schemas it reads, or definitions come
+// back empty and every view is refused.
+func (c sessionCatalog) ViewDefinition(schema, table string) (string, bool, error) {
+	cc := &c.s.srv.catalog
+	key := "view\x00" + schema + "." + table
+	cc.mu.Lock()
+	e, ok := cc.m[key]
+	cc.mu.Unlock()
+	if ok && time.Since(e.at) < catalogTTL {
+		if len(e.cols) == 0 {
+			return "", false, nil
+		}
+		return e.cols[0], true, nil
+	}
+	if c.s.up == nil {
+		return "", false, fmt.Errorf("no upstream connection")
+	}
+	defs, err := c.s.up.queryStrings(fmt.Sprintf(
+		"SELECT VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s LIMIT 1",
+		quote(schema), quote(table)))
+	if err != nil {
+		c.s.upOK = false
+		return "", false, err
+	}
+	cc.mu.Lock()
+	if cc.m == nil || len(cc.m) > 10000 {
+		cc.m = map[string]catalogEntry{}
+	}
+	cc.m[key] = catalogEntry{cols: defs, at: time.Now()}
+	cc.mu.Unlock()
+	if len(defs) == 0 {
+		return "", false, nil
+	}
+	return defs[0], true, nil
 }

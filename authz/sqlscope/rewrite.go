@@ -521,9 +521,20 @@ func (w *walker) catalogHook(ts *ast.TableSource, n *ast.TableName) {
 	if cond == "" {
 		return
 	}
+	list := "*"
+	if cs, ok := w.hooks.(CatalogSelecter); ok {
+		l, err := cs.CatalogSelect(name)
+		if err != nil {
+			w.fail(err)
+			return
+		}
+		if l != "" {
+			list = l
+		}
+	}
 	p := parser.New()
 	p.SetSQLMode(w.mode)
-	stmt, err := p.ParseOneStmt("SELECT * FROM information_schema.`"+strings.ToUpper(name)+"` WHERE "+cond, "utf8mb4", "")
+	stmt, err := p.ParseOneStmt("SELECT "+list+" FROM information_schema.`"+strings.ToUpper(name)+"` WHERE "+cond, "utf8mb4", "")
 	if err != nil {
 		w.fail(fmt.Errorf("%w: catalog filter for %s: %v", errRewrite, name, err))
 		return
@@ -685,4 +696,12 @@ func restore(s ast.StmtNode, ctx *format.RestoreCtx) error {
 		return fmt.Errorf("EXPLAIN FORMAT %q", ex.Format)
 	}
 	return ex.Stmt.Restore(ctx)
+}
+
+// CatalogSelecter, when the hooks implement it, gives the select list of
+// a filtered information_schema table ("" for *): every column, in
+// order, with texts that could quote hidden objects (a view's
+// definition) replaced.
+type CatalogSelecter interface {
+	CatalogSelect(name string) (string, error)
 }

@@ -1,0 +1,127 @@
+package authz
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rrproxy/rrproxy/authz/sqlscope"
+)
+
+// Views are objects that must be granted themselves, but a granted view
+// must not become a way around the grants of what it reads: a view over
+// a withheld column, an ungranted table or a masked column would return
+// real values. So a view is read only if its definition, read as a
+// statement by the same user, would be allowed as written: every table
+// granted (views among them, checked the same way), no withheld or
+// masked column used, no star over a restricted table. The definition
+// comes from the replica's catalog (ViewCatalog).
+
+// ViewCatalog, when a Catalog implements it, says whether schema.table
+// is a view and gives its definition (the SELECT).
+type ViewCatalog interface {
+	ViewDefinition(schema, table string) (def string, isView bool, err error)
+}
+
+// maxViewDepth bounds views over views.
+const maxViewDepth = 8
+
+// checkViews refuses a statement that reads a view whose definition the
+// user could not run themselves. It reports whether the catalog was used.
+func (g *grants) checkViews(cat Catalog, st *sqlscope.Statement) (bool, error) {
+	vc, ok := cat.(ViewCatalog)
+	if !ok {
+		return false, nil
+	}
+	for _, t := range st.Tables {
+		if t.Schema == "information_schema" || t.Schema == "" {
+			continue
+		}
+		if err := g.checkView(vc, t, 0); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+func (g *grants) checkView(vc ViewCatalog, t sqlscope.Table, depth int) error {
+	def, isView, err := vc.ViewDefinition(t.Schema, t.Name)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrCatalog, err)
+	}
+	if !isView {
+		return nil
+	}
+	refuse := func(rule string) error {
+		return &DeniedError{Rule: rule, Class: ClassTable,
+			Msg: fmt.Sprintf("the view %s reads data outside your grants (withheld or masked columns, or tables not granted to you)", t)}
+	}
+	if depth >= maxViewDepth {
+		return refuse(RuleDefaultDeny)
+	}
+	res, err := sqlscope.Analyze(def, t.Schema)
+	if err != nil {
+		return refuse(RuleDefaultDeny)
+	}
+	for i := range res.Statements {
+		s := &res.Statements[i]
+		if s.Kind != sqlscope.KindSelect {
+			return refuse(RuleDefaultDeny)
+		}
+		for _, bt := range s.Tables {
+			if rid := g.tableRule(bt); rid != "" {
+				return refuse(rid)
+			}
+			if err := g.checkView(vc, bt, depth+1); err != nil {
+				return err
+			}
+		}
+		for _, c := range s.Columns {
+			if rid := g.columnDeniedAny(s, c); rid != "" {
+				return refuse(rid)
+			}
+			if m := g.columnMask(s, c); m != nil {
+				return refuse(m.rule)
+			}
+		}
+		for _, st := range s.Stars {
+			if rid := g.restrictedBy(st); rid != "" {
+				return refuse(rid)
+			}
+		}
+	}
+	return nil
+}
+
+// definitionColumns are information_schema texts that quote SQL bodies,
+// which may name hidden objects: blanked in filtered catalog reads.
+var definitionColumns = map[string]string{
+	"views":    "VIEW_DEFINITION",
+	"routines": "ROUTINE_DEFINITION",
+}
+
+// CatalogSelect lists the columns of a filtered information_schema table
+// with its definition text blanked (sqlscope.CatalogSelecter).
+func (h *hooks) CatalogSelect(name string) (string, error) {
+	blank, ok := definitionColumns[name]
+	if !ok {
+		return "", nil
+	}
+	if h.catalog == nil {
+		return "", fmt.Errorf("%w: no catalog to list information_schema.%s", ErrCatalog, name)
+	}
+	h.usedCatalog = true
+	cols, err := h.catalog.Columns("information_schema", name)
+	if err != nil || len(cols) == 0 {
+		return "", fmt.Errorf("%w: information_schema.%s columns: %v", ErrCatalog, name, err)
+	}
+	list := make([]string, len(cols))
+	for i, c := range cols {
+		q := "`" + strings.ReplaceAll(c, "`", "``") + "`"
+		if strings.EqualFold(c, blank) {
+			list[i] = "'' AS " + q
+		} else {
+			list[i] = q
+		}
+	}
+	return strings.Join(list, ", "), nil
+}
