@@ -325,6 +325,11 @@ func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d 
 		if usedViews {
 			catalogUsed = true
 		}
+		if err == nil {
+			var usedRoutines bool
+			usedRoutines, err = checkStoredFunctions(sess.Catalog, db, st)
+			catalogUsed = catalogUsed || usedRoutines
+		}
 		if err != nil {
 			d.Err = err
 			return d, false

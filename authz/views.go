@@ -125,3 +125,50 @@ func (h *hooks) CatalogSelect(name string) (string, error) {
 	}
 	return strings.Join(list, ", "), nil
 }
+
+// RoutineCatalog, when a Catalog implements it, says whether a stored
+// function of that name exists in schema. An unqualified call f() the
+// server does not know as a builtin runs the current schema's stored
+// function, with its definer's rights: it could read anything. rrproxy
+// grants no routines, so such calls are refused.
+type RoutineCatalog interface {
+	IsStoredFunction(schema, name string) (bool, error)
+}
+
+// checkStoredFunctions refuses calls of stored functions. It reports
+// whether the catalog was used.
+func checkStoredFunctions(cat Catalog, db string, st *sqlscope.Statement) (bool, error) {
+	rc, ok := cat.(RoutineCatalog)
+	if !ok || db == "" {
+		return false, nil
+	}
+	used := false
+	for _, f := range st.Functions {
+		if strings.Contains(f, ".") || builtinNoRoutine[f] {
+			continue // qualified calls are refused elsewhere (not read-only)
+		}
+		used = true
+		is, err := rc.IsStoredFunction(db, f)
+		if err != nil {
+			return true, fmt.Errorf("%w: %v", ErrCatalog, err)
+		}
+		if is {
+			return true, &DeniedError{Rule: RuleFunctions, Class: ClassFunction,
+				Msg: fmt.Sprintf("%s() is a stored function; stored routines cannot be run through rrproxy", f)}
+		}
+	}
+	return used, nil
+}
+
+// builtinNoRoutine are builtins so common that asking the catalog about
+// them is wasted work: MariaDB resolves a builtin's name to the builtin
+// even when a stored function of that name exists.
+var builtinNoRoutine = map[string]bool{
+	"count": true, "sum": true, "avg": true, "min": true, "max": true, "concat": true, "cast": true,
+	"convert": true, "coalesce": true, "ifnull": true, "if": true, "now": true, "date": true,
+	"year": true, "month": true, "day": true, "lower": true, "upper": true, "substring": true,
+	"round": true, "length": true, "group_concat": true, "date_format": true, "database": true,
+	"version": true, "connection_id": true, "last_insert_id": true, "found_rows": true,
+	"current_user": true, "user": true, "session_user": true, "system_user": true, "schema": true,
+	"row_number": true, "rank": true, "dense_rank": true, "nullif": true, "trim": true, "replace": true,
+}

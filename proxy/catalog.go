@@ -242,3 +242,33 @@ func (c sessionCatalog) ViewDefinition(schema, table string) (string, bool, erro
 	}
 	return defs[0], true, nil
 }
+
+// IsStoredFunction reports whether schema has a stored function named
+// name (authz.RoutineCatalog), from the same cache.
+func (c sessionCatalog) IsStoredFunction(schema, name string) (bool, error) {
+	cc := &c.s.srv.catalog
+	key := "function\x00" + schema + "." + name
+	cc.mu.Lock()
+	e, ok := cc.m[key]
+	cc.mu.Unlock()
+	if ok && time.Since(e.at) < catalogTTL {
+		return len(e.cols) > 0, nil
+	}
+	if c.s.up == nil {
+		return false, fmt.Errorf("no upstream connection")
+	}
+	found, err := c.s.up.queryStrings(fmt.Sprintf(
+		"SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s AND ROUTINE_NAME = %s AND ROUTINE_TYPE = 'FUNCTION' LIMIT 1",
+		quote(schema), quote(name)))
+	if err != nil {
+		c.s.upOK = false
+		return false, err
+	}
+	cc.mu.Lock()
+	if cc.m == nil || len(cc.m) > 10000 {
+		cc.m = map[string]catalogEntry{}
+	}
+	cc.m[key] = catalogEntry{cols: found, at: time.Now()}
+	cc.mu.Unlock()
+	return len(found) > 0, nil
+}
