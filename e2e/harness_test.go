@@ -148,9 +148,14 @@ rules:
     to: ["*"]
     deny_columns: [study.visits.treatment_arm]
 `, hash(alicePW), hash(bobPW), hash(legacyPW), authz.NativeHash(legacyPW), hash("carol-test-password"))
+	policyText = text
 	policy, err = authz.Parse("e2e-policy.yaml", []byte(text))
 	return err
 }
+
+// policyText is the shared test policy's YAML, for tests that reload a
+// variant of it.
+var policyText string
 
 // rig is one proxy instance in front of the test MariaDB.
 type rig struct {
@@ -160,6 +165,7 @@ type rig struct {
 	audit *auditlog.Writer
 	path  string
 	logs  *strings.Builder
+	store *authz.Store // the policy in force; tests may Reload it
 }
 
 type rigOpts struct {
@@ -198,6 +204,7 @@ func startRig(t *testing.T, o rigOpts) *rig {
 	if o.policy != nil {
 		pol = o.policy
 	}
+	r.store = authz.NewStore(pol)
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: r.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pool := proxy.NewPool(proxy.UpstreamConfig{
 		Addr: cfg.Addr, User: svcUser, Password: svcPassword, ConnectTimeout: 5 * time.Second,
@@ -207,7 +214,7 @@ func startRig(t *testing.T, o rigOpts) *rig {
 	r.srv, err = proxy.New(proxy.Config{
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, RequireTLS: o.requireTLS,
 		HandshakeTimeout: o.handshake, IdleTimeout: time.Hour, MaxConnections: 100, MaxPacket: 64 << 20,
-	}, authz.NewStore(pol), rec, pool, log)
+	}, r.store, rec, pool, log)
 	if err != nil {
 		t.Fatal(err)
 	}
