@@ -36,8 +36,28 @@ type sessionCatalog struct{ s *session }
 func (s *session) catalog() sessionCatalog { return sessionCatalog{s} }
 
 func (c sessionCatalog) Columns(schema, table string) ([]string, error) {
+	// The query runs on the user's own upstream session, under the
+	// session variables they chose, and its answer is cached for every
+	// session: the explicit LIMIT overrides sql_select_limit, and names
+	// that are not plain UTF-8 (character_set_results = utf16, ...) are
+	// refused rather than cached.
+	return c.cachedStrings("columns\x00"+schema+"."+table, fmt.Sprintf(
+		"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION LIMIT %d",
+		quote(schema), quote(table), maxTableColumns), func(cols []string) error {
+		for _, col := range cols {
+			if !plainName(col) {
+				return fmt.Errorf("column names of %s.%s did not arrive as UTF-8 (session character_set_results?)", schema, table)
+			}
+		}
+		return nil
+	})
+}
+
+// cachedStrings answers a one-column catalog query from the cache, or
+// runs it on the session's upstream connection and caches what check
+// accepts.
+func (c sessionCatalog) cachedStrings(key, query string, check func([]string) error) ([]string, error) {
 	cc := &c.s.srv.catalog
-	key := schema + "." + table
 	cc.mu.Lock()
 	e, ok := cc.m[key]
 	cc.mu.Unlock()
@@ -47,30 +67,23 @@ func (c sessionCatalog) Columns(schema, table string) ([]string, error) {
 	if c.s.up == nil {
 		return nil, fmt.Errorf("no upstream connection")
 	}
-	// The query runs on the user's own upstream session, under the
-	// session variables they chose, and its answer is cached for every
-	// session: the explicit LIMIT overrides sql_select_limit, and names
-	// that are not plain UTF-8 (character_set_results = utf16, ...) are
-	// refused rather than cached.
-	cols, err := c.s.up.queryStrings(fmt.Sprintf(
-		"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION LIMIT %d",
-		quote(schema), quote(table), maxTableColumns))
+	vals, err := c.s.up.queryStrings(query)
 	if err != nil {
 		c.s.upOK = false
 		return nil, err
 	}
-	for _, col := range cols {
-		if !plainName(col) {
-			return nil, fmt.Errorf("column names of %s.%s did not arrive as UTF-8 (session character_set_results?)", schema, table)
+	if check != nil {
+		if err := check(vals); err != nil {
+			return nil, err
 		}
 	}
 	cc.mu.Lock()
 	if cc.m == nil || len(cc.m) > 10000 {
 		cc.m = map[string]catalogEntry{}
 	}
-	cc.m[key] = catalogEntry{cols: cols, at: time.Now()}
+	cc.m[key] = catalogEntry{cols: vals, at: time.Now()}
 	cc.mu.Unlock()
-	return cols, nil
+	return vals, nil
 }
 
 // maxTableColumns is more columns than MySQL or MariaDB allow in a table.
@@ -210,35 +223,11 @@ type indexEntry struct {
 // account needs SHOW VIEW on the schemas it reads, or definitions come
 // back empty and every view is refused.
 func (c sessionCatalog) ViewDefinition(schema, table string) (string, bool, error) {
-	cc := &c.s.srv.catalog
-	key := "view\x00" + schema + "." + table
-	cc.mu.Lock()
-	e, ok := cc.m[key]
-	cc.mu.Unlock()
-	if ok && time.Since(e.at) < catalogTTL {
-		if len(e.cols) == 0 {
-			return "", false, nil
-		}
-		return e.cols[0], true, nil
-	}
-	if c.s.up == nil {
-		return "", false, fmt.Errorf("no upstream connection")
-	}
-	defs, err := c.s.up.queryStrings(fmt.Sprintf(
+	defs, err := c.cachedStrings("view\x00"+schema+"."+table, fmt.Sprintf(
 		"SELECT VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s LIMIT 1",
-		quote(schema), quote(table)))
-	if err != nil {
-		c.s.upOK = false
+		quote(schema), quote(table)), nil)
+	if err != nil || len(defs) == 0 {
 		return "", false, err
-	}
-	cc.mu.Lock()
-	if cc.m == nil || len(cc.m) > 10000 {
-		cc.m = map[string]catalogEntry{}
-	}
-	cc.m[key] = catalogEntry{cols: defs, at: time.Now()}
-	cc.mu.Unlock()
-	if len(defs) == 0 {
-		return "", false, nil
 	}
 	return defs[0], true, nil
 }
@@ -246,29 +235,8 @@ func (c sessionCatalog) ViewDefinition(schema, table string) (string, bool, erro
 // IsStoredFunction reports whether schema has a stored function named
 // name (authz.RoutineCatalog), from the same cache.
 func (c sessionCatalog) IsStoredFunction(schema, name string) (bool, error) {
-	cc := &c.s.srv.catalog
-	key := "function\x00" + schema + "." + name
-	cc.mu.Lock()
-	e, ok := cc.m[key]
-	cc.mu.Unlock()
-	if ok && time.Since(e.at) < catalogTTL {
-		return len(e.cols) > 0, nil
-	}
-	if c.s.up == nil {
-		return false, fmt.Errorf("no upstream connection")
-	}
-	found, err := c.s.up.queryStrings(fmt.Sprintf(
+	found, err := c.cachedStrings("function\x00"+schema+"."+name, fmt.Sprintf(
 		"SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s AND ROUTINE_NAME = %s AND ROUTINE_TYPE = 'FUNCTION' LIMIT 1",
-		quote(schema), quote(name)))
-	if err != nil {
-		c.s.upOK = false
-		return false, err
-	}
-	cc.mu.Lock()
-	if cc.m == nil || len(cc.m) > 10000 {
-		cc.m = map[string]catalogEntry{}
-	}
-	cc.m[key] = catalogEntry{cols: found, at: time.Now()}
-	cc.mu.Unlock()
-	return len(found) > 0, nil
+		quote(schema), quote(name)), nil)
+	return len(found) > 0, err
 }

@@ -100,25 +100,11 @@ type Rewritten struct {
 // rewritten text again before sending it: the rewrite is only as good as
 // the check that follows it.
 func Rewrite(sql, currentDB, sqlMode string, h Hooks) (*Rewritten, error) {
-	mode, err := parserMode(sqlMode)
+	stmts, mode, release, err := parseText(sql, sqlMode)
 	if err != nil {
 		return nil, err
 	}
-	if len(sql) > MaxLen {
-		return nil, fmt.Errorf("%w: statement longer than %d bytes", ErrUnparseable, MaxLen)
-	}
-	if err := precheck(sql, mode); err != nil {
-		return nil, err
-	}
-	p := parsers.Get().(*parser.Parser)
-	stmts, err := parse(p, sql, mode)
-	if errors.Is(err, errParserPanic) {
-		return nil, err
-	}
-	defer parsers.Put(p)
-	if err != nil {
-		return nil, err
-	}
+	defer release()
 	out := &Rewritten{}
 	var texts []string
 	db := strings.ToLower(currentDB)

@@ -210,29 +210,13 @@ func Analyze(sql, currentDB string) (*Result, error) {
 // reproduce (ORACLE, MSSQL, ..., or any name it does not know to be
 // harmless) make it return ErrUnparseable.
 func AnalyzeMode(sql, currentDB, sqlMode string) (*Result, error) {
-	mode, err := parserMode(sqlMode)
+	stmts, mode, release, err := parseText(sql, sqlMode)
 	if err != nil {
-		return nil, err
-	}
-	if len(sql) > MaxLen {
-		return nil, fmt.Errorf("%w: statement longer than %d bytes", ErrUnparseable, MaxLen)
-	}
-	if err := precheck(sql, mode); err != nil {
-		return nil, err
-	}
-
-	p := parsers.Get().(*parser.Parser)
-	stmts, err := parse(p, sql, mode)
-	if errors.Is(err, errParserPanic) {
-		// Drop p: a panic may have left it half-way through a parse.
 		return nil, err
 	}
 	// The parser reuses its result slice across calls: everything below
-	// must finish with the AST before p goes back to the pool.
-	defer parsers.Put(p)
-	if err != nil {
-		return nil, err
-	}
+	// must finish with the AST before the parser goes back to the pool.
+	defer release()
 	if len(stmts) == 0 {
 		return nil, fmt.Errorf("%w: empty statement", ErrUnparseable)
 	}
@@ -255,6 +239,32 @@ func AnalyzeMode(sql, currentDB, sqlMode string) (*Result, error) {
 		res.Statements = append(res.Statements, st)
 	}
 	return res, nil
+}
+
+// parseText checks and parses sql under sqlMode with a pooled parser.
+// release returns the parser to the pool; call it once done with the
+// statements, which the parser reuses.
+func parseText(sql, sqlMode string) (stmts []ast.StmtNode, mode mysql.SQLMode, release func(), err error) {
+	if mode, err = parserMode(sqlMode); err != nil {
+		return nil, 0, nil, err
+	}
+	if len(sql) > MaxLen {
+		return nil, 0, nil, fmt.Errorf("%w: statement longer than %d bytes", ErrUnparseable, MaxLen)
+	}
+	if err := precheck(sql, mode); err != nil {
+		return nil, 0, nil, err
+	}
+	p := parsers.Get().(*parser.Parser)
+	stmts, err = parse(p, sql, mode)
+	if errors.Is(err, errParserPanic) {
+		// Drop p: a panic may have left it half-way through a parse.
+		return nil, 0, nil, err
+	}
+	if err != nil {
+		parsers.Put(p)
+		return nil, 0, nil, err
+	}
+	return stmts, mode, func() { parsers.Put(p) }, nil
 }
 
 var errParserPanic = fmt.Errorf("%w: the parser failed on this statement", ErrUnparseable)
