@@ -118,6 +118,10 @@ var sampleCatalog = fakeCatalog{
 	"study.subjects":    {"subject_id", "study_id", "site_id", "sex", "birth_year", "enrolled_on", "status"},
 	"study.visits":      {"visit_id", "subject_id", "visit_name", "visit_date", "systolic_bp", "diastolic_bp", "weight_kg", "treatment_arm"},
 	"ops.site_payments": {"payment_id", "site_id", "amount_eur", "paid_on", "reference"},
+	"information_schema.columns": {"TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "COLUMN_NAME", "ORDINAL_POSITION", "COLUMN_DEFAULT",
+		"IS_NULLABLE", "DATA_TYPE", "CHARACTER_MAXIMUM_LENGTH", "CHARACTER_OCTET_LENGTH", "NUMERIC_PRECISION", "NUMERIC_SCALE",
+		"DATETIME_PRECISION", "CHARACTER_SET_NAME", "COLLATION_NAME", "COLUMN_TYPE", "COLUMN_KEY", "EXTRA", "PRIVILEGES",
+		"COLUMN_COMMENT", "IS_GENERATED", "GENERATION_EXPRESSION"},
 }
 
 func TestCheckQuery(t *testing.T) {

@@ -94,15 +94,16 @@ func (g *grants) checkView(vc ViewCatalog, t sqlscope.Table, depth int) error {
 
 // definitionColumns are information_schema texts that quote SQL bodies,
 // which may name hidden objects: blanked in filtered catalog reads.
-var definitionColumns = map[string]string{
-	"views":    "VIEW_DEFINITION",
-	"routines": "ROUTINE_DEFINITION",
+var definitionColumns = map[string][]string{
+	"views":    {"VIEW_DEFINITION"},
+	"routines": {"ROUTINE_DEFINITION"},
+	"columns":  {"GENERATION_EXPRESSION"}, // a generated column may compute from a withheld one
 }
 
 // CatalogSelect lists the columns of a filtered information_schema table
 // with its definition text blanked (sqlscope.CatalogSelecter).
 func (h *hooks) CatalogSelect(name string) (string, error) {
-	blank, ok := definitionColumns[name]
+	blanks, ok := definitionColumns[name]
 	if !ok {
 		return "", nil
 	}
@@ -117,10 +118,11 @@ func (h *hooks) CatalogSelect(name string) (string, error) {
 	list := make([]string, len(cols))
 	for i, c := range cols {
 		q := "`" + strings.ReplaceAll(c, "`", "``") + "`"
-		if strings.EqualFold(c, blank) {
-			list[i] = "'' AS " + q
-		} else {
-			list[i] = q
+		list[i] = q
+		for _, b := range blanks {
+			if strings.EqualFold(c, b) {
+				list[i] = "'' AS " + q
+			}
 		}
 	}
 	return strings.Join(list, ", "), nil
