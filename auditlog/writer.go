@@ -1,12 +1,6 @@
 package auditlog
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"sync"
 	"time"
 )
 
@@ -39,114 +33,20 @@ type Event struct {
 	Duration  int64     `json:"event.duration,omitempty"` // nanoseconds, as ECS
 	ErrorCode uint16    `json:"error.code,omitempty"`
 	IntentSeq uint64    `json:"rrproxy.intent_sequence,omitempty"`
+
+	// Set by the writer for its own records (docs/audit-format.md).
+	Instance         string `json:"rrproxy.instance,omitempty"`
+	FilePrevious     string `json:"rrproxy.file.previous,omitempty"`
+	FilePreviousLast uint64 `json:"rrproxy.file.previous_last_sequence,omitempty"`
+	CheckpointSeq    uint64 `json:"rrproxy.checkpoint.sequence,omitempty"`
+	CheckpointHash   string `json:"rrproxy.checkpoint.hash,omitempty"`
+	CheckpointKeyID  string `json:"rrproxy.checkpoint.key_id,omitempty"`
+	CheckpointSig    string `json:"rrproxy.checkpoint.signature,omitempty"`
 }
 
 // Sync modes.
 const (
-	SyncAlways = "always" // fsync after every record
-	SyncBatch  = "batch"  // fsync at most every batchWindow, in the background
+	SyncAlways = "always" // fsync after every record, before Record returns
+	SyncBatch  = "batch"  // group commit: Record returns once an fdatasync shared with concurrent records covers it
 	SyncNone   = "none"   // leave it to the OS
 )
-
-const batchWindow = 20 * time.Millisecond
-
-// Writer appends events to a file. Safe for concurrent use.
-type Writer struct {
-	mu    sync.Mutex
-	f     *os.File
-	seq   uint64
-	sync  string
-	dirty bool
-	done  chan struct{}
-	wg    sync.WaitGroup
-	buf   []byte
-	once  sync.Once
-}
-
-// Open opens (creating if needed, mode 0600) the log at path for appending.
-func Open(path, syncMode string) (*Writer, error) {
-	switch syncMode {
-	case SyncAlways, SyncBatch, SyncNone:
-	default:
-		return nil, fmt.Errorf("auditlog: unknown sync mode %q", syncMode)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("auditlog: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("auditlog: %w", err)
-	}
-	w := &Writer{f: f, sync: syncMode, done: make(chan struct{})}
-	if syncMode == SyncBatch {
-		w.wg.Add(1)
-		go w.batchSyncer()
-	}
-	return w, nil
-}
-
-// Record stamps ev with the next sequence number and time and appends it.
-func (w *Writer) Record(ev *Event) (uint64, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f == nil {
-		return 0, errors.New("auditlog: writer is closed")
-	}
-	w.seq++
-	ev.Seq = w.seq
-	if ev.Time.IsZero() {
-		ev.Time = time.Now().UTC()
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		w.seq--
-		return 0, fmt.Errorf("auditlog: encode: %w", err)
-	}
-	w.buf = append(append(w.buf[:0], b...), '\n')
-	if _, err := w.f.Write(w.buf); err != nil {
-		w.seq--
-		return 0, fmt.Errorf("auditlog: write: %w", err)
-	}
-	switch w.sync {
-	case SyncAlways:
-		if err := w.f.Sync(); err != nil {
-			return 0, fmt.Errorf("auditlog: sync: %w", err)
-		}
-	case SyncBatch:
-		w.dirty = true
-	}
-	return ev.Seq, nil
-}
-
-func (w *Writer) batchSyncer() {
-	defer w.wg.Done()
-	t := time.NewTicker(batchWindow)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.done:
-			return
-		case <-t.C:
-			w.mu.Lock()
-			if w.dirty && w.f != nil {
-				_ = w.f.Sync()
-				w.dirty = false
-			}
-			w.mu.Unlock()
-		}
-	}
-}
-
-// Close syncs and closes the file.
-func (w *Writer) Close() error {
-	w.once.Do(func() { close(w.done) })
-	w.wg.Wait()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f == nil {
-		return nil
-	}
-	err := errors.Join(w.f.Sync(), w.f.Close())
-	w.f = nil
-	return err
-}

@@ -46,19 +46,27 @@ func TestRecordSequenceAndJSONLines(t *testing.T) {
 			f, _ := os.Open(path)
 			defer f.Close()
 			sc := bufio.NewScanner(f)
+			// audit-start, 400 statements, audit-stop.
 			var want uint64 = 1
+			prev := zeroHash
 			for sc.Scan() {
 				var m map[string]any
 				if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 					t.Fatalf("line %d not JSON: %v", want, err)
 				}
-				if uint64(m["event.sequence"].(float64)) != want || m["user.name"] != "alice" || m["@timestamp"] == nil {
+				action := map[uint64]string{1: "audit-start", 402: "audit-stop"}[want]
+				if action == "" {
+					action = "statement"
+				}
+				if uint64(m["event.sequence"].(float64)) != want || m["event.action"] != action || m["@timestamp"] == nil ||
+					m["rrproxy.chain.prev"] != prev || (action == "statement" && m["user.name"] != "alice") {
 					t.Fatalf("line %d: %v", want, m)
 				}
+				prev = m["rrproxy.chain.hash"].(string)
 				want++
 			}
-			if want != 401 {
-				t.Fatalf("%d records, want 400", want-1)
+			if want != 403 {
+				t.Fatalf("%d records, want 402", want-1)
 			}
 		})
 	}

@@ -87,6 +87,23 @@ type Audit struct {
 	Path string `yaml:"path"`
 	// Sync: always (fsync per record), batch (group commit, default), none.
 	Sync string `yaml:"sync"`
+	// Instance names this proxy's chain; default rrproxy@<hostname>.
+	Instance string `yaml:"instance"`
+	// RotateMB (default 100) and RotateEvery (default never) start a new file.
+	RotateMB    int           `yaml:"rotate_mb"`
+	RotateEvery time.Duration `yaml:"rotate_every"`
+	// CheckpointKey is an Ed25519 private key (PEM, PKCS#8) that signs a
+	// checkpoint every CheckpointEvery records (default 1000) or
+	// CheckpointInterval (default 1m), at rotation and at stop.
+	// `rrproxy audit keygen` makes one. Without it there are no signed
+	// checkpoints, and truncation or wholesale replacement of the log
+	// cannot be detected.
+	CheckpointKey      string        `yaml:"checkpoint_key"`
+	CheckpointEvery    int           `yaml:"checkpoint_every"`
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// CheckpointCopy is a file in another location that every checkpoint
+	// is also appended to (verify -checkpoints FILE).
+	CheckpointCopy string `yaml:"checkpoint_copy"`
 }
 
 // Log is the process log (not the audit log).
@@ -152,6 +169,9 @@ func (s *Server) applyDefaults() {
 	if s.Audit.Sync == "" {
 		s.Audit.Sync = "batch"
 	}
+	defInt(&s.Audit.RotateMB, 100)
+	defInt(&s.Audit.CheckpointEvery, 1000)
+	def(&s.Audit.CheckpointInterval, time.Minute)
 	if s.Log.Level == "" {
 		s.Log.Level = "info"
 	}
@@ -240,6 +260,15 @@ func (s *Server) validate(doc *strictyaml.Doc) error {
 	default:
 		bad(P("audit", "sync"), "must be always, batch or none; not %q", s.Audit.Sync)
 	}
+	if s.Audit.RotateMB < 0 {
+		bad(P("audit", "rotate_mb"), "must be 0 (never) or more")
+	}
+	if s.Audit.CheckpointEvery < 0 {
+		bad(P("audit", "checkpoint_every"), "must be 0 or more")
+	}
+	if s.Audit.CheckpointCopy != "" && s.Audit.CheckpointKey == "" {
+		bad(P("audit", "checkpoint_copy"), "needs checkpoint_key: only signed checkpoints are copied")
+	}
 	switch s.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -266,6 +295,8 @@ func (s *Server) resolvePaths() {
 	abs(&s.Upstream.Password.FromFile)
 	abs(&s.Policy)
 	abs(&s.Audit.Path)
+	abs(&s.Audit.CheckpointKey)
+	abs(&s.Audit.CheckpointCopy)
 }
 
 // CheckFiles verifies that referenced files exist and are readable, so a
@@ -274,6 +305,7 @@ func (s *Server) CheckFiles() error {
 	var errs []error
 	for _, f := range []struct{ what, path string }{
 		{"tls.cert", s.TLS.Cert}, {"tls.key", s.TLS.Key}, {"upstream.tls.ca", s.Upstream.TLS.CA}, {"policy", s.Policy},
+		{"audit.checkpoint_key", s.Audit.CheckpointKey},
 	} {
 		if f.path == "" {
 			continue

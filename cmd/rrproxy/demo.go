@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/rrproxy/rrproxy/auditlog"
 	"io"
 	"net"
 	"os"
@@ -75,6 +76,9 @@ func runDemo(ctx context.Context, listen, dir string, out io.Writer, ready func(
 	if err := write("pseudonym.key", rrproxy.ExamplePseudonymKey); err != nil {
 		return err
 	}
+	if err := auditlog.GenerateKeyFiles(filepath.Join(dir, "audit-checkpoint.key"), filepath.Join(dir, "audit-checkpoint.pub")); err != nil {
+		return err
+	}
 	cfgText := fmt.Sprintf(`# Written by rrproxy demo; same format as the repository's rrproxy.yaml.
 listen: %s
 tls: {cert: certs/server.pem, key: certs/server-key.pem, require: true}
@@ -85,7 +89,11 @@ upstream:
   tls: {mode: disabled}   # the sandbox upstream is in-process, on loopback
   pool: {max_open: 32, max_idle: 8}
 policy: policy.yaml
-audit: {path: audit/rrproxy-audit.jsonl, sync: batch}
+audit:
+  path: audit/rrproxy-audit.jsonl
+  sync: batch
+  checkpoint_key: audit-checkpoint.key      # verify with: rrproxy audit verify -pubkey audit-checkpoint.pub audit/
+  checkpoint_copy: audit-checkpoints.jsonl
 log: {level: info}
 `, listen, up.Addr)
 	if err := write("rrproxy.yaml", []byte(cfgText)); err != nil {

@@ -80,7 +80,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	if err != nil {
 		return err
 	}
-	audit, err := auditlog.Open(cfg.Audit.Path, cfg.Audit.Sync)
+	audit, err := openAudit(cfg.Audit)
 	if err != nil {
 		return err
 	}
@@ -189,4 +189,19 @@ func upstreamTLS(u config.Upstream) (*tls.Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// openAudit opens the audit chain that rrproxy.yaml describes.
+func openAudit(a config.Audit) (*auditlog.Writer, error) {
+	o := auditlog.Options{Path: a.Path, Sync: a.Sync, Instance: a.Instance,
+		RotateBytes: int64(a.RotateMB) << 20, RotateEvery: a.RotateEvery,
+		CheckpointEvery: a.CheckpointEvery, CheckpointInterval: a.CheckpointInterval, CheckpointCopy: a.CheckpointCopy}
+	if a.CheckpointKey != "" {
+		k, err := auditlog.LoadPrivateKey(a.CheckpointKey)
+		if err != nil {
+			return nil, fmt.Errorf("audit.checkpoint_key: %w", err)
+		}
+		o.CheckpointKey = k
+	}
+	return auditlog.OpenChain(o)
 }

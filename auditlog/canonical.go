@@ -1,0 +1,123 @@
+package auditlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Canonical JSON (RFC 8785, JCS) for the values audit records hold:
+// strings, integers, booleans and arrays of strings. encoding/json is not
+// canonical (it escapes <, >, & and U+2028/U+2029, and keeps struct
+// order), and the hash chain must be reproducible by any JCS
+// implementation, so records are serialized here.
+
+// canonical appends the JCS serialization of rec to dst. Numbers must be
+// json.Number integers (decode with UseNumber).
+func canonical(dst []byte, rec map[string]any) ([]byte, error) {
+	keys := make([]string, 0, len(rec))
+	for k := range rec {
+		keys = append(keys, k)
+	}
+	// Member names are ASCII, where UTF-16 code-unit order (JCS) and
+	// byte order agree.
+	sort.Strings(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		var err error
+		if dst, err = appendValue(dst, rec[k]); err != nil {
+			return nil, fmt.Errorf("member %q: %w", k, err)
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+func appendValue(dst []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case string:
+		return appendString(dst, x), nil
+	case bool:
+		return strconv.AppendBool(dst, x), nil
+	case json.Number:
+		n, err := strconv.ParseInt(string(x), 10, 64)
+		if err != nil || n > 1<<53-1 || n < -(1<<53-1) {
+			return nil, fmt.Errorf("number %s is not an integer within ±(2^53-1)", x)
+		}
+		return strconv.AppendInt(dst, n, 10), nil
+	case int64:
+		return strconv.AppendInt(dst, x, 10), nil
+	case []any:
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("arrays hold strings only, not %T", e)
+			}
+			dst = appendString(dst, s)
+		}
+		return append(dst, ']'), nil
+	case nil:
+		return append(dst, "null"...), nil
+	}
+	return nil, fmt.Errorf("value of type %T not allowed", v)
+}
+
+// appendString writes s as JCS does: only ", \ and control characters
+// escaped. Invalid UTF-8 is replaced with U+FFFD first (the statement
+// text comes from clients).
+func appendString(dst []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		s = string(bytes.ToValidUTF8([]byte(s), []byte("\uFFFD")))
+	}
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"':
+			dst = append(dst, '\\', '"')
+		case c == '\\':
+			dst = append(dst, '\\', '\\')
+		case c >= 0x20:
+			dst = append(dst, c)
+		case c == '\b':
+			dst = append(dst, '\\', 'b')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\f':
+			dst = append(dst, '\\', 'f')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+	}
+	return append(dst, '"')
+}
+
+// decodeLine parses one line into a record map, keeping numbers exact.
+func decodeLine(line []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var rec map[string]any
+	if err := dec.Decode(&rec); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("trailing data after the record")
+	}
+	return rec, nil
+}

@@ -1,0 +1,512 @@
+package auditlog
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options configure a Writer. docs/audit-format.md describes what it
+// writes.
+type Options struct {
+	Path     string // the active file; rotated files go next to it
+	Sync     string // SyncAlways, SyncBatch or SyncNone
+	Instance string // chain name; "" derives one from the host name
+	// RotateBytes and RotateEvery start a new file when the active one
+	// reaches that size or age (0: never).
+	RotateBytes int64
+	RotateEvery time.Duration
+	// CheckpointEvery and CheckpointInterval add a signed checkpoint
+	// after that many records or that much time (0: only at rotation and
+	// stop). Without CheckpointKey there are no checkpoints.
+	CheckpointEvery    int
+	CheckpointInterval time.Duration
+	CheckpointKey      ed25519.PrivateKey
+	// CheckpointCopy, if set, is a file elsewhere that every checkpoint
+	// record is also appended to, so that truncating the log is visible.
+	CheckpointCopy string
+}
+
+// zeroHash is the prev of a chain's first record.
+var zeroHash = strings.Repeat("0", 64)
+
+// ErrClosed: Record after Close.
+var ErrClosed = errors.New("auditlog: writer is closed")
+
+// Writer appends hash-chained records. Safe for concurrent use: records
+// are written in sequence order under a mutex; with SyncBatch, callers
+// then wait together for one fdatasync (group commit).
+type Writer struct {
+	o Options
+
+	mu        sync.Mutex
+	synced    *sync.Cond // signalled when a sync completes
+	f         *os.File
+	size      int64 // bytes of complete records in f
+	opened    time.Time
+	seq       uint64
+	prev      string
+	sinceCkpt int
+	lastCkpt  time.Time
+	syncedSeq uint64 // every record up to here is on disk
+	syncing   bool   // a caller is running fdatasync for the group
+	syncErr   error
+	closed    bool
+	buf       []byte
+	keyID     string
+}
+
+// Open opens the log at path with default options, for callers that
+// need no rotation or checkpoints.
+func Open(path, syncMode string) (*Writer, error) {
+	return OpenChain(Options{Path: path, Sync: syncMode})
+}
+
+// OpenChain opens (creating it if needed, mode 0600) the chain whose
+// active file is o.Path. An existing chain is continued: its last
+// complete record gives the sequence and hash, an incomplete last
+// record (a crash mid-write, whose statement never ran) is cut off, and
+// an audit-restart record says so.
+func OpenChain(o Options) (*Writer, error) {
+	switch o.Sync {
+	case SyncAlways, SyncBatch, SyncNone:
+	default:
+		return nil, fmt.Errorf("auditlog: unknown sync mode %q", o.Sync)
+	}
+	if o.Instance == "" {
+		host, _ := os.Hostname()
+		o.Instance = "rrproxy@" + host
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("auditlog: %w", err)
+	}
+	w := &Writer{o: o, prev: zeroHash}
+	w.synced = sync.NewCond(&w.mu)
+	if o.CheckpointKey != nil {
+		pub := o.CheckpointKey.Public().(ed25519.PublicKey)
+		sum := sha256.Sum256(pub)
+		w.keyID = hex.EncodeToString(sum[:8])
+	}
+	f, err := os.OpenFile(o.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: %w", err)
+	}
+	// One writer per chain: a second rrproxy on the same file would
+	// interleave two sequences.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("auditlog: %s is in use by another process (give each instance its own audit.path): %w", o.Path, err)
+	}
+	w.f = f
+	last, cut, clean, err := recoverTail(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("auditlog: %s: %w", o.Path, err)
+	}
+	if last == nil {
+		// A new active file: continue the chain of the newest rotated
+		// file, if there is one.
+		if last, err = lastOfRotated(o.Path); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("auditlog: %w", err)
+		}
+	}
+	st, _ := f.Stat()
+	w.size = st.Size()
+	w.opened = time.Now()
+	w.lastCkpt = time.Now()
+	ev := &Event{Action: "audit-start", Outcome: "success"}
+	if last != nil {
+		w.seq, w.prev = last.seq, last.hash
+		ev.Action = "audit-restart"
+		switch {
+		case cut > 0:
+			ev.Reason = fmt.Sprintf("previous run ended without audit-stop; discarded %d bytes of an incomplete last record (its statement was never run)", cut)
+		case !clean:
+			ev.Reason = "previous run ended without audit-stop"
+		default:
+			ev.Reason = "previous run stopped cleanly"
+		}
+	}
+	w.syncedSeq = w.seq
+	if _, err := w.Record(ev); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+type tailRecord struct {
+	seq  uint64
+	hash string
+}
+
+// recoverTail finds the last complete record of f, truncating an
+// incomplete one after it. clean reports whether that record is an
+// audit-stop (or a checkpoint right after one).
+func recoverTail(f *os.File) (last *tailRecord, cut int64, clean bool, err error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, false, err
+	}
+	size := st.Size()
+	if size == 0 {
+		return nil, 0, false, nil
+	}
+	// Read backwards in blocks until a complete line is found.
+	const block = 64 << 10
+	end := size
+	var tail []byte
+	for {
+		start := max(end-block, 0)
+		b := make([]byte, end-start)
+		if _, err := f.ReadAt(b, start); err != nil && !errors.Is(err, io.EOF) {
+			return nil, 0, false, err
+		}
+		tail = append(b, tail...)
+		end = start
+		if bytes.Count(tail, []byte("\n")) >= 2 || start == 0 {
+			break
+		}
+	}
+	// Bytes after the last newline are an incomplete record.
+	nl := bytes.LastIndexByte(tail, '\n')
+	cut = int64(len(tail) - (nl + 1))
+	if cut > 0 {
+		if err := f.Truncate(size - cut); err != nil {
+			return nil, 0, false, fmt.Errorf("cut incomplete record: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			return nil, 0, false, err
+		}
+	}
+	if nl < 0 {
+		return nil, cut, false, nil
+	}
+	lines := bytes.Split(tail[:nl], []byte("\n"))
+	rec, err := decodeLine(lines[len(lines)-1])
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("last record does not parse: %w", err)
+	}
+	t, err := tailOf(rec)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	action, _ := rec["event.action"].(string)
+	return t, cut, action == "audit-stop", nil
+}
+
+func tailOf(rec map[string]any) (*tailRecord, error) {
+	n, _ := rec["event.sequence"].(json.Number)
+	seq, err := n.Int64()
+	h, _ := rec["rrproxy.chain.hash"].(string)
+	if err != nil || seq <= 0 || len(h) != 64 {
+		return nil, fmt.Errorf("last record has no sequence or hash")
+	}
+	return &tailRecord{seq: uint64(seq), hash: h}, nil
+}
+
+// rotatedName is the name a file takes when rotated: its first
+// sequence number, zero-padded so names sort in chain order.
+func rotatedName(active string, firstSeq uint64) string {
+	ext := filepath.Ext(active)
+	return fmt.Sprintf("%s.%020d%s", strings.TrimSuffix(active, ext), firstSeq, ext)
+}
+
+// rotatedFiles lists the rotated files of active, oldest first.
+func rotatedFiles(active string) ([]string, error) {
+	ext := filepath.Ext(active)
+	matches, err := filepath.Glob(strings.TrimSuffix(active, ext) + ".[0-9]*" + ext)
+	if err != nil {
+		return nil, err
+	}
+	return matches, nil // Glob sorts; the zero-padded numbers sort numerically
+}
+
+func lastOfRotated(active string) (*tailRecord, error) {
+	files, err := rotatedFiles(active)
+	if err != nil || len(files) == 0 {
+		return nil, err
+	}
+	f, err := os.Open(files[len(files)-1])
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var lastLine []byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 128<<20)
+	for sc.Scan() {
+		lastLine = append(lastLine[:0], sc.Bytes()...)
+	}
+	if err := sc.Err(); err != nil || lastLine == nil {
+		return nil, fmt.Errorf("%s: cannot read its last record: %v", files[len(files)-1], err)
+	}
+	rec, err := decodeLine(lastLine)
+	if err != nil {
+		return nil, err
+	}
+	return tailOf(rec)
+}
+
+// Record stamps ev (sequence, time, instance, chain links) and appends
+// it. It returns once the record is written and, per the sync mode, on
+// disk; on error nothing of the record is left in the file, and the
+// caller must not run the statement it announces.
+func (w *Writer) Record(ev *Event) (uint64, error) {
+	w.mu.Lock()
+	seq, err := w.append(ev)
+	if err == nil {
+		err = w.maintain()
+	}
+	if err != nil {
+		w.mu.Unlock()
+		return 0, err
+	}
+	switch w.o.Sync {
+	case SyncAlways:
+		err = w.syncLocked(seq)
+	case SyncBatch:
+		err = w.groupSync(seq)
+	}
+	w.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return seq, nil
+}
+
+// append writes one record; w.mu is held.
+func (w *Writer) append(ev *Event) (uint64, error) {
+	if w.closed {
+		return 0, ErrClosed
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	ev.Seq = w.seq + 1
+	ev.Instance = w.o.Instance
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return 0, fmt.Errorf("auditlog: encode: %w", err)
+	}
+	rec, err := decodeLine(raw)
+	if err != nil {
+		return 0, fmt.Errorf("auditlog: encode: %w", err)
+	}
+	rec["@timestamp"] = ev.Time.UTC().Format("2006-01-02T15:04:05.000000Z")
+	rec["rrproxy.chain.prev"] = w.prev
+	body, err := canonical(w.buf[:0], rec)
+	if err != nil {
+		return 0, fmt.Errorf("auditlog: encode: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	rec["rrproxy.chain.hash"] = hash
+	line, err := canonical(body[:0], rec)
+	if err != nil {
+		return 0, fmt.Errorf("auditlog: encode: %w", err)
+	}
+	line = append(line, '\n')
+	w.buf = line
+	if n, err := w.f.WriteAt(line, w.size); err != nil || n != len(line) {
+		// Leave no partial record behind: the next record would
+		// otherwise follow garbage. If the cut fails too, the next
+		// append overwrites from the same offset anyway.
+		_ = w.f.Truncate(w.size)
+		if err == nil {
+			err = io.ErrShortWrite
+		}
+		return 0, fmt.Errorf("auditlog: write: %w", err)
+	}
+	w.size += int64(len(line))
+	w.seq, w.prev = ev.Seq, hash
+	w.sinceCkpt++
+	return ev.Seq, nil
+}
+
+// maintain writes a checkpoint or rotates when due; w.mu is held.
+func (w *Writer) maintain() error {
+	o := w.o
+	rotate := (o.RotateBytes > 0 && w.size >= o.RotateBytes) || (o.RotateEvery > 0 && time.Since(w.opened) >= o.RotateEvery)
+	ckpt := o.CheckpointKey != nil && ((o.CheckpointEvery > 0 && w.sinceCkpt >= o.CheckpointEvery) ||
+		(o.CheckpointInterval > 0 && time.Since(w.lastCkpt) >= o.CheckpointInterval))
+	if ckpt || (rotate && o.CheckpointKey != nil) {
+		if err := w.checkpoint(); err != nil {
+			return err
+		}
+	}
+	if rotate {
+		return w.rotate()
+	}
+	return nil
+}
+
+// checkpoint appends a signed checkpoint covering the last record.
+func (w *Writer) checkpoint() error {
+	if w.o.CheckpointKey == nil {
+		return nil
+	}
+	msg := fmt.Sprintf("rrproxy-audit-checkpoint-v1\n%s\n%d\n%s\n", w.o.Instance, w.seq, w.prev)
+	sig := ed25519.Sign(w.o.CheckpointKey, []byte(msg))
+	ev := &Event{Action: "checkpoint", Outcome: "success", CheckpointSeq: w.seq, CheckpointHash: w.prev,
+		CheckpointKeyID: w.keyID, CheckpointSig: base64.StdEncoding.EncodeToString(sig)}
+	if _, err := w.append(ev); err != nil {
+		return err
+	}
+	w.sinceCkpt, w.lastCkpt = 0, time.Now()
+	if w.o.CheckpointCopy != "" {
+		// The copy lives elsewhere so that cutting the log's tail is
+		// visible; a failure to keep it is a failure to audit.
+		c, err := os.OpenFile(w.o.CheckpointCopy, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("auditlog: checkpoint copy: %w", err)
+		}
+		_, err = c.Write(w.buf)
+		err = errors.Join(err, c.Sync(), c.Close())
+		if err != nil {
+			return fmt.Errorf("auditlog: checkpoint copy: %w", err)
+		}
+	}
+	return nil
+}
+
+// rotate closes the active file under its rotated name and starts a new
+// one whose first record links back to it.
+func (w *Writer) rotate() error {
+	first, err := firstSeq(w.f)
+	if err != nil {
+		return fmt.Errorf("auditlog: rotate: %w", err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("auditlog: rotate: %w", err)
+	}
+	w.syncedSeq = w.seq
+	name := rotatedName(w.o.Path, first)
+	if err := os.Rename(w.o.Path, name); err != nil {
+		return fmt.Errorf("auditlog: rotate: %w", err)
+	}
+	f, err := os.OpenFile(w.o.Path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err != nil {
+		// Put the old file back so records keep a home.
+		_ = os.Rename(name, w.o.Path)
+		return fmt.Errorf("auditlog: rotate: %w", err)
+	}
+	_ = w.f.Close()
+	syncDir(filepath.Dir(w.o.Path))
+	w.f, w.size, w.opened = f, 0, time.Now()
+	_, err = w.append(&Event{Action: "audit-file-start", Outcome: "success",
+		FilePrevious: filepath.Base(name), FilePreviousLast: w.seq})
+	return err
+}
+
+func firstSeq(f *os.File) (uint64, error) {
+	r := bufio.NewReader(io.NewSectionReader(f, 0, 1<<62))
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return 0, err
+	}
+	rec, err := decodeLine(line)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := rec["event.sequence"].(json.Number)
+	v, err := n.Int64()
+	return uint64(v), err
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+}
+
+// syncLocked makes every written record durable; w.mu is held.
+func (w *Writer) syncLocked(seq uint64) error {
+	if w.syncedSeq >= seq {
+		return nil
+	}
+	if err := fdatasync(w.f); err != nil {
+		return fmt.Errorf("auditlog: sync: %w", err)
+	}
+	w.syncedSeq = w.seq
+	return nil
+}
+
+// groupSync waits until seq is on disk. The first waiter becomes the
+// leader and runs one fdatasync for every record written so far; the
+// others wait for it (and records written meanwhile wait for the next
+// leader). w.mu is held on entry and on return.
+func (w *Writer) groupSync(seq uint64) error {
+	for w.syncedSeq < seq {
+		if w.syncing {
+			w.synced.Wait()
+			continue
+		}
+		w.syncing = true
+		target, f := w.seq, w.f
+		w.mu.Unlock()
+		err := fdatasync(f)
+		w.mu.Lock()
+		w.syncing = false
+		if err != nil && f == w.f {
+			w.synced.Broadcast()
+			return fmt.Errorf("auditlog: sync: %w", err)
+		}
+		if target > w.syncedSeq && f == w.f {
+			w.syncedSeq = target
+		}
+		w.synced.Broadcast()
+	}
+	return nil
+}
+
+func fdatasync(f *os.File) error {
+	for {
+		err := syscall.Fdatasync(int(f.Fd()))
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// Close writes a final checkpoint and an audit-stop record, syncs and
+// closes the file. Safe to call more than once.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	err := w.checkpoint()
+	if _, e := w.append(&Event{Action: "audit-stop", Outcome: "success"}); e != nil {
+		err = errors.Join(err, e)
+	}
+	for w.syncing {
+		w.synced.Wait()
+	}
+	w.closed = true
+	err = errors.Join(err, w.f.Sync(), w.f.Close())
+	w.synced.Broadcast()
+	return err
+}
+
+// Instance is the chain's name.
+func (w *Writer) Instance() string { return w.o.Instance }

@@ -1,0 +1,104 @@
+package auditlog
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeChain(t *testing.T, o Options, n int) {
+	t.Helper()
+	w, err := OpenChain(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		stmt := "SELECT name FROM study.sites WHERE note = 'quote \" back\\\\slash \u2028 <tag> & \x01'"
+		if _, err := w.Record(&Event{Action: "statement", Phase: "intent", User: "alice", Statement: stmt, Tables: []string{"study.sites"}, Rows: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestChainRotationCheckpointsVerify(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	copyFile := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	o := Options{Path: filepath.Join(dir, "rrproxy-audit.jsonl"), Sync: SyncBatch, Instance: "test-1",
+		RotateBytes: 8 << 10, CheckpointEvery: 25, CheckpointKey: priv, CheckpointCopy: copyFile}
+	writeChain(t, o, 300)
+	writeChain(t, o, 10) // a restart continues the chain
+	sum, err := Verify([]string{dir}, VerifyOptions{PublicKey: pub, Checkpoints: copyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sum.Chains[0]
+	if len(sum.Chains) != 1 || c.Records < 310 || len(c.Files) < 3 || !c.Signed || !c.Stopped || c.LastCheckpoint == 0 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	// Tamper with one byte of a record in a rotated file.
+	files, _ := rotatedFiles(o.Path)
+	data, _ := os.ReadFile(files[1])
+	bad := strings.Replace(string(data), `"rrproxy.rows":12`, `"rrproxy.rows":13`, 1)
+	if bad == string(data) {
+		bad = strings.Replace(string(data), "alice", "alicf", 1)
+	}
+	if err := os.WriteFile(files[1], []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Verify([]string{dir}, VerifyOptions{PublicKey: pub})
+	if !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), filepath.Base(files[1])) {
+		t.Fatalf("a modified record must fail verification naming its file: %v", err)
+	}
+}
+
+func TestRestartCutsIncompleteRecord(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{Path: filepath.Join(dir, "a.jsonl"), Sync: SyncAlways, Instance: "test-2"}
+	w, err := OpenChain(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := w.Record(&Event{Action: "statement", User: "bob"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A crash: no Close, and half a record at the end.
+	f, _ := os.OpenFile(o.Path, os.O_WRONLY|os.O_APPEND, 0)
+	_, _ = f.WriteString(`{"@timestamp":"2026-`)
+	f.Close()
+	w.f.Close() // drop the lock as the dead process would
+	w2, err := OpenChain(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify([]string{dir}, VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(o.Path)
+	if !strings.Contains(string(data), `"event.action":"audit-restart"`) || !strings.Contains(string(data), "discarded 20 bytes") {
+		t.Fatalf("restart record missing:\n%s", data)
+	}
+}
+
+func TestSecondWriterRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "a.jsonl")
+	w, err := Open(p, SyncNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := Open(p, SyncNone); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("two writers on one chain: %v", err)
+	}
+}

@@ -1,0 +1,326 @@
+package auditlog
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// ErrTampered wraps every verification failure: the log is not what
+// rrproxy wrote.
+var ErrTampered = errors.New("audit log verification failed")
+
+// VerifyOptions are the optional checks of Verify.
+type VerifyOptions struct {
+	// PublicKey verifies checkpoint signatures.
+	PublicKey ed25519.PublicKey
+	// Checkpoints is the checkpoint copy kept elsewhere: every record in
+	// it must be in the log, byte for byte.
+	Checkpoints string
+}
+
+// Summary describes verified chains.
+type Summary struct {
+	Chains []ChainSummary
+}
+
+// ChainSummary describes one instance's chain.
+type ChainSummary struct {
+	Instance       string
+	Files          []string
+	Records        int
+	First, Last    string // @timestamp of the first and last record
+	LastSequence   uint64
+	LastCheckpoint uint64 // sequence the last checkpoint covers (0: none)
+	Signed         bool   // checkpoints verified with a public key
+	Stopped        bool   // the chain ends with audit-stop
+}
+
+func (s *Summary) String() string {
+	var b strings.Builder
+	for _, c := range s.Chains {
+		sig := "unsigned check"
+		if c.Signed {
+			sig = "signature verified"
+		}
+		fmt.Fprintf(&b, "chain %s: %d records in %d file(s), %s .. %s, sequence 1..%d", c.Instance, c.Records, len(c.Files), c.First, c.Last, c.LastSequence)
+		if c.LastCheckpoint > 0 {
+			fmt.Fprintf(&b, ", last checkpoint at %d (%s)", c.LastCheckpoint, sig)
+		} else {
+			b.WriteString(", no checkpoint")
+		}
+		if !c.Stopped {
+			b.WriteString(", open (no audit-stop yet)")
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// entry is what verification keeps of a record.
+type entry struct {
+	file       string
+	line       int
+	seq        uint64
+	hash, prev string
+	action     string
+	time       string
+	rec        map[string]any
+	raw        []byte // checkpoint lines only
+}
+
+func (e *entry) fail(format string, args ...any) error {
+	return fmt.Errorf("%w: %s:%d: sequence %d: %s", ErrTampered, e.file, e.line, e.seq, fmt.Sprintf(format, args...))
+}
+
+// ExpandPaths turns files and directories into the audit files to read:
+// a directory contributes its *.jsonl files.
+func ExpandPaths(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		m, err := filepath.Glob(filepath.Join(p, "*.jsonl"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m...)
+	}
+	return out, nil
+}
+
+// Verify checks the chains in paths as docs/audit-format.md specifies.
+func Verify(paths []string, o VerifyOptions) (*Summary, error) {
+	files, err := ExpandPaths(paths)
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w: no audit files in %v", ErrTampered, paths)
+	}
+	chains := map[string][]*entry{}
+	firstOf := map[string]uint64{} // file -> its first sequence
+	for _, file := range files {
+		if err := readEntries(file, chains, firstOf); err != nil {
+			return nil, err
+		}
+	}
+	var sum Summary
+	names := make([]string, 0, len(chains))
+	for n := range chains {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, inst := range names {
+		cs, err := verifyChain(inst, chains[inst], o.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		sum.Chains = append(sum.Chains, cs)
+	}
+	if o.Checkpoints != "" {
+		if err := verifyCopy(o.Checkpoints, chains); err != nil {
+			return nil, err
+		}
+	}
+	return &sum, nil
+}
+
+func readEntries(file string, chains map[string][]*entry, firstOf map[string]uint64) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 256<<10)
+	var buf []byte
+	for line := 1; ; line++ {
+		b, err := r.ReadBytes('\n')
+		if len(b) == 0 && err != nil {
+			break
+		}
+		at := &entry{file: file, line: line}
+		if b[len(b)-1] != '\n' {
+			return at.fail("incomplete last line (the file was cut mid-record)")
+		}
+		b = b[:len(b)-1]
+		rec, derr := decodeLine(b)
+		if derr != nil {
+			return at.fail("not a JSON record: %v", derr)
+		}
+		e, cerr := checkRecord(at, b, rec, &buf)
+		if cerr != nil {
+			return cerr
+		}
+		if e.action == "checkpoint" {
+			e.raw = append([]byte(nil), b...)
+		}
+		inst, _ := rec["rrproxy.instance"].(string)
+		chains[inst] = append(chains[inst], e)
+		if line == 1 {
+			firstOf[file] = e.seq
+		}
+	}
+	return nil
+}
+
+// checkRecord checks one record on its own: canonical form and hash.
+func checkRecord(at *entry, line []byte, rec map[string]any, buf *[]byte) (*entry, error) {
+	n, _ := rec["event.sequence"].(json.Number)
+	seq, err := n.Int64()
+	if err != nil || seq <= 0 {
+		return nil, at.fail("no valid event.sequence")
+	}
+	at.seq = uint64(seq)
+	canon, err := canonical((*buf)[:0], rec)
+	if err != nil {
+		return nil, at.fail("%v", err)
+	}
+	*buf = canon
+	if !bytes.Equal(canon, line) {
+		return nil, at.fail("line is not in canonical form (edited by hand?)")
+	}
+	hash, _ := rec["rrproxy.chain.hash"].(string)
+	delete(rec, "rrproxy.chain.hash")
+	body, _ := canonical(nil, rec)
+	rec["rrproxy.chain.hash"] = hash
+	sum := sha256.Sum256(body)
+	if hex.EncodeToString(sum[:]) != hash {
+		return nil, at.fail("record hash does not match its content (record modified)")
+	}
+	at.hash = hash
+	at.prev, _ = rec["rrproxy.chain.prev"].(string)
+	at.action, _ = rec["event.action"].(string)
+	at.time, _ = rec["@timestamp"].(string)
+	at.rec = rec
+	return at, nil
+}
+
+func verifyChain(inst string, es []*entry, pub ed25519.PublicKey) (ChainSummary, error) {
+	cs := ChainSummary{Instance: inst}
+	// Records of one file must already be in sequence order: sorting
+	// would otherwise hide a reordering inside a file.
+	sort.SliceStable(es, func(i, j int) bool { return es[i].seq < es[j].seq })
+	var keyID string
+	if pub != nil {
+		sum := sha256.Sum256(pub)
+		keyID = hex.EncodeToString(sum[:8])
+	}
+	var prev *entry
+	for _, e := range es {
+		switch {
+		case prev == nil:
+			if e.seq != 1 || e.prev != zeroHash {
+				return cs, e.fail("the chain starts here, not at sequence 1 (earlier records or files missing)")
+			}
+		case e.seq == prev.seq:
+			return cs, e.fail("sequence repeated (also %s:%d)", prev.file, prev.line)
+		case e.seq != prev.seq+1:
+			return cs, e.fail("sequence jumps from %d (records missing)", prev.seq)
+		case e.prev != prev.hash:
+			return cs, e.fail("does not link to the previous record (%s:%d): a record was changed, inserted or removed", prev.file, prev.line)
+		case e.file == prev.file && e.line != prev.line+1:
+			return cs, e.fail("out of order in its file (previous sequence is at line %d)", prev.line)
+		case e.file != prev.file:
+			if e.line != 1 {
+				return cs, e.fail("the chain continues in the middle of a file")
+			}
+			if e.action != "audit-file-start" && e.action != "audit-restart" {
+				return cs, e.fail("a new file starts without audit-file-start")
+			}
+			if e.action == "audit-file-start" {
+				p, _ := e.rec["rrproxy.file.previous"].(string)
+				n, _ := e.rec["rrproxy.file.previous_last_sequence"].(json.Number)
+				last, _ := n.Int64()
+				if p != filepath.Base(prev.file) || uint64(last) != prev.seq {
+					return cs, e.fail("rotation link names %s up to %d, but the previous record is %s sequence %d", p, last, filepath.Base(prev.file), prev.seq)
+				}
+			}
+		}
+		if e.action == "checkpoint" {
+			if err := checkCheckpoint(inst, e, prev, pub, keyID); err != nil {
+				return cs, err
+			}
+			cs.LastCheckpoint, cs.Signed = prev.seq, pub != nil
+		}
+		if len(cs.Files) == 0 || cs.Files[len(cs.Files)-1] != e.file {
+			cs.Files = append(cs.Files, e.file)
+		}
+		if cs.First == "" {
+			cs.First = e.time
+		}
+		cs.Last = e.time
+		prev = e
+	}
+	cs.Records = len(es)
+	if prev != nil {
+		cs.LastSequence = prev.seq
+		cs.Stopped = prev.action == "audit-stop"
+	}
+	return cs, nil
+}
+
+func checkCheckpoint(inst string, e, prev *entry, pub ed25519.PublicKey, keyID string) error {
+	n, _ := e.rec["rrproxy.checkpoint.sequence"].(json.Number)
+	seq, _ := n.Int64()
+	hash, _ := e.rec["rrproxy.checkpoint.hash"].(string)
+	if prev == nil || uint64(seq) != prev.seq || hash != prev.hash {
+		return e.fail("checkpoint does not cover the record before it")
+	}
+	if pub == nil {
+		return nil
+	}
+	if id, _ := e.rec["rrproxy.checkpoint.key_id"].(string); id != keyID {
+		return e.fail("checkpoint signed with key %s, not the given public key %s", id, keyID)
+	}
+	sigText, _ := e.rec["rrproxy.checkpoint.signature"].(string)
+	sig, err := base64.StdEncoding.DecodeString(sigText)
+	msg := fmt.Sprintf("rrproxy-audit-checkpoint-v1\n%s\n%d\n%s\n", inst, seq, hash)
+	if err != nil || !ed25519.Verify(pub, []byte(msg), sig) {
+		return e.fail("checkpoint signature does not verify")
+	}
+	return nil
+}
+
+// verifyCopy requires every checkpoint of the copy to be in the log.
+func verifyCopy(file string, chains map[string][]*entry) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, es := range chains {
+		for _, e := range es {
+			if e.raw != nil {
+				have[string(e.raw)] = true
+			}
+		}
+	}
+	for i, line := range bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if !have[string(line)] {
+			rec, _ := decodeLine(line)
+			n, _ := rec["event.sequence"].(json.Number)
+			return fmt.Errorf("%w: %s:%d: sequence %s: this checkpoint is missing from the log (records after the log's last checkpoint were cut off, or the log was replaced)", ErrTampered, file, i+1, n)
+		}
+	}
+	return nil
+}
