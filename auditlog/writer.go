@@ -7,32 +7,39 @@ import (
 // Event is one audit record. Field names follow the Elastic Common Schema
 // so that SIEMs ingest the file as is.
 type Event struct {
-	Seq       uint64    `json:"event.sequence"`
-	Time      time.Time `json:"@timestamp"`
-	Action    string    `json:"event.action"`            // connect, login, statement, disconnect, ...
-	Outcome   string    `json:"event.outcome,omitempty"` // success, failure, unknown (intent)
-	Phase     string    `json:"rrproxy.phase,omitempty"` // intent | outcome for statements
-	User      string    `json:"user.name,omitempty"`
-	Source    string    `json:"source.address,omitempty"`
-	SessionID uint32    `json:"rrproxy.session_id,omitempty"`
-	Upstream  uint32    `json:"rrproxy.upstream_connection_id,omitempty"`
-	TLS       string    `json:"tls.version,omitempty"`
-	Client    string    `json:"user_agent.name,omitempty"`
-	Database  string    `json:"rrproxy.database,omitempty"`
-	Command   string    `json:"rrproxy.command,omitempty"`
-	Statement string    `json:"rrproxy.statement,omitempty"`
-	Rewritten string    `json:"rrproxy.rewritten_statement,omitempty"` // what was sent upstream instead
-	Shadow    string    `json:"rrproxy.shadow,omitempty"`              // what shadow-mode rules would have done
-	Kinds     []string  `json:"rrproxy.statement_kinds,omitempty"`
-	Tables    []string  `json:"rrproxy.tables,omitempty"`
-	Rule      string    `json:"rule.id,omitempty"`
-	Policy    string    `json:"rrproxy.policy_version,omitempty"`
-	Reason    string    `json:"event.reason,omitempty"`
-	Rows      int64     `json:"rrproxy.rows,omitempty"`
-	Bytes     int64     `json:"rrproxy.bytes,omitempty"`
-	Duration  int64     `json:"event.duration,omitempty"` // nanoseconds, as ECS
-	ErrorCode uint16    `json:"error.code,omitempty"`
-	IntentSeq uint64    `json:"rrproxy.intent_sequence,omitempty"`
+	Seq        uint64    `json:"event.sequence"`
+	Time       time.Time `json:"@timestamp"`
+	Action     string    `json:"event.action"`            // connect, login, statement, disconnect, ...
+	Outcome    string    `json:"event.outcome,omitempty"` // success, failure, unknown (intent)
+	Phase      string    `json:"rrproxy.phase,omitempty"` // intent | outcome for statements
+	User       string    `json:"user.name,omitempty"`
+	Source     string    `json:"source.address,omitempty"`
+	SourceIP   string    `json:"source.ip,omitempty"`
+	SourcePort int       `json:"source.port,omitempty"`
+	IDSource   string    `json:"rrproxy.identity_source,omitempty"` // local, or the OIDC issuer
+	Groups     []string  `json:"user.roles,omitempty"`
+	Cipher     string    `json:"tls.cipher,omitempty"`
+	Host       string    `json:"host.name,omitempty"`
+	SessionID  uint32    `json:"rrproxy.session_id,omitempty"`
+	Upstream   uint32    `json:"rrproxy.upstream_connection_id,omitempty"`
+	TLS        string    `json:"tls.version,omitempty"`
+	Client     string    `json:"user_agent.name,omitempty"`
+	Database   string    `json:"rrproxy.database,omitempty"`
+	Command    string    `json:"rrproxy.command,omitempty"`
+	Statement  string    `json:"rrproxy.statement,omitempty"`
+	Digest     string    `json:"rrproxy.statement_digest,omitempty"`    // same for statements that differ only in literals
+	Rewritten  string    `json:"rrproxy.rewritten_statement,omitempty"` // what was sent upstream instead
+	Shadow     string    `json:"rrproxy.shadow,omitempty"`              // what shadow-mode rules would have done
+	Kinds      []string  `json:"rrproxy.statement_kinds,omitempty"`
+	Tables     []string  `json:"rrproxy.tables,omitempty"`
+	Rule       string    `json:"rule.id,omitempty"`
+	Policy     string    `json:"rrproxy.policy_version,omitempty"`
+	Reason     string    `json:"event.reason,omitempty"`
+	Rows       int64     `json:"rrproxy.rows,omitempty"`
+	Bytes      int64     `json:"rrproxy.bytes,omitempty"`
+	Duration   int64     `json:"event.duration,omitempty"` // nanoseconds, as ECS
+	ErrorCode  uint16    `json:"error.code,omitempty"`
+	IntentSeq  uint64    `json:"rrproxy.intent_sequence,omitempty"`
 
 	// Set by the writer for its own records (docs/audit-format.md).
 	Instance         string `json:"rrproxy.instance,omitempty"`

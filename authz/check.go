@@ -151,6 +151,10 @@ type Decision struct {
 	// be put back into the server's answer. See probe.go.
 	Probe      bool
 	ProbeNames map[string]string
+	// Digest identifies the statement's shape (literals replaced), for
+	// audit grouping; Normalized is that shape, for logs that must not
+	// hold literal values (audit.redact_literals).
+	Digest, Normalized string
 	// Cached is set when the decision came from the decision cache.
 	Cached bool
 }
@@ -248,6 +252,7 @@ func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
 	if isHidden(d.Err) {
 		p.probe(g, id, sess, sql, &d)
 	}
+	d.Digest, d.Normalized = sqlscope.Normalize(sql)
 	// A decision that read the replica's catalog (view definitions,
 	// column and index lists) is kept only as long as the proxy trusts
 	// its copy of that catalog.

@@ -101,6 +101,9 @@ type Audit struct {
 	CheckpointKey      string        `yaml:"checkpoint_key"`
 	CheckpointEvery    int           `yaml:"checkpoint_every"`
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// RedactLiterals records statements with literal values replaced by
+	// '?' (the digest still groups them).
+	RedactLiterals bool `yaml:"redact_literals"`
 	// CheckpointCopy is a file in another location that every checkpoint
 	// is also appended to (verify -checkpoints FILE).
 	CheckpointCopy string `yaml:"checkpoint_copy"`

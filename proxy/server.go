@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,9 @@ type Config struct {
 	IdleTimeout      time.Duration
 	MaxConnections   int
 	MaxPacket        int
+	// RedactLiterals records statements with their literals replaced by
+	// '?' (audit.redact_literals).
+	RedactLiterals bool
 }
 
 // Server accepts MySQL clients and relays them to the pool.
@@ -50,6 +54,7 @@ type Server struct {
 	pool     *Pool
 	log      *slog.Logger
 	rsaKey   *rsa.PrivateKey
+	host     string // host.name in audit records
 
 	sem     chan struct{}
 	nextID  atomic.Uint32
@@ -75,7 +80,8 @@ func New(cfg Config, policies Policies, audit Recorder, pool *Pool, log *slog.Lo
 	if cfg.RequireTLS && cfg.TLS == nil {
 		return nil, errors.New("proxy: RequireTLS without a TLS config")
 	}
-	s := &Server{cfg: cfg, policies: policies, audit: audit, pool: pool, log: log,
+	host, _ := os.Hostname()
+	s := &Server{cfg: cfg, policies: policies, audit: audit, pool: pool, log: log, host: host,
 		sem: make(chan struct{}, cfg.MaxConnections), sessions: map[*session]struct{}{}}
 	if !cfg.RequireTLS {
 		// caching_sha2_password outside TLS encrypts the password with

@@ -92,12 +92,20 @@ func (s *session) setBusy(b bool) bool {
 
 // event starts an audit event carrying the session's identity.
 func (s *session) event(action string) *auditlog.Event {
-	ev := &auditlog.Event{Action: action, User: s.user, Source: s.remote.String(), SessionID: s.id, Database: s.db}
+	ev := &auditlog.Event{Action: action, User: s.user, Source: s.remote.String(), SessionID: s.id, Database: s.db,
+		Host: s.srv.host}
+	if s.remote.IsValid() {
+		ev.SourceIP, ev.SourcePort = s.remote.Addr().Unmap().String(), int(s.remote.Port())
+	}
+	if s.ident != nil {
+		ev.IDSource, ev.Groups = s.ident.Source, s.ident.Groups
+	}
 	if s.up != nil {
 		ev.Upstream = s.up.id
 	}
 	if s.tls != nil {
 		ev.TLS = tls.VersionName(s.tls.Version)
+		ev.Cipher = tls.CipherSuiteName(s.tls.CipherSuite)
 	}
 	if s.attrs != nil {
 		ev.Client = s.attrs["_client_name"]
@@ -397,7 +405,12 @@ func (s *session) passThrough(pkt []byte) error {
 func (s *session) decide(command, text string, d authz.Decision) (uint64, bool) {
 	ev := s.event("statement")
 	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
-	ev.Rewritten, ev.Shadow = d.SQL, d.Shadow
+	ev.Rewritten, ev.Shadow, ev.Digest = d.SQL, d.Shadow, d.Digest
+	if s.srv.cfg.RedactLiterals && d.Normalized != "" {
+		// The literals of a statement can be patient data; the shape
+		// and digest still say what was asked.
+		ev.Statement, ev.Rewritten = d.Normalized, ""
+	}
 	if d.Shadow != "" {
 		// A rule in shadow mode would have decided differently: the
 		// administrator trying a new policy reads this.

@@ -95,6 +95,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	srv, err := proxy.New(proxy.Config{
 		TLS: clientTLS, RequireTLS: cfg.RequireTLS(), HandshakeTimeout: cfg.Timeouts.Handshake,
 		IdleTimeout: cfg.Timeouts.Idle, MaxConnections: cfg.Limits.MaxConnections, MaxPacket: cfg.MaxPacket(),
+		RedactLiterals: cfg.Audit.RedactLiterals,
 	}, store, audit, pool, log)
 	if err != nil {
 		return err
