@@ -28,6 +28,7 @@ type Event struct {
 	Command    string    `json:"rrproxy.command,omitempty"`
 	Statement  string    `json:"rrproxy.statement,omitempty"`
 	Digest     string    `json:"rrproxy.statement_digest,omitempty"`    // same for statements that differ only in literals
+	Parameters []string  `json:"rrproxy.parameters,omitempty"`          // values bound at EXECUTE, as SQL literals
 	Rewritten  string    `json:"rrproxy.rewritten_statement,omitempty"` // what was sent upstream instead
 	Shadow     string    `json:"rrproxy.shadow,omitempty"`              // what shadow-mode rules would have done
 	Kinds      []string  `json:"rrproxy.statement_kinds,omitempty"`

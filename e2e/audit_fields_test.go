@@ -81,3 +81,29 @@ func TestAuditRecordFields(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An EXECUTE's record carries the prepared text and the bound values.
+func TestAuditRecordsBoundParameters(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	db := r.open("alice", alicePW, "study", "interpolateParams=false")
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM visits WHERE visit_name = ? AND systolic_bp > ? AND visit_date > ? AND (? IS NULL OR 1)",
+		"Week 4", 120, "2025-01-01", nil).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, m := range readAuditRecords(t, r) {
+		if m["rrproxy.command"] != "stmt_execute" || m["rrproxy.phase"] != "intent" {
+			continue
+		}
+		got, _ := json.Marshal(m["rrproxy.parameters"])
+		if string(got) != `["'Week 4'","120","'2025-01-01'","NULL"]` {
+			t.Fatalf("parameters = %s", got)
+		}
+		if !strings.Contains(m["rrproxy.statement"].(string), "visit_name = ?") {
+			t.Fatalf("statement = %v", m["rrproxy.statement"])
+		}
+		return
+	}
+	t.Fatal("no stmt_execute intent record")
+}

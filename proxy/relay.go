@@ -34,6 +34,7 @@ type relayStats struct {
 	errCode uint16
 	errMsg  string
 	status  uint16 // status flags of the final OK/EOF
+	params  uint16 // PREPARE_OK: number of placeholders
 }
 
 // packetHead is the start of a forwarded logical packet: enough for any
@@ -238,6 +239,7 @@ func (s *session) relayPrepare() (id uint32, ok bool, st relayStats, err error) 
 	id = binary.LittleEndian.Uint32(p[1:5])
 	cols := binary.LittleEndian.Uint16(p[5:7])
 	params := binary.LittleEndian.Uint16(p[7:9])
+	st.params = params
 	for _, n := range []uint16{params, cols} {
 		if n == 0 {
 			continue

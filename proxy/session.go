@@ -47,6 +47,7 @@ type session struct {
 	// probeNames maps placeholders to the user's names while a probe's
 	// answer is relayed (authz/probe.go).
 	probeNames map[string]string
+	params     []string // bound values of the EXECUTE being recorded
 	limits     authz.Limits
 	counted    bool // holds a userSessions slot
 
@@ -405,11 +406,11 @@ func (s *session) passThrough(pkt []byte) error {
 func (s *session) decide(command, text string, d authz.Decision) (uint64, bool) {
 	ev := s.event("statement")
 	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
-	ev.Rewritten, ev.Shadow, ev.Digest = d.SQL, d.Shadow, d.Digest
+	ev.Rewritten, ev.Shadow, ev.Digest, ev.Parameters = d.SQL, d.Shadow, d.Digest, s.params
 	if s.srv.cfg.RedactLiterals && d.Normalized != "" {
 		// The literals of a statement can be patient data; the shape
 		// and digest still say what was asked.
-		ev.Statement, ev.Rewritten = d.Normalized, ""
+		ev.Statement, ev.Rewritten, ev.Parameters = d.Normalized, "", nil
 	}
 	if d.Shadow != "" {
 		// A rule in shadow mode would have decided differently: the
@@ -599,7 +600,7 @@ func (s *session) prepare(pkt []byte, sql string) error {
 	if ok {
 		// The statement's masks and limits travel with its id to every
 		// EXECUTE and FETCH.
-		s.stmts[id] = &prepared{sql: sql, sent: d.SQL, version: pol.Version, xf: transformFor(d, pol, true)}
+		s.stmts[id] = &prepared{sql: sql, sent: d.SQL, version: pol.Version, xf: transformFor(d, pol, true), params: int(st.params)}
 	}
 	s.outcome("prepare", intent, start, st)
 	return nil
@@ -627,6 +628,12 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 		delete(s.stmts, id)
 		return s.sendNoReply(pkt)
 	case mysql.COM_STMT_SEND_LONG_DATA:
+		if len(pkt) >= 7 {
+			if s.stmts[id].long == nil {
+				s.stmts[id].long = map[uint16]bool{}
+			}
+			s.stmts[id].long[binary.LittleEndian.Uint16(pkt[5:7])] = true
+		}
 		return s.sendNoReply(pkt)
 	}
 	ps := s.stmts[id]
@@ -648,7 +655,18 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	}
 	relay := s.relayOne // COM_STMT_RESET
 	s.xf = ps.xf
-	defer func() { s.xf = nil }()
+	defer func() { s.xf, s.params = nil, nil }()
+	switch cmd {
+	case mysql.COM_STMT_EXECUTE:
+		vals, types, err := decodeParams(pkt, ps.params, ps.types, ps.long)
+		ps.types, ps.long = types, nil
+		if err != nil {
+			vals = append(vals, "<parameters not decoded: "+err.Error()+">")
+		}
+		s.params = vals
+	case mysql.COM_STMT_RESET:
+		ps.long = nil
+	}
 	switch cmd {
 	case mysql.COM_STMT_EXECUTE:
 		relay = s.relayResult
@@ -660,7 +678,7 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	}
 	// The statement's SQL was decided at PREPARE; the zero Decision is an
 	// allow that carries that forward.
-	_, _, err := s.forwardChecked(name, fmt.Sprintf("statement %d", id), authz.Decision{}, pkt, relay)
+	_, _, err := s.forwardChecked(name, fmt.Sprintf("statement %d: %s", id, ps.sql), authz.Decision{}, pkt, relay)
 	return err
 }
 

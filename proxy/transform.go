@@ -238,6 +238,11 @@ type prepared struct {
 	sent    string // as rrproxy prepared it upstream ("" = as sent)
 	version string // policy version that allowed it
 	xf      *transform
+	// For the audit record of each EXECUTE: the number of placeholders,
+	// the parameter types last sent, and parameters sent in pieces.
+	params int
+	types  []byte
+	long   map[uint16]bool
 }
 
 // errPolicyChanged: the policy changed since PREPARE and now rewrites
