@@ -44,6 +44,7 @@ type Event struct {
 
 	// Set by the writer for its own records (docs/audit-format.md).
 	Instance         string `json:"rrproxy.instance,omitempty"`
+	ConfigHash       string `json:"rrproxy.config_sha256,omitempty"` // proxy-start: the rrproxy.yaml in force
 	FilePrevious     string `json:"rrproxy.file.previous,omitempty"`
 	FilePreviousLast uint64 `json:"rrproxy.file.previous_last_sequence,omitempty"`
 	CheckpointSeq    uint64 `json:"rrproxy.checkpoint.sequence,omitempty"`

@@ -137,6 +137,14 @@ func (s *session) run(ctx context.Context) {
 		s.log.Error("scramble", "err", err)
 		return
 	}
+	// Every connection is on record before anything else happens, even
+	// one that never logs in; no audit, no connection.
+	ev := s.event("connect")
+	ev.Outcome = "success"
+	if _, err := s.record(ev); err != nil {
+		s.sendError(errPacket(mysql.ER_UNKNOWN_ERROR, "HY000", "rrproxy: the audit log cannot be written, so no connection is accepted; retry later"))
+		return
+	}
 	s.salt = salt
 	h, err := s.handshake()
 	if err != nil {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -110,7 +112,13 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	if err != nil {
 		return err
 	}
-	if _, err := audit.Record(&auditlog.Event{Action: "proxy-start", Outcome: "success", Policy: pol.Version, Reason: "version " + version()}); err != nil {
+	cfgHash := ""
+	if data, err := os.ReadFile(cfg.File); err == nil {
+		sum := sha256.Sum256(data)
+		cfgHash = hex.EncodeToString(sum[:])
+	}
+	if _, err := audit.Record(&auditlog.Event{Action: "proxy-start", Outcome: "success", Policy: pol.Version,
+		ConfigHash: cfgHash, Reason: "version " + version()}); err != nil {
 		ln.Close()
 		return err
 	}
