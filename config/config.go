@@ -21,6 +21,7 @@ type Server struct {
 	Policy   string   `yaml:"policy"`
 	Audit    Audit    `yaml:"audit"`
 	Log      Log      `yaml:"log"`
+	Metrics  Metrics  `yaml:"metrics"`
 
 	// File is the path the config was loaded from; relative paths inside
 	// it are resolved against its directory, not the working directory,
@@ -107,6 +108,12 @@ type Audit struct {
 	// CheckpointCopy is a file in another location that every checkpoint
 	// is also appended to (verify -checkpoints FILE).
 	CheckpointCopy string `yaml:"checkpoint_copy"`
+}
+
+// Metrics is the Prometheus endpoint (GET /metrics); off when Listen is
+// empty. Bind it to a management network: it needs no password.
+type Metrics struct {
+	Listen string `yaml:"listen"`
 }
 
 // Log is the process log (not the audit log).

@@ -5,7 +5,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rrproxy/rrproxy/auditlog"
+	"github.com/rrproxy/rrproxy/proxy"
 )
 
 // failingRecorder fails every write while broken is set, like a full disk.
@@ -20,7 +23,8 @@ func (f *failingRecorder) Record(ev *auditlog.Event) (uint64, error) {
 
 func TestNoAuditNoQuery(t *testing.T) {
 	rec := &failingRecorder{}
-	r := startRig(t, rigOpts{requireTLS: true, recorder: rec})
+	metrics := proxy.NewMetrics(prometheus.NewRegistry())
+	r := startRig(t, rigOpts{requireTLS: true, recorder: rec, metrics: metrics})
 	db := r.open("alice", alicePW, "study")
 	db.SetMaxOpenConns(1)
 	var n int
@@ -30,6 +34,10 @@ func TestNoAuditNoQuery(t *testing.T) {
 	rec.broken.Store(true)
 	_, err := db.Query("SELECT COUNT(*) FROM subjects")
 	mysqlErr(t, err, 1105, "audit log cannot be written")
+	// The failure is exported for alerting.
+	if n := testutil.ToFloat64(metrics.AuditFailures); n < 1 {
+		t.Errorf("rrproxy_audit_write_failures_total = %v after a failed write", n)
+	}
 	// Service resumes by itself once writing works again.
 	rec.broken.Store(false)
 	if err := db.QueryRow("SELECT COUNT(*) FROM subjects").Scan(&n); err != nil || n != 120 {

@@ -159,7 +159,7 @@ var policyText string
 
 // rig is one proxy instance in front of the test MariaDB.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *proxy.Server
 	addr  string
 	audit *auditlog.Writer
@@ -174,15 +174,28 @@ type rigOpts struct {
 	recorder   proxy.Recorder
 	handshake  time.Duration
 	policy     *authz.Policy // nil: the shared test policy built in setup
+	metrics    *proxy.Metrics
+	// auditSync is the audit log's sync mode ("": auditlog.SyncBatch).
+	auditSync string
+	// upstreamUser and upstreamPassword replace the service account
+	// (""; rr_service), for tests that must tell this rig's upstream
+	// connections from every other's.
+	upstreamUser, upstreamPassword string
 }
 
-func startRig(t *testing.T, o rigOpts) *rig {
+func startRig(t testing.TB, o rigOpts) *rig {
 	t.Helper()
 	if o.maxOpen == 0 {
 		o.maxOpen = 8
 	}
 	if o.handshake == 0 {
 		o.handshake = 5 * time.Second
+	}
+	if o.auditSync == "" {
+		o.auditSync = auditlog.SyncBatch
+	}
+	if o.upstreamUser == "" {
+		o.upstreamUser, o.upstreamPassword = svcUser, svcPassword
 	}
 	cert, err := tls.LoadX509KeyPair(certs.Cert, certs.Key)
 	if err != nil {
@@ -193,7 +206,7 @@ func startRig(t *testing.T, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, path: filepath.Join(t.TempDir(), "audit.jsonl"), logs: &strings.Builder{}}
-	if r.audit, err = auditlog.Open(r.path, auditlog.SyncBatch); err != nil {
+	if r.audit, err = auditlog.Open(r.path, o.auditSync); err != nil {
 		t.Fatal(err)
 	}
 	rec := o.recorder
@@ -207,13 +220,13 @@ func startRig(t *testing.T, o rigOpts) *rig {
 	r.store = authz.NewStore(pol)
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: r.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pool := proxy.NewPool(proxy.UpstreamConfig{
-		Addr: cfg.Addr, User: svcUser, Password: svcPassword, ConnectTimeout: 5 * time.Second,
+		Addr: cfg.Addr, User: o.upstreamUser, Password: o.upstreamPassword, ConnectTimeout: 5 * time.Second,
 		MaxOpen: o.maxOpen, MaxIdle: o.maxOpen, WaitTimeout: 3 * time.Second, MaxLifetime: time.Hour, IdleTimeout: time.Hour,
 		CheckSQLMode: authz.CheckUpstreamSQLMode,
 	}, log)
 	r.srv, err = proxy.New(proxy.Config{
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, RequireTLS: o.requireTLS,
-		HandshakeTimeout: o.handshake, IdleTimeout: time.Hour, MaxConnections: 100, MaxPacket: 64 << 20,
+		HandshakeTimeout: o.handshake, IdleTimeout: time.Hour, MaxConnections: 100, MaxPacket: 64 << 20, Metrics: o.metrics,
 	}, r.store, rec, pool, log)
 	if err != nil {
 		t.Fatal(err)

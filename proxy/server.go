@@ -44,6 +44,8 @@ type Config struct {
 	// RedactLiterals records statements with their literals replaced by
 	// '?' (audit.redact_literals).
 	RedactLiterals bool
+	// Metrics, if set, receives the proxy's counters.
+	Metrics *Metrics
 }
 
 // Server accepts MySQL clients and relays them to the pool.

@@ -119,6 +119,22 @@ func (s *session) event(action string) *auditlog.Event {
 
 func (s *session) record(ev *auditlog.Event) (uint64, error) {
 	seq, err := s.srv.audit.Record(ev)
+	if m := s.srv.cfg.Metrics; m != nil {
+		switch {
+		case err != nil:
+			m.AuditFailures.Inc()
+		case ev.Action == "statement" && ev.Phase == "intent":
+			m.Statements.WithLabelValues("allowed").Inc()
+		case ev.Action == "statement" && ev.Phase == "denied":
+			m.Statements.WithLabelValues("denied").Inc()
+		case ev.Action == "login":
+			m.Logins.WithLabelValues(ev.Outcome).Inc()
+		case ev.Action == "connect":
+			m.Sessions.Inc()
+		case ev.Action == "disconnect":
+			m.Sessions.Dec()
+		}
+	}
 	if err != nil {
 		s.log.Error("audit write failed; refusing statements until it recovers", "err", err)
 		return 0, fmt.Errorf("%w: %w", ErrAuditUnavailable, err)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net/http"
+
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,6 +11,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"log/slog"
 	"net"
 	"os"
@@ -94,10 +99,24 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 		WaitTimeout: cfg.Upstream.Pool.WaitTimeout, MaxLifetime: cfg.Upstream.Pool.MaxLifetime, IdleTimeout: cfg.Upstream.Pool.IdleTimeout,
 		CheckSQLMode: authz.CheckUpstreamSQLMode,
 	}, log)
+	var metrics *proxy.Metrics
+	if cfg.Metrics.Listen != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics = proxy.NewMetrics(reg)
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		hs := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = hs.Serve(mln) }()
+		defer hs.Close()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	srv, err := proxy.New(proxy.Config{
 		TLS: clientTLS, RequireTLS: cfg.RequireTLS(), HandshakeTimeout: cfg.Timeouts.Handshake,
 		IdleTimeout: cfg.Timeouts.Idle, MaxConnections: cfg.Limits.MaxConnections, MaxPacket: cfg.MaxPacket(),
-		RedactLiterals: cfg.Audit.RedactLiterals,
+		RedactLiterals: cfg.Audit.RedactLiterals, Metrics: metrics,
 	}, store, audit, pool, log)
 	if err != nil {
 		return err
