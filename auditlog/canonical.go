@@ -67,8 +67,6 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 			dst = appendString(dst, s)
 		}
 		return append(dst, ']'), nil
-	case nil:
-		return append(dst, "null"...), nil
 	}
 	return nil, fmt.Errorf("value of type %T not allowed", v)
 }

@@ -146,6 +146,17 @@ func OpenChain(o Options) (*Writer, error) {
 		f.Close()
 		return nil, err
 	}
+	// A signed checkpoint at once: a chain with none could be anyone's.
+	w.mu.Lock()
+	err = w.checkpoint()
+	if err == nil {
+		err = w.syncLocked(w.seq)
+	}
+	w.mu.Unlock()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -368,14 +379,23 @@ func (w *Writer) checkpoint() error {
 		return err
 	}
 	w.sinceCkpt, w.lastCkpt = 0, time.Now()
+	line := append([]byte(nil), w.buf...) // w.buf is reused once the lock is released below
 	if w.o.CheckpointCopy != "" {
 		// The copy lives elsewhere so that cutting the log's tail is
-		// visible; a failure to keep it is a failure to audit.
+		// visible; a failure to keep it is a failure to audit. The log
+		// is synced first: a copy must never hold a checkpoint that a
+		// power loss took from the log.
+		for w.syncing {
+			w.synced.Wait()
+		}
+		if err := w.syncLocked(w.seq); err != nil {
+			return err
+		}
 		c, err := os.OpenFile(w.o.CheckpointCopy, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			return fmt.Errorf("auditlog: checkpoint copy: %w", err)
 		}
-		_, err = c.Write(w.buf)
+		_, err = c.Write(line)
 		err = errors.Join(err, c.Sync(), c.Close())
 		if err != nil {
 			return fmt.Errorf("auditlog: checkpoint copy: %w", err)
@@ -387,6 +407,11 @@ func (w *Writer) checkpoint() error {
 // rotate closes the active file under its rotated name and starts a new
 // one whose first record links back to it.
 func (w *Writer) rotate() error {
+	// A group-commit leader may be syncing the old file outside the
+	// lock; let it finish before the file is closed.
+	for w.syncing {
+		w.synced.Wait()
+	}
 	first, err := firstSeq(w.f)
 	if err != nil {
 		return fmt.Errorf("auditlog: rotate: %w", err)

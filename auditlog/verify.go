@@ -150,12 +150,13 @@ func readEntries(file string, chains map[string][]*entry, firstOf map[string]uin
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 256<<10)
 	var buf []byte
+	var lastSeq uint64
 	for line := 1; ; line++ {
 		b, err := r.ReadBytes('\n')
 		if len(b) == 0 && err != nil {
 			break
 		}
-		at := &entry{file: file, line: line}
+		at := &entry{file: file, line: line, seq: lastSeq + 1}
 		if b[len(b)-1] != '\n' {
 			return at.fail("incomplete last line (the file was cut mid-record)")
 		}
@@ -168,8 +169,13 @@ func readEntries(file string, chains map[string][]*entry, firstOf map[string]uin
 		if cerr != nil {
 			return cerr
 		}
-		if e.action == "checkpoint" {
+		lastSeq = e.seq
+		switch e.action {
+		case "checkpoint":
 			e.raw = append([]byte(nil), b...)
+		case "audit-file-start":
+		default:
+			e.rec = nil // keep memory to what the chain checks need
 		}
 		inst, _ := rec["rrproxy.instance"].(string)
 		chains[inst] = append(chains[inst], e)
@@ -214,9 +220,21 @@ func checkRecord(at *entry, line []byte, rec map[string]any, buf *[]byte) (*entr
 
 func verifyChain(inst string, es []*entry, pub ed25519.PublicKey) (ChainSummary, error) {
 	cs := ChainSummary{Instance: inst}
-	// Records of one file must already be in sequence order: sorting
-	// would otherwise hide a reordering inside a file.
-	sort.SliceStable(es, func(i, j int) bool { return es[i].seq < es[j].seq })
+	// Files in chain order (by their first record), records in file
+	// order: walking them must give sequence 1, 2, 3... A reordering is
+	// reported at the first line out of place.
+	firstSeq := map[string]uint64{}
+	for _, e := range es {
+		if _, ok := firstSeq[e.file]; !ok {
+			firstSeq[e.file] = e.seq
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool {
+		if es[i].file != es[j].file {
+			return firstSeq[es[i].file] < firstSeq[es[j].file]
+		}
+		return es[i].line < es[j].line
+	})
 	var keyID string
 	if pub != nil {
 		sum := sha256.Sum256(pub)
@@ -229,14 +247,12 @@ func verifyChain(inst string, es []*entry, pub ed25519.PublicKey) (ChainSummary,
 			if e.seq != 1 || e.prev != zeroHash {
 				return cs, e.fail("the chain starts here, not at sequence 1 (earlier records or files missing)")
 			}
-		case e.seq == prev.seq:
-			return cs, e.fail("sequence repeated (also %s:%d)", prev.file, prev.line)
+		case e.seq <= prev.seq:
+			return cs, e.fail("out of order: sequence %d comes after %d (%s:%d)", e.seq, prev.seq, prev.file, prev.line)
 		case e.seq != prev.seq+1:
 			return cs, e.fail("sequence jumps from %d (records missing)", prev.seq)
 		case e.prev != prev.hash:
 			return cs, e.fail("does not link to the previous record (%s:%d): a record was changed, inserted or removed", prev.file, prev.line)
-		case e.file == prev.file && e.line != prev.line+1:
-			return cs, e.fail("out of order in its file (previous sequence is at line %d)", prev.line)
 		case e.file != prev.file:
 			if e.line != 1 {
 				return cs, e.fail("the chain continues in the middle of a file")
@@ -269,6 +285,11 @@ func verifyChain(inst string, es []*entry, pub ed25519.PublicKey) (ChainSummary,
 		prev = e
 	}
 	cs.Records = len(es)
+	if pub != nil && cs.LastCheckpoint == 0 && prev != nil {
+		// Anyone can write a well-formed chain; only the key holder can
+		// sign one.
+		return cs, es[0].fail("no signed checkpoint in this chain: it cannot be told from a forgery")
+	}
 	if prev != nil {
 		cs.LastSequence = prev.seq
 		cs.Stopped = prev.action == "audit-stop"
