@@ -100,6 +100,8 @@ func OpenChain(o Options) (*Writer, error) {
 		sum := sha256.Sum256(pub)
 		w.keyID = hex.EncodeToString(sum[:8])
 	}
+	// A rotation cut short by a crash leaves its unfinished next file.
+	_ = os.Remove(o.Path + ".next")
 	f, err := os.OpenFile(o.Path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("auditlog: %w", err)
@@ -279,9 +281,13 @@ func lastOfRotated(active string) (*tailRecord, error) {
 // caller must not run the statement it announces.
 func (w *Writer) Record(ev *Event) (uint64, error) {
 	w.mu.Lock()
-	seq, err := w.append(ev)
+	// Checkpoints and rotation due from earlier records come first: if
+	// they fail, nothing of this record is written, and the statement it
+	// announces is not run.
+	err := w.maintain()
+	var seq uint64
 	if err == nil {
-		err = w.maintain()
+		seq, err = w.append(ev)
 	}
 	if err != nil {
 		w.mu.Unlock()
@@ -405,7 +411,10 @@ func (w *Writer) checkpoint() error {
 }
 
 // rotate closes the active file under its rotated name and starts a new
-// one whose first record links back to it.
+// one whose first record links back to it. The new file is prepared under
+// a temporary name with its audit-file-start record on disk before
+// anything is renamed, so a failure (a full disk) leaves the active file
+// as it was.
 func (w *Writer) rotate() error {
 	// A group-commit leader may be syncing the old file outside the
 	// lock; let it finish before the file is closed.
@@ -421,24 +430,40 @@ func (w *Writer) rotate() error {
 	}
 	w.syncedSeq = w.seq
 	name := rotatedName(w.o.Path, first)
-	if err := os.Rename(w.o.Path, name); err != nil {
-		return fmt.Errorf("auditlog: rotate: %w", err)
-	}
-	f, err := os.OpenFile(w.o.Path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := w.o.Path + ".next"
+	nf, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err == nil {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err = syscall.Flock(int(nf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	}
 	if err != nil {
-		// Put the old file back so records keep a home.
-		_ = os.Rename(name, w.o.Path)
 		return fmt.Errorf("auditlog: rotate: %w", err)
 	}
-	_ = w.f.Close()
+	old, oldSize, oldSeq, oldPrev, oldSince := w.f, w.size, w.seq, w.prev, w.sinceCkpt
+	undo := func(err error) error {
+		nf.Close()
+		_ = os.Remove(tmp)
+		w.f, w.size, w.seq, w.prev, w.sinceCkpt = old, oldSize, oldSeq, oldPrev, oldSince
+		return fmt.Errorf("auditlog: rotate: %w", err)
+	}
+	w.f, w.size = nf, 0
+	if _, err := w.append(&Event{Action: "audit-file-start", Outcome: "success",
+		FilePrevious: filepath.Base(name), FilePreviousLast: oldSeq}); err != nil {
+		return undo(err)
+	}
+	if err := nf.Sync(); err != nil {
+		return undo(err)
+	}
+	if err := os.Rename(w.o.Path, name); err != nil {
+		return undo(err)
+	}
+	if err := os.Rename(tmp, w.o.Path); err != nil {
+		_ = os.Rename(name, w.o.Path)
+		return undo(err)
+	}
+	_ = old.Close()
 	syncDir(filepath.Dir(w.o.Path))
-	w.f, w.size, w.opened = f, 0, time.Now()
-	_, err = w.append(&Event{Action: "audit-file-start", Outcome: "success",
-		FilePrevious: filepath.Base(name), FilePreviousLast: w.seq})
-	return err
+	w.syncedSeq, w.opened = w.seq, time.Now()
+	return nil
 }
 
 func firstSeq(f *os.File) (uint64, error) {

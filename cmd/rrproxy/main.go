@@ -31,6 +31,11 @@ Usage:
         Validate policy.yaml and print who can read what; explain one
         decision (-user U [-db D] "SQL"); run policy regression tests
         (policy-tests.yaml); print the JSON Schema for editors.
+  rrproxy audit  verify|search|export|report [flags] PATH...
+        Check the audit log's hash chain and signatures; find records
+        (-user, -from, -to, -table, -decision, -text ...); export them as
+        CSV or JSON with the verification result; write an HTML report
+        for reviewers. "rrproxy audit" alone lists the flags.
   rrproxy passwd [-native]
         Read a password without echo (or from stdin when not a terminal)
         and print the argon2id hash line for a local account in
@@ -63,6 +68,8 @@ func main() {
 		err = cmdCheck(args)
 	case "policy":
 		err = cmdPolicy(args, os.Stdout)
+	case "audit":
+		err = cmdAudit(args, os.Stdout)
 	case "passwd":
 		err = cmdPasswd(args, os.Stdin, os.Stdout)
 	case "certs":
