@@ -75,6 +75,7 @@ const (
 var builtinRules = map[string]bool{
 	RuleDefaultDeny: true, RuleReadOnly: true, RuleStatementKind: true, RuleFunctions: true,
 	RuleVariables: true, RuleSystemSchemas: true, RuleMultiStmt: true, RuleLimits: true,
+	RuleAccount: true,
 }
 
 // Catalog lists a table's columns as the upstream has them, in ordinal
@@ -229,6 +230,9 @@ var systemSchemas = map[string]bool{"mysql": true, "performance_schema": true, "
 
 // CheckQuery decides a COM_QUERY or COM_STMT_PREPARE text.
 func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
+	if err := p.accountGone(id); err != nil {
+		return Decision{PolicyVersion: p.Version, Err: err}
+	}
 	key := decisionKey(id, sess, sql)
 	if d, ok := p.decisions.get(key); ok {
 		d.Cached = true
@@ -444,10 +448,31 @@ func (p *Policy) recheck(g *grants, id *Identity, sess Session, sql string) erro
 	return nil
 }
 
+// RuleAccount refuses statements of a local account that a reloaded
+// policy disabled or removed.
+const RuleAccount = "account-disabled"
+
+// accountGone refuses a local account's open session once the policy in
+// force disables or no longer lists it: disabling someone takes effect
+// on their next statement, not at their next login.
+func (p *Policy) accountGone(id *Identity) error {
+	if id.Source != "local" {
+		return nil
+	}
+	if a := p.users[id.User]; a == nil || a.disabled {
+		return &DeniedError{Rule: RuleAccount, Class: ClassStatement,
+			Msg: fmt.Sprintf("the account '%s' has been disabled; this session can run nothing more", id.User)}
+	}
+	return nil
+}
+
 // CheckUseDB decides COM_INIT_DB and the database named at login.
 func (p *Policy) CheckUseDB(id *Identity, db string) Decision {
 	g := p.grantsFor(id, false)
 	d := Decision{PolicyVersion: p.Version, Kinds: []string{"use"}}
+	if d.Err = p.accountGone(id); d.Err != nil {
+		return d
+	}
 	if !g.kinds[sqlscope.KindUse] {
 		d.Err = &DeniedError{Rule: RuleStatementKind, Class: ClassStatement, Msg: "USE is not among your statement kinds"}
 		return d
@@ -468,6 +493,9 @@ func (p *Policy) CheckUseDB(id *Identity, db string) Decision {
 func (p *Policy) CheckFieldList(id *Identity, sess Session, table string) Decision {
 	g := p.grantsFor(id, false)
 	d := Decision{PolicyVersion: p.Version, Kinds: []string{"field_list"}}
+	if d.Err = p.accountGone(id); d.Err != nil {
+		return d
+	}
 	t := sqlscope.Table{Schema: strings.ToLower(sess.DB), Name: strings.ToLower(table)}
 	d.Tables = []string{t.Schema + "." + t.Name}
 	if !g.kinds[sqlscope.KindShow] {

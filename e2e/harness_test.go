@@ -178,7 +178,7 @@ type rigOpts struct {
 	// auditSync is the audit log's sync mode ("": auditlog.SyncBatch).
 	auditSync string
 	// upstreamUser and upstreamPassword replace the service account
-	// (""; rr_service), for tests that must tell this rig's upstream
+	// ("": rr_service), for tests that must tell this rig's upstream
 	// connections from every other's.
 	upstreamUser, upstreamPassword string
 }

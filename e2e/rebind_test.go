@@ -57,3 +57,28 @@ func TestPreparedStatementRecheckedAfterReload(t *testing.T) {
 	err = conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM subjects").Scan(&n)
 	mysqlErr(t, err, 1146, "Table 'study.subjects' doesn't exist")
 }
+
+// Disabling an account in a reloaded policy ends what its open sessions
+// can do at their next statement.
+func TestDisabledAccountLosesOpenSession(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	db := r.open("alice", alicePW, "study")
+	db.SetMaxOpenConns(1)
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM subjects").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(policyText, "alice: {password: ", "alice: {disabled: true, password: ", 1)
+	if text == policyText {
+		t.Fatal("test policy changed shape; update this test")
+	}
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.store.Reload(file); err != nil {
+		t.Fatal(err)
+	}
+	err := db.QueryRow("SELECT COUNT(*) FROM subjects").Scan(&n)
+	mysqlErr(t, err, 1227, "has been disabled")
+}

@@ -252,6 +252,10 @@ func (s *session) attach(ctx context.Context, db string) error {
 		return fmt.Errorf("%w: set the statement time limit: %v", ErrUpstream, err)
 	}
 	if probe.Probe {
+		// On record before it reaches the replica, like any statement.
+		if err := s.loginInitDB(probe.SQL, probe.Err); err != nil {
+			return err
+		}
 		err := s.up.simple(mysql.COM_INIT_DB, []byte(probe.SQL))
 		var ue *upstreamError
 		if errors.As(err, &ue) {
@@ -263,6 +267,9 @@ func (s *session) attach(ctx context.Context, db string) error {
 		return probe.Err
 	}
 	if db != "" {
+		if err := s.loginInitDB(db, nil); err != nil {
+			return err
+		}
 		if err := s.up.simple(mysql.COM_INIT_DB, []byte(db)); err != nil {
 			var ue *upstreamError
 			if errors.As(err, &ue) {
@@ -277,6 +284,21 @@ func (s *session) attach(ctx context.Context, db string) error {
 }
 
 var errUnknownDB = errors.New("unknown database")
+
+// loginInitDB records the intent to select the database named in the
+// handshake before the proxy sends it upstream (denied, when it names a
+// hidden database and what goes upstream is a probe).
+func (s *session) loginInitDB(sent string, denied error) error {
+	pol := s.srv.policies.Current()
+	ev := s.event("statement")
+	ev.Command, ev.Statement, ev.Kinds, ev.Policy = "init_db", sent, []string{"use"}, pol.Version
+	ev.Outcome, ev.Phase, ev.Reason = "unknown", "intent", "database named at login"
+	if denied != nil {
+		ev.Reason = "database named at login: " + denied.Error() + "; answered as for a missing database"
+	}
+	_, err := s.record(ev)
+	return err
+}
 
 func (s *session) close() {
 	if s.counted {
