@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -280,14 +282,18 @@ func lastOfRotated(active string) (*tailRecord, error) {
 // disk; on error nothing of the record is left in the file, and the
 // caller must not run the statement it announces.
 func (w *Writer) Record(ev *Event) (uint64, error) {
+	pr, err := prepare(ev, w.o.Instance)
+	if err != nil {
+		return 0, err
+	}
 	w.mu.Lock()
 	// Checkpoints and rotation due from earlier records come first: if
 	// they fail, nothing of this record is written, and the statement it
 	// announces is not run.
-	err := w.maintain()
+	err = w.maintain()
 	var seq uint64
 	if err == nil {
-		seq, err = w.append(ev)
+		seq, err = w.appendPrepared(ev, pr)
 	}
 	if err != nil {
 		w.mu.Unlock()
@@ -306,37 +312,108 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	return seq, nil
 }
 
+// member is one encoded member of a record: "name":value, canonical.
+type member struct {
+	name string
+	enc  []byte // the whole member, name included
+}
+
+// prepared is a record encoded except for the members that depend on
+// its place in the chain (time, sequence, previous hash, hash), which
+// are added under the lock. Encoding is most of a record's cost; doing
+// it before taking the lock lets concurrent sessions do it in parallel.
+type prepared struct {
+	members []member // sorted by name
+}
+
+func prepare(ev *Event, instance string) (*prepared, error) {
+	e := *ev
+	e.Seq, e.Time, e.Instance = 0, time.Time{}, instance
+	raw, err := json.Marshal(&e)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: encode: %w", err)
+	}
+	rec, err := decodeLine(raw)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: encode: %w", err)
+	}
+	// Added in place, under the lock.
+	for _, k := range []string{"@timestamp", "event.sequence", "rrproxy.chain.prev", "rrproxy.chain.hash"} {
+		delete(rec, k)
+	}
+	pr := &prepared{members: make([]member, 0, len(rec)+4)}
+	for name, v := range rec {
+		enc := appendString(nil, name)
+		enc = append(enc, ':')
+		if enc, err = appendValue(enc, v); err != nil {
+			return nil, fmt.Errorf("auditlog: encode: member %q: %w", name, err)
+		}
+		pr.members = append(pr.members, member{name, enc})
+	}
+	sort.Slice(pr.members, func(i, j int) bool { return pr.members[i].name < pr.members[j].name })
+	return pr, nil
+}
+
+func stringMember(name, v string) member {
+	enc := appendString(nil, name)
+	enc = append(enc, ':')
+	return member{name, appendString(enc, v)}
+}
+
+// join writes the members, merged with extra (both sorted), as one
+// canonical object.
+func join(dst []byte, ms, extra []member) []byte {
+	dst = append(dst, '{')
+	i, j, first := 0, 0, true
+	for i < len(ms) || j < len(extra) {
+		var m member
+		if j >= len(extra) || (i < len(ms) && ms[i].name < extra[j].name) {
+			m, i = ms[i], i+1
+		} else {
+			m, j = extra[j], j+1
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, m.enc...)
+	}
+	return append(dst, '}')
+}
+
 // append writes one record; w.mu is held.
 func (w *Writer) append(ev *Event) (uint64, error) {
+	pr, err := prepare(ev, w.o.Instance)
+	if err != nil {
+		return 0, err
+	}
+	return w.appendPrepared(ev, pr)
+}
+
+// appendPrepared adds the chain members to pr and writes it; w.mu is
+// held.
+func (w *Writer) appendPrepared(ev *Event, pr *prepared) (uint64, error) {
 	if w.closed {
 		return 0, ErrClosed
 	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	ev.Seq = w.seq + 1
-	ev.Instance = w.o.Instance
-	raw, err := json.Marshal(ev)
-	if err != nil {
-		return 0, fmt.Errorf("auditlog: encode: %w", err)
+	ev.Seq, ev.Instance = w.seq+1, w.o.Instance
+	seqEnc := appendString(nil, "event.sequence")
+	seqEnc = strconv.AppendUint(append(seqEnc, ':'), ev.Seq, 10)
+	// Sorted: "@timestamp" < "event.sequence" < "rrproxy.chain.prev".
+	extra := []member{
+		stringMember("@timestamp", ev.Time.UTC().Format("2006-01-02T15:04:05.000000Z")),
+		{"event.sequence", seqEnc},
+		stringMember("rrproxy.chain.prev", w.prev),
 	}
-	rec, err := decodeLine(raw)
-	if err != nil {
-		return 0, fmt.Errorf("auditlog: encode: %w", err)
-	}
-	rec["@timestamp"] = ev.Time.UTC().Format("2006-01-02T15:04:05.000000Z")
-	rec["rrproxy.chain.prev"] = w.prev
-	body, err := canonical(w.buf[:0], rec)
-	if err != nil {
-		return 0, fmt.Errorf("auditlog: encode: %w", err)
-	}
+	body := join(w.buf[:0], pr.members, extra)
 	sum := sha256.Sum256(body)
 	hash := hex.EncodeToString(sum[:])
-	rec["rrproxy.chain.hash"] = hash
-	line, err := canonical(body[:0], rec)
-	if err != nil {
-		return 0, fmt.Errorf("auditlog: encode: %w", err)
-	}
+	// "rrproxy.chain.hash" sorts just before "rrproxy.chain.prev".
+	extra = append(extra[:2], stringMember("rrproxy.chain.hash", hash), extra[2])
+	line := join(body[len(body):], pr.members, extra)
 	line = append(line, '\n')
 	w.buf = line
 	if n, err := w.f.WriteAt(line, w.size); err != nil || n != len(line) {
@@ -390,10 +467,9 @@ func (w *Writer) checkpoint() error {
 		// The copy lives elsewhere so that cutting the log's tail is
 		// visible; a failure to keep it is a failure to audit. The log
 		// is synced first: a copy must never hold a checkpoint that a
-		// power loss took from the log.
-		for w.syncing {
-			w.synced.Wait()
-		}
+		// power loss took from the log. (The lock stays held, so copies
+		// are written in chain order; a group-commit leader syncing the
+		// same file meanwhile does no harm.)
 		if err := w.syncLocked(w.seq); err != nil {
 			return err
 		}
