@@ -102,3 +102,31 @@ func TestSecondWriterRefused(t *testing.T) {
 		t.Fatalf("two writers on one chain: %v", err)
 	}
 }
+
+// Instances behind a load balancer keep their own chains; verification
+// takes them together and checks each on its own.
+func TestVerifySeveralInstances(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	writeChain(t, Options{Path: filepath.Join(a, "rrproxy-audit.jsonl"), Sync: SyncNone, Instance: "eu-1", CheckpointKey: priv}, 20)
+	writeChain(t, Options{Path: filepath.Join(b, "rrproxy-audit.jsonl"), Sync: SyncNone, Instance: "eu-2", CheckpointKey: priv}, 30)
+	sum, err := Verify([]string{a, b}, VerifyOptions{PublicKey: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Chains) != 2 || sum.Chains[0].Instance != "eu-1" || sum.Chains[1].Instance != "eu-2" ||
+		sum.Chains[0].Records >= sum.Chains[1].Records {
+		t.Fatalf("summary: %+v", sum.Chains)
+	}
+	// A record of one chain cannot be passed off in the other.
+	fa, _ := os.ReadFile(filepath.Join(a, "rrproxy-audit.jsonl"))
+	lines := strings.SplitAfter(string(fa), "\n")
+	moved := strings.Replace(lines[5], `"rrproxy.instance":"eu-1"`, `"rrproxy.instance":"eu-2"`, 1)
+	fb, _ := os.ReadFile(filepath.Join(b, "rrproxy-audit.jsonl"))
+	if err := os.WriteFile(filepath.Join(b, "rrproxy-audit.jsonl"), append(fb, moved...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify([]string{a, b}, VerifyOptions{PublicKey: pub}); !errors.Is(err, ErrTampered) {
+		t.Fatalf("a record moved between chains verified: %v", err)
+	}
+}
