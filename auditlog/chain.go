@@ -49,8 +49,9 @@ var zeroHash = strings.Repeat("0", 64)
 var ErrClosed = errors.New("auditlog: writer is closed")
 
 // Writer appends hash-chained records. Safe for concurrent use: records
-// are written in sequence order under a mutex; with SyncBatch, callers
-// then wait together for one fdatasync (group commit).
+// are written in sequence order under a mutex. With SyncBatch a
+// background goroutine makes them durable within batchWindow, one
+// fdatasync for all records written meanwhile (group commit).
 type Writer struct {
 	o Options
 
@@ -64,8 +65,11 @@ type Writer struct {
 	sinceCkpt int
 	lastCkpt  time.Time
 	syncedSeq uint64 // every record up to here is on disk
-	syncing   bool   // a caller is running fdatasync for the group
-	syncErr   error
+	syncing   bool   // an fdatasync is running outside the lock
+	syncErr   error  // the last background sync failed: refuse records until one succeeds
+	kick      chan struct{}
+	done      chan struct{}
+	bg        sync.WaitGroup
 	closed    bool
 	buf       []byte
 	keyID     string
@@ -95,7 +99,7 @@ func OpenChain(o Options) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("auditlog: %w", err)
 	}
-	w := &Writer{o: o, prev: zeroHash}
+	w := &Writer{o: o, prev: zeroHash, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	w.synced = sync.NewCond(&w.mu)
 	if o.CheckpointKey != nil {
 		pub := o.CheckpointKey.Public().(ed25519.PublicKey)
@@ -149,6 +153,10 @@ func OpenChain(o Options) (*Writer, error) {
 	if _, err := w.Record(ev); err != nil {
 		f.Close()
 		return nil, err
+	}
+	if o.Sync == SyncBatch {
+		w.bg.Add(1)
+		go w.backgroundSync()
 	}
 	// A signed checkpoint at once: a chain with none could be anyone's.
 	w.mu.Lock()
@@ -287,6 +295,15 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 		return 0, err
 	}
 	w.mu.Lock()
+	if w.syncErr != nil {
+		// The disk refused a sync: nothing is acknowledged until it
+		// takes one again.
+		if err := w.syncLocked(w.seq); err != nil {
+			w.mu.Unlock()
+			return 0, err
+		}
+		w.syncErr = nil
+	}
 	// Checkpoints and rotation due from earlier records come first: if
 	// they fail, nothing of this record is written, and the statement it
 	// announces is not run.
@@ -303,7 +320,10 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	case SyncAlways:
 		err = w.syncLocked(seq)
 	case SyncBatch:
-		err = w.groupSync(seq)
+		select {
+		case w.kick <- struct{}{}:
+		default: // a sync is already due
+		}
 	}
 	w.mu.Unlock()
 	if err != nil {
@@ -576,14 +596,37 @@ func (w *Writer) syncLocked(seq uint64) error {
 	return nil
 }
 
-// groupSync waits until seq is on disk. The first waiter becomes the
-// leader and runs one fdatasync for every record written so far; the
-// others wait for it (and records written meanwhile wait for the next
-// leader). w.mu is held on entry and on return.
-func (w *Writer) groupSync(seq uint64) error {
-	for w.syncedSeq < seq {
-		if w.syncing {
+// batchWindow is how long the background sync waits after the first
+// unsynced record, so that the records of concurrent sessions share one
+// fdatasync.
+const batchWindow = 2 * time.Millisecond
+
+// backgroundSync makes batch-mode records durable: within batchWindow of
+// a record being written, one fdatasync covers it and every record
+// written with it. A failed sync makes Record refuse further records
+// until a sync succeeds.
+func (w *Writer) backgroundSync() {
+	defer w.bg.Done()
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-w.kick:
+		}
+		t.Reset(batchWindow)
+		select {
+		case <-w.done:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		for w.syncing {
 			w.synced.Wait()
+		}
+		if w.closed || w.syncedSeq >= w.seq {
+			w.mu.Unlock()
 			continue
 		}
 		w.syncing = true
@@ -592,16 +635,16 @@ func (w *Writer) groupSync(seq uint64) error {
 		err := fdatasync(f)
 		w.mu.Lock()
 		w.syncing = false
-		if err != nil && f == w.f {
-			w.synced.Broadcast()
-			return fmt.Errorf("auditlog: sync: %w", err)
-		}
-		if target > w.syncedSeq && f == w.f {
-			w.syncedSeq = target
+		if f == w.f {
+			if err != nil {
+				w.syncErr = fmt.Errorf("auditlog: sync: %w", err)
+			} else if target > w.syncedSeq {
+				w.syncedSeq = target
+			}
 		}
 		w.synced.Broadcast()
+		w.mu.Unlock()
 	}
-	return nil
 }
 
 func fdatasync(f *os.File) error {
@@ -631,6 +674,10 @@ func (w *Writer) Close() error {
 	w.closed = true
 	err = errors.Join(err, w.f.Sync(), w.f.Close())
 	w.synced.Broadcast()
+	close(w.done)
+	w.mu.Unlock()
+	w.bg.Wait()
+	w.mu.Lock() // for the deferred Unlock
 	return err
 }
 

@@ -56,6 +56,6 @@ type Event struct {
 // Sync modes.
 const (
 	SyncAlways = "always" // fsync after every record, before Record returns
-	SyncBatch  = "batch"  // group commit: Record returns once an fdatasync shared with concurrent records covers it
+	SyncBatch  = "batch"  // group commit: written before Record returns, on disk within batchWindow, one fdatasync for all records written meanwhile
 	SyncNone   = "none"   // leave it to the OS
 )

@@ -86,7 +86,8 @@ type Timeouts struct {
 // Audit settings; the audit log itself is package auditlog.
 type Audit struct {
 	Path string `yaml:"path"`
-	// Sync: always (fsync per record), batch (group commit, default), none.
+	// Sync: always (fsync per record before the statement runs), batch
+	// (group commit within 2 ms, default), none.
 	Sync string `yaml:"sync"`
 	// Instance names this proxy's chain; default rrproxy@<hostname>.
 	Instance string `yaml:"instance"`
