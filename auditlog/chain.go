@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -348,30 +349,83 @@ type prepared struct {
 
 func prepare(ev *Event, instance string) (*prepared, error) {
 	e := *ev
-	e.Seq, e.Time, e.Instance = 0, time.Time{}, instance
-	raw, err := json.Marshal(&e)
-	if err != nil {
-		return nil, fmt.Errorf("auditlog: encode: %w", err)
-	}
-	rec, err := decodeLine(raw)
-	if err != nil {
-		return nil, fmt.Errorf("auditlog: encode: %w", err)
-	}
-	// Added in place, under the lock.
-	for _, k := range []string{"@timestamp", "event.sequence", "rrproxy.chain.prev", "rrproxy.chain.hash"} {
-		delete(rec, k)
-	}
-	pr := &prepared{members: make([]member, 0, len(rec)+4)}
-	for name, v := range rec {
-		enc := appendString(nil, name)
-		enc = append(enc, ':')
-		if enc, err = appendValue(enc, v); err != nil {
-			return nil, fmt.Errorf("auditlog: encode: member %q: %w", name, err)
+	e.Instance = instance
+	v := reflect.ValueOf(&e).Elem()
+	fields := eventFieldList()
+	pr := &prepared{members: make([]member, 0, 24)}
+	// One buffer for all members; each member's slice points into it.
+	buf := make([]byte, 0, 512)
+	for _, f := range fields {
+		fv := v.Field(f.index)
+		if f.omitEmpty && fv.IsZero() {
+			continue
 		}
-		pr.members = append(pr.members, member{name, enc})
+		start := len(buf)
+		buf = appendString(buf, f.name)
+		buf = append(buf, ':')
+		switch fv.Kind() {
+		case reflect.String:
+			buf = appendString(buf, fv.String())
+		case reflect.Int, reflect.Int64:
+			n := fv.Int()
+			if n > 1<<53-1 || n < -(1<<53-1) {
+				return nil, fmt.Errorf("auditlog: encode: %s = %d is beyond ±(2^53-1)", f.name, n)
+			}
+			buf = strconv.AppendInt(buf, n, 10)
+		case reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			n := fv.Uint()
+			if n > 1<<53-1 {
+				return nil, fmt.Errorf("auditlog: encode: %s = %d is beyond 2^53-1", f.name, n)
+			}
+			buf = strconv.AppendUint(buf, n, 10)
+		case reflect.Slice:
+			buf = append(buf, '[')
+			for i := range fv.Len() {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = appendString(buf, fv.Index(i).String())
+			}
+			buf = append(buf, ']')
+		default:
+			return nil, fmt.Errorf("auditlog: encode: %s has unsupported kind %s", f.name, fv.Kind())
+		}
+		pr.members = append(pr.members, member{name: f.name, enc: buf[start:len(buf):len(buf)]})
 	}
-	sort.Slice(pr.members, func(i, j int) bool { return pr.members[i].name < pr.members[j].name })
 	return pr, nil
+}
+
+// eventField is one member of Event as the canonical encoder writes it.
+type eventField struct {
+	index     int
+	name      string
+	omitEmpty bool
+}
+
+var (
+	eventFieldsOnce sync.Once
+	eventFields     []eventField
+)
+
+// eventFieldList lists Event's members by their json names, sorted, so
+// that records are produced in canonical member order without a map or a
+// sort per record. The chain members (time, sequence, hashes) are added
+// under the writer's lock.
+func eventFieldList() []eventField {
+	eventFieldsOnce.Do(func() {
+		t := reflect.TypeOf(Event{})
+		for i := range t.NumField() {
+			tag := t.Field(i).Tag.Get("json")
+			name, opts, _ := strings.Cut(tag, ",")
+			switch name {
+			case "", "-", "@timestamp", "event.sequence", "rrproxy.chain.prev", "rrproxy.chain.hash":
+				continue
+			}
+			eventFields = append(eventFields, eventField{index: i, name: name, omitEmpty: opts == "omitempty"})
+		}
+		sort.Slice(eventFields, func(i, j int) bool { return eventFields[i].name < eventFields[j].name })
+	})
+	return eventFields
 }
 
 func stringMember(name, v string) member {
@@ -599,7 +653,7 @@ func (w *Writer) syncLocked(seq uint64) error {
 // batchWindow is how long the background sync waits after the first
 // unsynced record, so that the records of concurrent sessions share one
 // fdatasync.
-const batchWindow = 2 * time.Millisecond
+const batchWindow = 10 * time.Millisecond
 
 // backgroundSync makes batch-mode records durable: within batchWindow of
 // a record being written, one fdatasync covers it and every record

@@ -87,7 +87,7 @@ type Timeouts struct {
 type Audit struct {
 	Path string `yaml:"path"`
 	// Sync: always (fsync per record before the statement runs), batch
-	// (group commit within 2 ms, default), none.
+	// (group commit within 10 ms, default), none.
 	Sync string `yaml:"sync"`
 	// Instance names this proxy's chain; default rrproxy@<hostname>.
 	Instance string `yaml:"instance"`
