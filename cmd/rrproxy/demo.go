@@ -105,7 +105,7 @@ log: {level: info}
 	}
 	announce := func(addr net.Addr) {
 		_, port, _ := net.SplitHostPort(addr.String())
-		fmt.Fprint(out, demoBanner(port, certs.CA, cfg.Audit.Path))
+		fmt.Fprint(out, demoBanner(port, certs.CA, cfg.Audit.Path, dir))
 		if ready != nil {
 			ready(addr)
 		}
@@ -113,14 +113,15 @@ log: {level: info}
 	return run(ctx, cfg, newLogger(os.Stderr, "info", "text"), announce)
 }
 
-func demoBanner(port, ca, auditPath string) string {
-	r := strings.NewReplacer("{PORT}", port, "{CA}", ca, "{AUDIT}", auditPath)
+func demoBanner(port, ca, auditPath, dir string) string {
+	r := strings.NewReplacer("{PORT}", port, "{CA}", ca, "{AUDIT}", auditPath, "{DIR}", dir)
 	return r.Replace(`
 rrproxy demo is ready on 127.0.0.1:{PORT} (TLS required; Ctrl-C stops it).
 
 Accounts (demo only):
   alice / alice-demo-password   data manager: all of study.*, visits.treatment_arm withheld
-  bob   / bob-demo-password     site monitor: study.subjects and study.visits only
+  bob   / bob-demo-password     site monitor: sites, subjects, visits; birth_year comes back NULL
+  dave  / dave-demo-password    statistician: all of study.*, subject numbers as pseudonyms
   carol / carol-demo-password   disabled account: login refused
 
 mariadb CLI:
@@ -138,5 +139,7 @@ Python (PyMySQL):
   with c.cursor() as cur: cur.execute("SELECT site_id, COUNT(*) FROM subjects GROUP BY site_id"); print(cur.fetchall())
 
 Audit log: {AUDIT}
+  rrproxy audit verify -pubkey {DIR}/audit-checkpoint.pub {DIR}/audit/
+  rrproxy audit report -html /tmp/rrproxy-report.html -pubkey {DIR}/audit-checkpoint.pub {DIR}/audit/
 `)
 }
