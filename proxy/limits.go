@@ -99,16 +99,18 @@ func (s *session) watchTime() (stop func()) {
 		return func() {}
 	}
 	id := s.up.id
+	// Built now, on the session's goroutine: the timer's goroutine must
+	// not read session state the session may be changing.
+	ev := s.event("kill-query")
 	timer := time.AfterFunc(t+killGrace, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err := s.srv.pool.killQuery(ctx, id)
-		ev := s.event("kill-query")
 		ev.Outcome, ev.Reason = "success", fmt.Sprintf("statement exceeded limits.max_execution_time (%s)", t)
 		if err != nil {
 			ev.Outcome, ev.Reason = "failure", ev.Reason+": "+err.Error()
 		}
-		_, _ = s.record(ev)
+		_, _ = s.srv.audit.Record(ev)
 		s.log.Warn("statement killed: max_execution_time", "limit", t, "err", err)
 	})
 	return func() { timer.Stop() }
