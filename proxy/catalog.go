@@ -18,13 +18,12 @@ const catalogTTL = authz.CatalogTTL
 
 // catalogCache holds upstream column lists, shared by all sessions.
 type catalogCache struct {
-	mu  sync.Mutex
-	m   map[string]catalogEntry
-	idx map[string]indexEntry
+	mu sync.Mutex
+	m  map[string]catalogEntry
 }
 
 type catalogEntry struct {
-	cols []string
+	rows [][]string
 	at   time.Time
 }
 
@@ -41,39 +40,40 @@ func (c sessionCatalog) Columns(schema, table string) ([]string, error) {
 	// session: the explicit LIMIT overrides sql_select_limit, and names
 	// that are not plain UTF-8 (character_set_results = utf16, ...) are
 	// refused rather than cached.
-	return c.cachedStrings("columns\x00"+schema+"."+table, fmt.Sprintf(
+	rows, err := c.cached("columns\x00"+schema+"."+table, fmt.Sprintf(
 		"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION LIMIT %d",
-		quote(schema), quote(table), maxTableColumns), func(cols []string) error {
-		for _, col := range cols {
-			if !plainName(col) {
+		quote(schema), quote(table), maxTableColumns), 1, func(rows [][]string) error {
+		for _, r := range rows {
+			if !plainName(r[0]) {
 				return fmt.Errorf("column names of %s.%s did not arrive as UTF-8 (session character_set_results?)", schema, table)
 			}
 		}
 		return nil
 	})
+	return firstColumn(rows), err
 }
 
-// cachedStrings answers a one-column catalog query from the cache, or
-// runs it on the session's upstream connection and caches what check
-// accepts.
-func (c sessionCatalog) cachedStrings(key, query string, check func([]string) error) ([]string, error) {
+// cached answers a catalog query of ncols text columns from the cache,
+// or runs it on the session's upstream connection and caches what check
+// (if any) accepts.
+func (c sessionCatalog) cached(key, query string, ncols int, check func([][]string) error) ([][]string, error) {
 	cc := &c.s.srv.catalog
 	cc.mu.Lock()
 	e, ok := cc.m[key]
 	cc.mu.Unlock()
 	if ok && time.Since(e.at) < catalogTTL {
-		return e.cols, nil
+		return e.rows, nil
 	}
 	if c.s.up == nil {
 		return nil, fmt.Errorf("no upstream connection")
 	}
-	vals, err := c.s.up.queryStrings(query)
+	rows, err := c.s.up.queryRows(query, ncols)
 	if err != nil {
 		c.s.upOK = false
 		return nil, err
 	}
 	if check != nil {
-		if err := check(vals); err != nil {
+		if err := check(rows); err != nil {
 			return nil, err
 		}
 	}
@@ -81,9 +81,20 @@ func (c sessionCatalog) cachedStrings(key, query string, check func([]string) er
 	if cc.m == nil || len(cc.m) > 10000 {
 		cc.m = map[string]catalogEntry{}
 	}
-	cc.m[key] = catalogEntry{cols: vals, at: time.Now()}
+	cc.m[key] = catalogEntry{rows: rows, at: time.Now()}
 	cc.mu.Unlock()
-	return vals, nil
+	return rows, nil
+}
+
+func firstColumn(rows [][]string) []string {
+	if rows == nil {
+		return nil
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r[0]
+	}
+	return out
 }
 
 // maxTableColumns is more columns than MySQL or MariaDB allow in a table.
@@ -106,20 +117,6 @@ func plainName(s string) bool {
 func quote(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\\`)
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
-
-// queryStrings runs a query whose result is one column of text and
-// returns its values (NULL as "").
-func (c *upConn) queryStrings(q string) ([]string, error) {
-	rows, err := c.queryRows(q, 1)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = r[0]
-	}
-	return out, nil
 }
 
 // queryRows runs a query whose result has ncols columns of text.
@@ -178,44 +175,25 @@ func (c *upConn) queryRows(q string, ncols int) ([][]string, error) {
 // Indexes lists t's indexes, name to columns, lower-case
 // (authz.IndexCatalog), from the same cache.
 func (c sessionCatalog) Indexes(schema, table string) (map[string][]string, error) {
-	cc := &c.s.srv.catalog
-	key := "index\x00" + schema + "." + table
-	cc.mu.Lock()
-	e, ok := cc.idx[key]
-	cc.mu.Unlock()
-	if ok && time.Since(e.at) < catalogTTL {
-		return e.idx, nil
-	}
-	if c.s.up == nil {
-		return nil, fmt.Errorf("no upstream connection")
-	}
-	rows, err := c.s.up.queryRows(fmt.Sprintf(
+	rows, err := c.cached("index\x00"+schema+"."+table, fmt.Sprintf(
 		"SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY INDEX_NAME, SEQ_IN_INDEX LIMIT %d",
-		quote(schema), quote(table), maxTableColumns), 2)
+		quote(schema), quote(table), maxTableColumns), 2, func(rows [][]string) error {
+		for _, r := range rows {
+			if !plainName(r[0]) {
+				return fmt.Errorf("index names of %s.%s did not arrive as UTF-8", schema, table)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		c.s.upOK = false
 		return nil, err
 	}
 	idx := map[string][]string{}
 	for _, r := range rows {
-		if !plainName(r[0]) {
-			return nil, fmt.Errorf("index names of %s.%s did not arrive as UTF-8", schema, table)
-		}
 		name := strings.ToLower(r[0])
 		idx[name] = append(idx[name], strings.ToLower(r[1]))
 	}
-	cc.mu.Lock()
-	if cc.idx == nil || len(cc.idx) > 10000 {
-		cc.idx = map[string]indexEntry{}
-	}
-	cc.idx[key] = indexEntry{idx: idx, at: time.Now()}
-	cc.mu.Unlock()
 	return idx, nil
-}
-
-type indexEntry struct {
-	idx map[string][]string
-	at  time.Time
 }
 
 // ViewDefinition says whether schema.table is a view and gives its
@@ -223,20 +201,20 @@ type indexEntry struct {
 // account needs SHOW VIEW on the schemas it reads, or definitions come
 // back empty and every view is refused.
 func (c sessionCatalog) ViewDefinition(schema, table string) (string, bool, error) {
-	defs, err := c.cachedStrings("view\x00"+schema+"."+table, fmt.Sprintf(
+	defs, err := c.cached("view\x00"+schema+"."+table, fmt.Sprintf(
 		"SELECT VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s LIMIT 1",
-		quote(schema), quote(table)), nil)
+		quote(schema), quote(table)), 1, nil)
 	if err != nil || len(defs) == 0 {
 		return "", false, err
 	}
-	return defs[0], true, nil
+	return defs[0][0], true, nil
 }
 
 // IsStoredFunction reports whether schema has a stored function named
 // name (authz.RoutineCatalog), from the same cache.
 func (c sessionCatalog) IsStoredFunction(schema, name string) (bool, error) {
-	found, err := c.cachedStrings("function\x00"+schema+"."+name, fmt.Sprintf(
+	found, err := c.cached("function\x00"+schema+"."+name, fmt.Sprintf(
 		"SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s AND ROUTINE_NAME = %s AND ROUTINE_TYPE = 'FUNCTION' LIMIT 1",
-		quote(schema), quote(name)), nil)
+		quote(schema), quote(name)), 1, nil)
 	return len(found) > 0, err
 }
