@@ -3,7 +3,9 @@ package auditlog
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -107,15 +109,19 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // decodeLine parses one line into a record map, keeping numbers exact.
+// The line must hold exactly one JSON object.
 func decodeLine(line []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	var rec map[string]any
 	if err := dec.Decode(&rec); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("not a JSON object (%v)", err)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("trailing data after the record")
+	if rec == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("not a single JSON object")
 	}
 	return rec, nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -31,7 +30,7 @@ const maxLine = 256 << 20
 // stops at the first line that is not a JSON object, reporting file and
 // line, and at the first error from each.
 func ReadRecords(paths []string, each func(file string, line int, rec map[string]any) error) error {
-	files, err := readLogFiles(paths)
+	files, err := ExpandPaths(paths)
 	if err != nil {
 		return err
 	}
@@ -43,8 +42,11 @@ func ReadRecords(paths []string, each func(file string, line int, rec map[string
 	return nil
 }
 
-// readLogFiles expands directories into their log files in chain order.
-func readLogFiles(paths []string) ([]string, error) {
+// ExpandPaths turns files and directories into the audit files to read:
+// a directory stands for its *.jsonl files, in chain order (rotated
+// files by first sequence, then the active one); files named directly
+// keep the order given.
+func ExpandPaths(paths []string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
 		fi, err := os.Stat(p)
@@ -134,7 +136,7 @@ func readLogFile(path string, each func(string, int, map[string]any) error) erro
 			// by a crash (and its statement never ran).
 			return fmt.Errorf("auditlog: %s:%d: incomplete last record (no newline at end of file)", path, line)
 		}
-		rec, err := decodeReadLine(sc.Bytes())
+		rec, err := decodeLine(sc.Bytes())
 		if err != nil {
 			return fmt.Errorf("auditlog: %s:%d: %w", path, line, err)
 		}
@@ -149,19 +151,6 @@ func readLogFile(path string, each func(string, int, map[string]any) error) erro
 		return fmt.Errorf("auditlog: %s: %w", path, err)
 	}
 	return nil
-}
-
-func decodeReadLine(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var rec map[string]any
-	if err := dec.Decode(&rec); err != nil || rec == nil {
-		return nil, errors.New("not a JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("not a single JSON object")
-	}
-	return rec, nil
 }
 
 // Filter selects records. Zero fields match everything; set fields must all

@@ -138,7 +138,7 @@ func TestReadLogFilesOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := readLogFiles([]string{dir})
+	got, err := ExpandPaths([]string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestReadLogFilesOrder(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("order %v, want %v", got, want)
 	}
-	if _, err := readLogFiles([]string{filepath.Join(dir, "missing")}); err == nil {
+	if _, err := ExpandPaths([]string{filepath.Join(dir, "missing")}); err == nil {
 		t.Error("a missing path must be an error")
 	}
 }

@@ -83,28 +83,6 @@ func (e *entry) fail(format string, args ...any) error {
 	return fmt.Errorf("%w: %s:%d: sequence %d: %s", ErrTampered, e.file, e.line, e.seq, fmt.Sprintf(format, args...))
 }
 
-// ExpandPaths turns files and directories into the audit files to read:
-// a directory contributes its *.jsonl files.
-func ExpandPaths(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		if !st.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		m, err := filepath.Glob(filepath.Join(p, "*.jsonl"))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m...)
-	}
-	return out, nil
-}
-
 // Verify checks the chains in paths as docs/audit-format.md specifies.
 func Verify(paths []string, o VerifyOptions) (*Summary, error) {
 	files, err := ExpandPaths(paths)
