@@ -380,7 +380,7 @@ func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d 
 	if !rewrite {
 		return d, true
 	}
-	h := &hooks{g: g, id: id, catalog: sess.Catalog, stmtTables: res.Statements}
+	h := &hooks{g: g, id: id, catalog: sess.Catalog, all: allTables(res.Statements)}
 	rw, err := sqlscope.Rewrite(sql, sess.DB, sess.SQLMode, h)
 	if err != nil {
 		var de *DeniedError

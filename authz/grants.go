@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rrproxy/rrproxy/authz/sqlscope"
 )
@@ -91,12 +92,10 @@ func (p *Policy) grantsFor(id *Identity, shadow bool) *grants {
 		return p.grantsFor(id, false)
 	}
 	var kinds []string
-	var limits []*limitDef
+	var userLimits *limitDef
 	if a := p.users[id.User]; a != nil {
 		kinds = append(kinds, a.kinds...)
-		if a.limits != nil {
-			limits = append(limits, a.limits)
-		}
+		userLimits = a.limits
 	}
 	for _, name := range id.Groups {
 		if gd := p.groups[name]; gd != nil {
@@ -111,68 +110,38 @@ func (p *Policy) grantsFor(id *Identity, shadow bool) *grants {
 			g.kinds[sk] = true
 		}
 	}
-	g.limits = p.effectiveLimits(id, limits)
+	g.limits = p.effectiveLimits(id, userLimits)
 	actual, _ := p.grantsCache.LoadOrStore(key, g)
 	return actual.(*grants)
 }
 
-// effectiveLimits: a limit set on the user wins; otherwise the most
-// generous of the user's groups (grants add up, as with tables); a limit
-// set nowhere is no limit.
-func (p *Policy) effectiveLimits(id *Identity, user []*limitDef) Limits {
-	var l Limits
-	var u *limitDef
-	if len(user) > 0 {
-		u = user[0]
-	}
+// effectiveLimits: a limit set on the user (u, nil if none) wins;
+// otherwise the most generous of the user's groups that set it (grants
+// add up, as with tables); a limit set nowhere is no limit. Networks: the
+// user's, else those of all their groups.
+func (p *Policy) effectiveLimits(id *Identity, u *limitDef) Limits {
 	var groups []*limitDef
 	for _, name := range id.Groups {
 		if gd := p.groups[name]; gd != nil && gd.limits != nil {
 			groups = append(groups, gd.limits)
 		}
 	}
+	// Limits are never negative, so a group that leaves one unset (0)
+	// does not take part in the maximum.
 	pick := func(get func(*limitDef) int64) int64 {
 		if u != nil && get(u) != 0 {
 			return get(u)
 		}
-		var best int64 = -1
+		var best int64
 		for _, g := range groups {
-			v := get(g)
-			if v == 0 {
-				return 0 // one group without this limit: no limit
-			}
-			if v > best {
-				best = v
-			}
-		}
-		if best < 0 {
-			return 0
+			best = max(best, get(g))
 		}
 		return best
 	}
-	// A group that sets other limits but not this one does not lift it:
-	// only groups that mention a limit take part in choosing it.
-	withLimit := func(get func(*limitDef) int64) []*limitDef {
-		var out []*limitDef
-		for _, g := range groups {
-			if get(g) != 0 {
-				out = append(out, g)
-			}
-		}
-		return out
-	}
-	for _, f := range []struct {
-		get func(*limitDef) int64
-		set func(int64)
-	}{
-		{func(d *limitDef) int64 { return d.maxRows }, func(v int64) { l.MaxRows = v }},
-		{func(d *limitDef) int64 { return int64(d.maxTime) }, func(v int64) { l.MaxExecutionTime = durationOf(v) }},
-		{func(d *limitDef) int64 { return int64(d.maxSessions) }, func(v int64) { l.MaxSessions = int(v) }},
-	} {
-		saved := groups
-		groups = withLimit(f.get)
-		f.set(pick(f.get))
-		groups = saved
+	l := Limits{
+		MaxRows:          pick(func(d *limitDef) int64 { return d.maxRows }),
+		MaxExecutionTime: time.Duration(pick(func(d *limitDef) int64 { return int64(d.maxTime) })),
+		MaxSessions:      int(pick(func(d *limitDef) int64 { return int64(d.maxSessions) })),
 	}
 	if u != nil && len(u.networks) > 0 {
 		l.Networks = u.networks
@@ -408,7 +377,7 @@ type hooks struct {
 	g           *grants
 	id          *Identity
 	catalog     Catalog
-	stmtTables  []sqlscope.Statement
+	all         *sqlscope.Statement // every table of the text, for unresolved columns
 	usedCatalog bool
 	lastRule    string
 }
@@ -420,19 +389,20 @@ func (h *hooks) rule() string {
 	return RuleDefaultDeny
 }
 
-// statementFor finds the analysed statement whose tables a column may
-// belong to: the union of all statements' tables (a rewrite walks them
-// in turn, and over-approximating only refuses more).
-func (h *hooks) statement() *sqlscope.Statement {
-	st := &sqlscope.Statement{}
-	for i := range h.stmtTables {
-		st.Tables = append(st.Tables, h.stmtTables[i].Tables...)
+// allTables gathers the tables of every statement of a text: a column
+// the analyser could not tie to a table may belong to any of them (a
+// rewrite walks the statements in turn, and over-approximating only
+// refuses more).
+func allTables(stmts []sqlscope.Statement) *sqlscope.Statement {
+	all := &sqlscope.Statement{}
+	for i := range stmts {
+		all.Tables = append(all.Tables, stmts[i].Tables...)
 	}
-	return st
+	return all
 }
 
 func (h *hooks) Column(c sqlscope.Column, use sqlscope.Use) (sqlscope.ColumnAction, error) {
-	st := h.statement()
+	st := h.all
 	if rid := h.g.columnDeniedAny(st, c); rid != "" {
 		h.lastRule = rid
 		return sqlscope.ColumnAction{}, &DeniedError{Rule: rid, Class: ClassColumn, Hidden: true, Object: c.Name, Msg: "unknown column " + c.Name}
@@ -556,16 +526,6 @@ func (p *Policy) Summary() string {
 		}
 	}
 	return b.String()
-}
-
-// restrictedByDeny returns the rule withholding a column of t, or "".
-func (g *grants) restrictedByDeny(t sqlscope.Table) string {
-	for _, c := range g.denyCols {
-		if match(c.schema, t.Schema) && match(c.table, t.Name) {
-			return c.rule
-		}
-	}
-	return ""
 }
 
 // indexHidden returns the rule hiding an index of t, or "": MariaDB

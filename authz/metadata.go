@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/rrproxy/rrproxy/authz/sqlscope"
 )
@@ -393,5 +392,3 @@ func (g *grants) viewReadable(db string, def []byte) bool {
 	}
 	return true
 }
-
-func durationOf(v int64) time.Duration { return time.Duration(v) }

@@ -80,11 +80,7 @@ func (p *Policy) probe(g *grants, id *Identity, sess Session, sql string, d *Dec
 	if err != nil {
 		return
 	}
-	all := &sqlscope.Statement{}
-	for i := range res.Statements {
-		all.Tables = append(all.Tables, res.Statements[i].Tables...)
-	}
-	rw, err := sqlscope.Rewrite(sql, sess.DB, sess.SQLMode, &probeHooks{g: g, st: all})
+	rw, err := sqlscope.Rewrite(sql, sess.DB, sess.SQLMode, &probeHooks{g: g, st: allTables(res.Statements)})
 	if err != nil || len(rw.Names) == 0 {
 		return
 	}
