@@ -450,25 +450,14 @@ func (s *session) passThrough(pkt []byte) error {
 // audit log. It returns the intent's sequence number, or an error already
 // sent to the client.
 func (s *session) decide(command, text string, d authz.Decision) (uint64, bool) {
-	ev := s.event("statement")
-	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
-	ev.Rewritten, ev.Shadow, ev.Digest, ev.Parameters = d.SQL, d.Shadow, d.Digest, s.params
-	if s.srv.cfg.RedactLiterals && d.Normalized != "" {
-		// The literals of a statement can be patient data; the shape
-		// and digest still say what was asked.
-		ev.Statement, ev.Rewritten, ev.Parameters = d.Normalized, "", nil
-	}
+	ev := s.statementEvent(command, text, d)
 	if d.Shadow != "" {
 		// A rule in shadow mode would have decided differently: the
 		// administrator trying a new policy reads this.
 		s.log.Info("shadow rule would change this decision", "shadow", d.Shadow)
 	}
 	if !d.Allowed() {
-		ev.Outcome, ev.Phase, ev.Reason = "failure", "denied", d.Err.Error()
-		var de *authz.DeniedError
-		if errors.As(d.Err, &de) {
-			ev.Rule = de.Rule
-		}
+		denied(ev, d.Err, "")
 		seq, err := s.record(ev)
 		if err != nil {
 			s.replyErr(err, 0)
@@ -485,6 +474,28 @@ func (s *session) decide(command, text string, d authz.Decision) (uint64, bool) 
 		return 0, false
 	}
 	return seq, true
+}
+
+// statementEvent is the audit record of a decided statement or command.
+func (s *session) statementEvent(command, text string, d authz.Decision) *auditlog.Event {
+	ev := s.event("statement")
+	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
+	ev.Rewritten, ev.Shadow, ev.Digest, ev.Parameters = d.SQL, d.Shadow, d.Digest, s.params
+	if s.srv.cfg.RedactLiterals && d.Normalized != "" {
+		// The literals of a statement can be patient data; the shape
+		// and digest still say what was asked.
+		ev.Statement, ev.Rewritten, ev.Parameters = d.Normalized, "", nil
+	}
+	return ev
+}
+
+// denied marks ev as a refusal by err, naming its rule.
+func denied(ev *auditlog.Event, err error, note string) {
+	ev.Outcome, ev.Phase, ev.Reason = "failure", "denied", err.Error()+note
+	var de *authz.DeniedError
+	if errors.As(err, &de) {
+		ev.Rule = de.Rule
+	}
 }
 
 // outcome records how an allowed command ended.
@@ -536,13 +547,9 @@ func (s *session) checkSession(prepared bool) authz.Session {
 // (authz/probe.go). The refusal is audited as such, with its rule; the
 // probe is audited as the intent that reaches the upstream.
 func (s *session) forwardProbe(command, text string, d authz.Decision, probe []byte, relay func() (relayStats, error)) error {
-	ev := s.event("statement")
-	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
-	ev.Outcome, ev.Phase, ev.Reason = "failure", "denied", d.Err.Error()+"; answered as for a missing object"
-	var de *authz.DeniedError
-	if errors.As(d.Err, &de) {
-		ev.Rule = de.Rule
-	}
+	ev := s.statementEvent(command, text, d)
+	ev.Rewritten = "" // the probe is recorded as the intent below
+	denied(ev, d.Err, "; answered as for a missing object")
 	if _, err := s.record(ev); err != nil {
 		s.replyErr(err, 0)
 		return nil
@@ -684,18 +691,8 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	}
 	ps := s.stmts[id]
 	if cmd == mysql.COM_STMT_EXECUTE {
-		if err := s.rebind(ps); err != nil {
-			ev := s.event("statement")
-			ev.Command, ev.Statement, ev.Outcome, ev.Phase, ev.Reason = name, ps.sql, "failure", "denied", err.Error()
-			var de *authz.DeniedError
-			if errors.As(err, &de) {
-				ev.Rule = de.Rule
-			}
-			seq, aerr := s.record(ev)
-			if aerr != nil {
-				err = aerr
-			}
-			s.replyErr(err, seq)
+		if d := s.rebind(ps); !d.Allowed() {
+			s.decide(name, ps.sql, d) // records and answers the refusal
 			return nil
 		}
 	}

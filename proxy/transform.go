@@ -252,18 +252,19 @@ var errPolicyChanged = errors.New("the access policy changed since this statemen
 // rebind checks a prepared statement again at EXECUTE when the policy
 // has been reloaded since PREPARE: a revoked grant takes effect on the
 // next execution, not when the client happens to re-prepare.
-func (s *session) rebind(ps *prepared) error {
+func (s *session) rebind(ps *prepared) authz.Decision {
 	pol := s.srv.policies.Current()
 	if pol.Version == ps.version {
-		return nil
+		return authz.Decision{}
 	}
 	d := pol.CheckQuery(s.ident, s.checkSession(true), ps.sql)
 	if d.Err != nil {
-		return d.Err
+		return d
 	}
 	if d.SQL != ps.sent {
-		return &authz.DeniedError{Rule: "policy-changed", Class: authz.ClassStatement, Msg: errPolicyChanged.Error()}
+		d.Err = &authz.DeniedError{Rule: "policy-changed", Class: authz.ClassStatement, Msg: errPolicyChanged.Error()}
+		return d
 	}
 	ps.version, ps.xf = pol.Version, transformFor(d, pol, true)
-	return nil
+	return authz.Decision{}
 }
