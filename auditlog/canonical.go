@@ -82,29 +82,36 @@ func appendString(dst []byte, s string) []byte {
 	}
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
+	// Runs of bytes that need no escape are copied whole: statement text
+	// is most of a record, and almost none of it is escaped.
+	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == '"':
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		start = i + 1
+		switch c {
+		case '"':
 			dst = append(dst, '\\', '"')
-		case c == '\\':
+		case '\\':
 			dst = append(dst, '\\', '\\')
-		case c >= 0x20:
-			dst = append(dst, c)
-		case c == '\b':
+		case '\b':
 			dst = append(dst, '\\', 'b')
-		case c == '\t':
+		case '\t':
 			dst = append(dst, '\\', 't')
-		case c == '\n':
+		case '\n':
 			dst = append(dst, '\\', 'n')
-		case c == '\f':
+		case '\f':
 			dst = append(dst, '\\', 'f')
-		case c == '\r':
+		case '\r':
 			dst = append(dst, '\\', 'r')
 		default:
 			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		}
 	}
+	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
 

@@ -3,6 +3,7 @@ package auditlog
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +43,9 @@ type Options struct {
 	// CheckpointCopy, if set, is a file elsewhere that every checkpoint
 	// record is also appended to, so that truncating the log is visible.
 	CheckpointCopy string
+	// StageBytes is the size of the staging file through which batch
+	// and none mode records pass (0: 2 MiB). See stage.go.
+	StageBytes int
 }
 
 // zeroHash is the prev of a chain's first record.
@@ -59,7 +64,9 @@ type Writer struct {
 	mu        sync.Mutex
 	synced    *sync.Cond // signalled when a sync completes
 	f         *os.File
-	size      int64 // bytes of complete records in f
+	size      int64  // bytes of complete records in f and the stage
+	fileSize  int64  // bytes of complete records in f
+	stage     *stage // nil with SyncAlways
 	opened    time.Time
 	seq       uint64
 	prev      string
@@ -73,6 +80,8 @@ type Writer struct {
 	bg        sync.WaitGroup
 	closed    bool
 	buf       []byte
+	chainBuf  []byte // the chain members of the record being written
+	line      []byte // the record as written
 	keyID     string
 }
 
@@ -134,14 +143,56 @@ func OpenChain(o Options) (*Writer, error) {
 		}
 	}
 	st, _ := f.Stat()
-	w.size = st.Size()
+	w.size, w.fileSize = st.Size(), st.Size()
 	w.opened = time.Now()
 	w.lastCkpt = time.Now()
-	ev := &Event{Action: "audit-start", Outcome: "success"}
 	if last != nil {
 		w.seq, w.prev = last.seq, last.hash
+	}
+	// Records staged by a run that died before flushing them.
+	staged, err := readStage(o.Path)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("auditlog: %w", err)
+	}
+	recovered := stagedContinuation(staged, w.seq, w.prev)
+	for _, line := range recovered {
+		if err := w.writeFile(line); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("auditlog: recovering staged records: %w", err)
+		}
+		w.size += int64(len(line))
+		t, err := tailOf(mustDecode(line))
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("auditlog: recovering staged records: %w", err)
+		}
+		w.seq, w.prev = t.seq, t.hash
+		last, clean = t, false
+	}
+	if len(recovered) > 0 {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("auditlog: recovering staged records: %w", err)
+		}
+	}
+	if o.Sync != SyncAlways {
+		if w.stage, err = openStage(o.Path, cmp.Or(o.StageBytes, defaultStageBytes)); err != nil {
+			f.Close()
+			return nil, err
+		}
+	} else if staged != nil {
+		_ = os.Remove(stagePath(o.Path))
+	}
+	ev := &Event{Action: "audit-start", Outcome: "success"}
+	if last != nil {
 		ev.Action = "audit-restart"
 		switch {
+		case len(recovered) > 0:
+			ev.Reason = fmt.Sprintf("previous run ended without audit-stop; %d staged records recovered from %s", len(recovered), filepath.Base(stagePath(o.Path)))
+			if cut > 0 {
+				ev.Reason += fmt.Sprintf(" (the log held an incomplete copy of the first, %d bytes, now replaced)", cut)
+			}
 		case cut > 0:
 			ev.Reason = fmt.Sprintf("previous run ended without audit-stop; discarded %d bytes of an incomplete last record (its statement was never run)", cut)
 		case !clean:
@@ -152,10 +203,10 @@ func OpenChain(o Options) (*Writer, error) {
 	}
 	w.syncedSeq = w.seq
 	if _, err := w.Record(ev); err != nil {
-		f.Close()
+		w.closeFiles(false)
 		return nil, err
 	}
-	if o.Sync == SyncBatch {
+	if w.stage != nil {
 		w.bg.Add(1)
 		go w.backgroundSync()
 	}
@@ -167,10 +218,27 @@ func OpenChain(o Options) (*Writer, error) {
 	}
 	w.mu.Unlock()
 	if err != nil {
-		f.Close()
+		close(w.done)
+		w.bg.Wait()
+		w.closeFiles(false)
 		return nil, err
 	}
 	return w, nil
+}
+
+// closeFiles closes the log and the staging file, removing the latter if
+// everything staged is in the log.
+func (w *Writer) closeFiles(drained bool) error {
+	var err error
+	if w.stage != nil {
+		err = w.stage.close(drained)
+	}
+	return errors.Join(err, w.f.Close())
+}
+
+func mustDecode(line []byte) map[string]any {
+	rec, _ := decodeLine(line)
+	return rec
 }
 
 type tailRecord struct {
@@ -320,7 +388,7 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	switch w.o.Sync {
 	case SyncAlways:
 		err = w.syncLocked(seq)
-	case SyncBatch:
+	case SyncBatch, SyncNone:
 		select {
 		case w.kick <- struct{}{}:
 		default: // a sync is already due
@@ -428,16 +496,12 @@ func eventFieldList() []eventField {
 	return eventFields
 }
 
-func stringMember(name, v string) member {
-	enc := appendString(nil, name)
-	enc = append(enc, ':')
-	return member{name, appendString(enc, v)}
-}
-
 // join writes the members, merged with extra (both sorted), as one
-// canonical object.
-func join(dst []byte, ms, extra []member) []byte {
+// canonical object. It also returns the offset in dst of the first
+// member whose name sorts after mark: where a member named mark goes.
+func join(dst []byte, ms, extra []member, mark string) ([]byte, int) {
 	dst = append(dst, '{')
+	at := -1
 	i, j, first := 0, 0, true
 	for i < len(ms) || j < len(extra) {
 		var m member
@@ -450,9 +514,12 @@ func join(dst []byte, ms, extra []member) []byte {
 			dst = append(dst, ',')
 		}
 		first = false
+		if at < 0 && m.name > mark {
+			at = len(dst)
+		}
 		dst = append(dst, m.enc...)
 	}
-	return append(dst, '}')
+	return append(dst, '}'), at
 }
 
 // append writes one record; w.mu is held.
@@ -462,6 +529,38 @@ func (w *Writer) append(ev *Event) (uint64, error) {
 		return 0, err
 	}
 	return w.appendPrepared(ev, pr)
+}
+
+// appendTimestamp writes t as the canonical record time,
+// "2006-01-02T15:04:05.000000Z" (UTC, microseconds), without the
+// general-purpose formatter.
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	us := t.Nanosecond() / 1000
+	pad := func(dst []byte, v, width int) []byte {
+		var b [8]byte
+		for i := width - 1; i >= 0; i-- {
+			b[i] = byte('0' + v%10)
+			v /= 10
+		}
+		return append(dst, b[:width]...)
+	}
+	dst = pad(dst, y, 4)
+	dst = append(dst, '-')
+	dst = pad(dst, int(mo), 2)
+	dst = append(dst, '-')
+	dst = pad(dst, d, 2)
+	dst = append(dst, 'T')
+	dst = pad(dst, h, 2)
+	dst = append(dst, ':')
+	dst = pad(dst, mi, 2)
+	dst = append(dst, ':')
+	dst = pad(dst, s, 2)
+	dst = append(dst, '.')
+	dst = pad(dst, us, 6)
+	return append(dst, 'Z')
 }
 
 // appendPrepared adds the chain members to pr and writes it; w.mu is
@@ -474,36 +573,100 @@ func (w *Writer) appendPrepared(ev *Event, pr *prepared) (uint64, error) {
 		ev.Time = time.Now()
 	}
 	ev.Seq, ev.Instance = w.seq+1, w.o.Instance
-	seqEnc := appendString(nil, "event.sequence")
-	seqEnc = strconv.AppendUint(append(seqEnc, ':'), ev.Seq, 10)
-	// Sorted: "@timestamp" < "event.sequence" < "rrproxy.chain.prev".
-	extra := []member{
-		stringMember("@timestamp", ev.Time.UTC().Format("2006-01-02T15:04:05.000000Z")),
-		{"event.sequence", seqEnc},
-		stringMember("rrproxy.chain.prev", w.prev),
+	if y := ev.Time.UTC().Year(); y < 1 || y > 9999 {
+		return 0, fmt.Errorf("auditlog: encode: time %v is outside years 1-9999", ev.Time)
 	}
-	body := join(w.buf[:0], pr.members, extra)
+	// The chain members go into one scratch buffer owned by the writer.
+	ch := w.chainBuf[:0]
+	ch = append(ch, `"@timestamp":"`...)
+	ch = appendTimestamp(ch, ev.Time)
+	ch = append(ch, '"')
+	ts := len(ch)
+	ch = append(ch, `"event.sequence":`...)
+	ch = strconv.AppendUint(ch, ev.Seq, 10)
+	sq := len(ch)
+	ch = append(ch, `"rrproxy.chain.prev":"`...)
+	ch = append(ch, w.prev...)
+	ch = append(ch, '"')
+	w.chainBuf = ch
+	// Sorted: "@timestamp" < "event.sequence" < "rrproxy.chain.prev".
+	extra := [3]member{
+		{"@timestamp", ch[:ts]},
+		{"event.sequence", ch[ts:sq]},
+		{"rrproxy.chain.prev", ch[sq:]},
+	}
+	body, at := join(w.buf[:0], pr.members, extra[:], "rrproxy.chain.hash")
 	sum := sha256.Sum256(body)
-	hash := hex.EncodeToString(sum[:])
-	// "rrproxy.chain.hash" sorts just before "rrproxy.chain.prev".
-	extra = append(extra[:2], stringMember("rrproxy.chain.hash", hash), extra[2])
-	line := join(body[len(body):], pr.members, extra)
-	line = append(line, '\n')
-	w.buf = line
-	if n, err := w.f.WriteAt(line, w.size); err != nil || n != len(line) {
+	// The record as written is the hashed body with the hash member in
+	// its sorted place.
+	const hashName = `"rrproxy.chain.hash":"`
+	n := len(body) + len(hashName) + 2*len(sum) + 2
+	line := slices.Grow(w.line[:0], n+1)[:n+1]
+	copy(line, body[:at])
+	k := at + copy(line[at:], hashName)
+	hex.Encode(line[k:], sum[:])
+	k += 2 * len(sum)
+	line[k], line[k+1] = '"', ','
+	copy(line[k+2:], body[at:])
+	line[n] = '\n'
+	w.buf, w.line = body, line
+	if err := w.put(line); err != nil {
+		return 0, err
+	}
+	w.size += int64(len(line))
+	w.seq, w.prev = ev.Seq, string(line[k-2*len(sum):k])
+	w.sinceCkpt++
+	return ev.Seq, nil
+}
+
+// put stages line or, with SyncAlways or for a record too big for the
+// staging file, writes it to the log after what is staged; w.mu is held.
+// On error nothing of line is kept.
+func (w *Writer) put(line []byte) error {
+	s := w.stage
+	if s == nil || !s.fits(line) {
+		if err := w.drainLocked(); err != nil {
+			return err
+		}
+		return w.writeFile(line)
+	}
+	if !s.room(line) {
+		if err := w.drainLocked(); err != nil {
+			return err
+		}
+	}
+	s.put(line)
+	return nil
+}
+
+// drainLocked writes the staged records to the log (not synced); w.mu
+// is held. On error they stay staged.
+func (w *Writer) drainLocked() error {
+	s := w.stage
+	if s == nil || s.off == 0 {
+		return nil
+	}
+	if err := w.writeFile(s.mem[:s.off]); err != nil {
+		return err
+	}
+	s.off = 0
+	return nil
+}
+
+// writeFile appends b, whole records, to the log; w.mu is held.
+func (w *Writer) writeFile(b []byte) error {
+	if n, err := w.f.WriteAt(b, w.fileSize); err != nil || n != len(b) {
 		// Leave no partial record behind: the next record would
 		// otherwise follow garbage. If the cut fails too, the next
-		// append overwrites from the same offset anyway.
-		_ = w.f.Truncate(w.size)
+		// write overwrites from the same offset anyway.
+		_ = w.f.Truncate(w.fileSize)
 		if err == nil {
 			err = io.ErrShortWrite
 		}
-		return 0, fmt.Errorf("auditlog: write: %w", err)
+		return fmt.Errorf("auditlog: write: %w", err)
 	}
-	w.size += int64(len(line))
-	w.seq, w.prev = ev.Seq, hash
-	w.sinceCkpt++
-	return ev.Seq, nil
+	w.fileSize += int64(len(b))
+	return nil
 }
 
 // maintain writes a checkpoint or rotates when due; w.mu is held.
@@ -536,7 +699,7 @@ func (w *Writer) checkpoint() error {
 		return err
 	}
 	w.sinceCkpt, w.lastCkpt = 0, time.Now()
-	line := append([]byte(nil), w.buf...) // w.buf is reused once the lock is released below
+	line := append([]byte(nil), w.line...) // w.line is reused once the lock is released below
 	if w.o.CheckpointCopy != "" {
 		// The copy lives elsewhere so that cutting the log's tail is
 		// visible; a failure to keep it is a failure to audit. The log
@@ -571,6 +734,9 @@ func (w *Writer) rotate() error {
 	for w.syncing {
 		w.synced.Wait()
 	}
+	if err := w.drainLocked(); err != nil {
+		return fmt.Errorf("auditlog: rotate: %w", err)
+	}
 	first, err := firstSeq(w.f)
 	if err != nil {
 		return fmt.Errorf("auditlog: rotate: %w", err)
@@ -588,16 +754,22 @@ func (w *Writer) rotate() error {
 	if err != nil {
 		return fmt.Errorf("auditlog: rotate: %w", err)
 	}
-	old, oldSize, oldSeq, oldPrev, oldSince := w.f, w.size, w.seq, w.prev, w.sinceCkpt
+	old, oldSize, oldFileSize, oldSeq, oldPrev, oldSince := w.f, w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt
 	undo := func(err error) error {
 		nf.Close()
 		_ = os.Remove(tmp)
-		w.f, w.size, w.seq, w.prev, w.sinceCkpt = old, oldSize, oldSeq, oldPrev, oldSince
+		if w.stage != nil {
+			w.stage.off = 0 // only the new file's first record was staged
+		}
+		w.f, w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt = old, oldSize, oldFileSize, oldSeq, oldPrev, oldSince
 		return fmt.Errorf("auditlog: rotate: %w", err)
 	}
-	w.f, w.size = nf, 0
+	w.f, w.size, w.fileSize = nf, 0, 0
 	if _, err := w.append(&Event{Action: "audit-file-start", Outcome: "success",
 		FilePrevious: filepath.Base(name), FilePreviousLast: oldSeq}); err != nil {
+		return undo(err)
+	}
+	if err := w.drainLocked(); err != nil {
 		return undo(err)
 	}
 	if err := nf.Sync(); err != nil {
@@ -640,6 +812,9 @@ func syncDir(dir string) {
 
 // syncLocked makes every written record durable; w.mu is held.
 func (w *Writer) syncLocked(seq uint64) error {
+	if err := w.drainLocked(); err != nil {
+		return err
+	}
 	if w.syncedSeq >= seq {
 		return nil
 	}
@@ -679,7 +854,17 @@ func (w *Writer) backgroundSync() {
 		for w.syncing {
 			w.synced.Wait()
 		}
-		if w.closed || w.syncedSeq >= w.seq {
+		if w.closed {
+			w.mu.Unlock()
+			continue
+		}
+		if err := w.drainLocked(); err != nil {
+			// Records stay staged; Record refuses new ones and retries.
+			w.syncErr = err
+			w.mu.Unlock()
+			continue
+		}
+		if w.o.Sync != SyncBatch || w.syncedSeq >= w.seq {
 			w.mu.Unlock()
 			continue
 		}
@@ -726,7 +911,8 @@ func (w *Writer) Close() error {
 		w.synced.Wait()
 	}
 	w.closed = true
-	err = errors.Join(err, w.f.Sync(), w.f.Close())
+	derr := w.drainLocked()
+	err = errors.Join(err, derr, w.f.Sync(), w.closeFiles(derr == nil))
 	w.synced.Broadcast()
 	close(w.done)
 	w.mu.Unlock()

@@ -102,6 +102,23 @@ func recordAt(t *testing.T, dir string, seq uint64) string {
 	return ""
 }
 
+// statementSeqs returns the sequence numbers of the statement records in
+// dir's files.
+func statementSeqs(t *testing.T, dir string) map[uint64]bool {
+	t.Helper()
+	out := map[uint64]bool{}
+	err := auditlog.ReadRecords([]string{dir}, func(_ string, _ int, rec map[string]any) error {
+		if auditlog.Str(rec, "event.action") == "statement" {
+			out[uint64(auditlog.Int(rec, "event.sequence"))] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func mustVerify(t *testing.T, o auditlog.VerifyOptions, paths ...string) *auditlog.Summary {
 	t.Helper()
 	sum, err := auditlog.Verify(paths, o)
@@ -131,6 +148,7 @@ func TestAuditOnSmallFilesystem(t *testing.T) {
 			defer os.RemoveAll(sub) // room for the next case
 			o := c.o
 			o.Path, o.Instance = filepath.Join(sub, "audit.jsonl"), "fault-"+strconv.Itoa(i)
+			o.StageBytes = 32 << 10 // the whole filesystem is 256 KiB
 			vo := auditlog.VerifyOptions{}
 			if o.CheckpointKey != nil {
 				vo.PublicKey = pub
@@ -185,19 +203,21 @@ func TestAuditOnSmallFilesystem(t *testing.T) {
 					t.Errorf("Record on a full disk: %v, want ENOSPC", err)
 				}
 			}
-			// Nothing of a failed record is in the file: its last record
-			// is the last one acknowledged (or the writer's own checkpoint
-			// or file-start record after it, which announce no statement).
+			// The log verifies as it is. Acknowledged records that the
+			// full disk kept out of it are still in the staging file
+			// (batch mode); nothing beyond the last acknowledged record
+			// is in the log.
 			maxAck := preludeSeq
 			for _, s := range acked {
 				maxAck = max(maxAck, s)
 			}
 			sum := mustVerify(t, vo, sub)
-			if got := sum.Chains[0].LastSequence; got != maxAck {
+			if got := sum.Chains[0].LastSequence; got > maxAck {
 				t.Errorf("after the failures the chain ends at sequence %d (%s); the last acknowledged record is %d: "+
 					"a Record that returned an error left its record in the log", got, recordAt(t, sub, got), maxAck)
 			}
-			t.Logf("%d records acknowledged after the disk filled; then every writer got %v", len(acked), failed[0])
+			t.Logf("%d records acknowledged after the disk filled (the log holds up to %d, the rest staged); then every writer got %v",
+				len(acked), sum.Chains[0].LastSequence, failed[0])
 
 			// Still full: still refused, still intact.
 			if _, err := w.Record(faultEvent(0)); !errors.Is(err, syscall.ENOSPC) {
@@ -220,6 +240,30 @@ func TestAuditOnSmallFilesystem(t *testing.T) {
 			if c := sum.Chains[0]; !c.Stopped || c.LastSequence < seq {
 				t.Fatalf("summary after recovery: %s", sum)
 			}
+			// Every acknowledged statement record is in the log, and
+			// none of the refused ones: the refused records took no
+			// sequence number, and the statements in the log are exactly
+			// the acknowledged ones.
+			want := map[uint64]bool{seq: true}
+			for _, s := range acked {
+				want[s] = true
+			}
+			for j := uint64(1); j <= preludeSeq; j++ {
+				if recordAt(t, sub, j) == "statement" {
+					want[j] = true
+				}
+			}
+			got := statementSeqs(t, sub)
+			for s := range want {
+				if !got[s] {
+					t.Errorf("acknowledged record %d is not in the log", s)
+				}
+			}
+			for s := range got {
+				if !want[s] {
+					t.Errorf("statement record %d is in the log but was never acknowledged", s)
+				}
+			}
 		})
 	}
 
@@ -228,7 +272,7 @@ func TestAuditOnSmallFilesystem(t *testing.T) {
 	// again the chain continues.
 	t.Run("read-only", func(t *testing.T) {
 		sub := filepath.Join(dir, "ro")
-		o := auditlog.Options{Path: filepath.Join(sub, "audit.jsonl"), Sync: auditlog.SyncBatch, Instance: "fault-ro"}
+		o := auditlog.Options{Path: filepath.Join(sub, "audit.jsonl"), Sync: auditlog.SyncBatch, Instance: "fault-ro", StageBytes: 32 << 10}
 		w, err := auditlog.OpenChain(o)
 		if err != nil {
 			t.Fatal(err)
@@ -252,7 +296,7 @@ func TestAuditOnSmallFilesystem(t *testing.T) {
 			t.Fatalf("OpenChain on a read-only filesystem: %v; want EROFS naming the file", err)
 		}
 		t.Logf("OpenChain says: %v", err)
-		_, err = auditlog.OpenChain(auditlog.Options{Path: filepath.Join(sub, "new", "audit.jsonl"), Sync: auditlog.SyncBatch})
+		_, err = auditlog.OpenChain(auditlog.Options{Path: filepath.Join(sub, "new", "audit.jsonl"), Sync: auditlog.SyncBatch, StageBytes: 32 << 10})
 		if !errors.Is(err, syscall.EROFS) {
 			t.Fatalf("OpenChain of a new log on a read-only filesystem: %v; want EROFS", err)
 		}
@@ -463,6 +507,7 @@ func TestKilledUnderLoadRecovers(t *testing.T) {
 		}
 		sc := bufio.NewScanner(stdout)
 		var maxAck uint64
+		acked := map[uint64]bool{}
 		n := 0
 		for n < after && sc.Scan() {
 			seq, err := strconv.ParseUint(sc.Text(), 10, 64)
@@ -472,6 +517,7 @@ func TestKilledUnderLoadRecovers(t *testing.T) {
 				t.Fatalf("round %d: child says %q\n%s", round, sc.Text(), stderr.String())
 			}
 			maxAck = max(maxAck, seq)
+			acked[seq] = true
 			n++
 		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -488,8 +534,9 @@ func TestKilledUnderLoadRecovers(t *testing.T) {
 		}
 
 		// The dead child's chain must verify as it is (it is open: no
-		// audit-stop), contain every acknowledged record, and be
-		// continued by the next writer.
+		// audit-stop); with the records still in its staging file it
+		// must hold every acknowledged record once the next writer has
+		// recovered them; and that writer continues it.
 		files, err := auditlog.ExpandPaths([]string{dir})
 		if err != nil {
 			t.Fatal(err)
@@ -502,8 +549,10 @@ func TestKilledUnderLoadRecovers(t *testing.T) {
 				t.Fatalf("round %d: the log as the killed writer left it: %v", round, err)
 			}
 			t.Logf("round %d: killed mid-record: %v", round, err)
-		} else if c := sum.Chains[0]; c.LastSequence < maxAck || c.Stopped {
-			t.Fatalf("round %d: killed after acknowledging %d, the log ends at %d (stopped=%v)", round, maxAck, c.LastSequence, c.Stopped)
+		} else if c := sum.Chains[0]; c.Stopped {
+			t.Fatalf("round %d: killed, yet the log ends with audit-stop", round)
+		} else {
+			t.Logf("round %d: the killed writer's log ends at %d; %d acknowledged", round, c.LastSequence, maxAck)
 		}
 		w, err := auditlog.OpenChain(o)
 		if err != nil {
@@ -516,6 +565,12 @@ func TestKilledUnderLoadRecovers(t *testing.T) {
 		c := sum.Chains[0]
 		if c.LastSequence <= maxAck || !c.Stopped {
 			t.Fatalf("round %d: after recovery: %s", round, sum)
+		}
+		inLog := statementSeqs(t, dir)
+		for seq := range acked {
+			if !inLog[seq] {
+				t.Fatalf("round %d: acknowledged statement record %d is not in the recovered log", round, seq)
+			}
 		}
 		t.Logf("round %d: killed after %d acknowledged records (highest %d); chain now %d records in %d files",
 			round, n, maxAck, c.Records, len(c.Files))
