@@ -14,9 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,13 +186,21 @@ func OpenChain(o Options) (*Writer, error) {
 	if last != nil {
 		ev.Action = "audit-restart"
 		switch {
-		case len(recovered) > 0:
-			ev.Reason = fmt.Sprintf("previous run ended without audit-stop; %d staged records recovered from %s", len(recovered), filepath.Base(stagePath(o.Path)))
+		case cut > 0 || len(recovered) > 0:
+			ev.Reason = "previous run ended without audit-stop"
 			if cut > 0 {
-				ev.Reason += fmt.Sprintf(" (the log held an incomplete copy of the first, %d bytes, now replaced)", cut)
+				// A record cut short in the log was either being written
+				// directly (and was never acknowledged, so its statement
+				// never ran) or being flushed from the staging file (and
+				// is recovered whole below).
+				ev.Reason += fmt.Sprintf("; discarded %d bytes of an incomplete last record", cut)
+				if len(recovered) == 0 {
+					ev.Reason += " (never acknowledged: its statement was never run)"
+				}
 			}
-		case cut > 0:
-			ev.Reason = fmt.Sprintf("previous run ended without audit-stop; discarded %d bytes of an incomplete last record (its statement was never run)", cut)
+			if len(recovered) > 0 {
+				ev.Reason += fmt.Sprintf("; %d staged records recovered from %s", len(recovered), filepath.Base(stagePath(o.Path)))
+			}
 		case !clean:
 			ev.Reason = "previous run ended without audit-stop"
 		default:
@@ -381,6 +387,7 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	if err == nil {
 		seq, err = w.appendPrepared(ev, pr)
 	}
+	pr.release()
 	if err != nil {
 		w.mu.Unlock()
 		return 0, err
@@ -413,87 +420,31 @@ type member struct {
 // it before taking the lock lets concurrent sessions do it in parallel.
 type prepared struct {
 	members []member // sorted by name
+	buf     []byte   // holds every member's encoding
+}
+
+// preparedPool recycles prepared records (and their buffers) between
+// records: two per statement.
+var preparedPool = sync.Pool{New: func() any {
+	return &prepared{members: make([]member, 0, 32), buf: make([]byte, 0, 1024)}
+}}
+
+// release returns pr to the pool; pr must not be used afterwards.
+func (pr *prepared) release() {
+	if cap(pr.buf) > 64<<10 {
+		return // an outsized statement: let it go
+	}
+	preparedPool.Put(pr)
 }
 
 func prepare(ev *Event, instance string) (*prepared, error) {
-	e := *ev
-	e.Instance = instance
-	v := reflect.ValueOf(&e).Elem()
-	fields := eventFieldList()
-	pr := &prepared{members: make([]member, 0, 24)}
-	// One buffer for all members; each member's slice points into it.
-	buf := make([]byte, 0, 512)
-	for _, f := range fields {
-		fv := v.Field(f.index)
-		if f.omitEmpty && fv.IsZero() {
-			continue
-		}
-		start := len(buf)
-		buf = appendString(buf, f.name)
-		buf = append(buf, ':')
-		switch fv.Kind() {
-		case reflect.String:
-			buf = appendString(buf, fv.String())
-		case reflect.Int, reflect.Int64:
-			n := fv.Int()
-			if n > 1<<53-1 || n < -(1<<53-1) {
-				return nil, fmt.Errorf("auditlog: encode: %s = %d is beyond ±(2^53-1)", f.name, n)
-			}
-			buf = strconv.AppendInt(buf, n, 10)
-		case reflect.Uint16, reflect.Uint32, reflect.Uint64:
-			n := fv.Uint()
-			if n > 1<<53-1 {
-				return nil, fmt.Errorf("auditlog: encode: %s = %d is beyond 2^53-1", f.name, n)
-			}
-			buf = strconv.AppendUint(buf, n, 10)
-		case reflect.Slice:
-			buf = append(buf, '[')
-			for i := range fv.Len() {
-				if i > 0 {
-					buf = append(buf, ',')
-				}
-				buf = appendString(buf, fv.Index(i).String())
-			}
-			buf = append(buf, ']')
-		default:
-			return nil, fmt.Errorf("auditlog: encode: %s has unsupported kind %s", f.name, fv.Kind())
-		}
-		pr.members = append(pr.members, member{name: f.name, enc: buf[start:len(buf):len(buf)]})
+	ev.Instance = instance
+	pr := preparedPool.Get().(*prepared)
+	pr.members = pr.members[:0]
+	if err := encodeMembers(pr, ev); err != nil {
+		return nil, err
 	}
 	return pr, nil
-}
-
-// eventField is one member of Event as the canonical encoder writes it.
-type eventField struct {
-	index     int
-	name      string
-	omitEmpty bool
-}
-
-var (
-	eventFieldsOnce sync.Once
-	eventFields     []eventField
-)
-
-// eventFieldList lists Event's members by their json names, sorted, so
-// that records are produced in canonical member order without a map or a
-// sort per record. The chain members (time, sequence, hashes) are added
-// under the writer's lock.
-func eventFieldList() []eventField {
-	eventFieldsOnce.Do(func() {
-		t := reflect.TypeOf(Event{})
-		for i := range t.NumField() {
-			tag := t.Field(i).Tag.Get("json")
-			name, opts, _ := strings.Cut(tag, ",")
-			switch name {
-			case "", "-", "@timestamp", "event.sequence", "rrproxy.chain.prev", "rrproxy.chain.hash":
-				continue
-			}
-			eventFields = append(eventFields, eventField{index: i, name: name, omitEmpty: opts == "omitempty"})
-		}
-		sort.Slice(eventFields, func(i, j int) bool { return eventFields[i].name < eventFields[j].name })
-	})
-	return eventFields
 }
 
 // join writes the members, merged with extra (both sorted), as one
@@ -528,6 +479,7 @@ func (w *Writer) append(ev *Event) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer pr.release()
 	return w.appendPrepared(ev, pr)
 }
 

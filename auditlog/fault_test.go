@@ -551,8 +551,10 @@ func TestKilledUnderLoadRecovers(t *testing.T) {
 			t.Logf("round %d: killed mid-record: %v", round, err)
 		} else if c := sum.Chains[0]; c.Stopped {
 			t.Fatalf("round %d: killed, yet the log ends with audit-stop", round)
+		} else if c.LastSequence+uint64(c.Staged) < maxAck {
+			t.Fatalf("round %d: killed after acknowledging %d; the log ends at %d with %d more staged", round, maxAck, c.LastSequence, c.Staged)
 		} else {
-			t.Logf("round %d: the killed writer's log ends at %d; %d acknowledged", round, c.LastSequence, maxAck)
+			t.Logf("round %d: the killed writer's log ends at %d, %d more staged (%s); %d acknowledged", round, c.LastSequence, c.Staged, strings.TrimSpace(sum.String()), maxAck)
 		}
 		w, err := auditlog.OpenChain(o)
 		if err != nil {

@@ -44,6 +44,12 @@ type ChainSummary struct {
 	LastCheckpoint uint64 // sequence the last checkpoint covers (0: none)
 	Signed         bool   // checkpoints verified with a public key
 	Stopped        bool   // the chain ends with audit-stop
+	// Staged counts records in the active file's staging file that
+	// continue the chain but are not in the log yet: rrproxy is running
+	// (they are flushed within 10 ms) or crashed (its next start appends
+	// them). They are not verified as part of the chain.
+	Staged   int
+	lastHash string
 }
 
 func (s *Summary) String() string {
@@ -61,6 +67,10 @@ func (s *Summary) String() string {
 		}
 		if !c.Stopped {
 			b.WriteString(", open (no audit-stop yet)")
+		}
+		if c.Staged > 0 {
+			fmt.Fprintf(&b, "; %d further record(s) in %s, not in the log yet (flushed within 10 ms while rrproxy runs; after a crash, appended when it starts again)",
+				c.Staged, filepath.Base(stagePath(c.Files[len(c.Files)-1])))
 		}
 		b.WriteByte('\n')
 	}
@@ -109,6 +119,13 @@ func Verify(paths []string, o VerifyOptions) (*Summary, error) {
 		cs, err := verifyChain(inst, chains[inst], o.PublicKey)
 		if err != nil {
 			return nil, err
+		}
+		if n := len(cs.Files); n > 0 && !cs.Stopped {
+			staged, err := readStage(cs.Files[n-1])
+			if err != nil {
+				return nil, fmt.Errorf("auditlog: %w", err)
+			}
+			cs.Staged = len(stagedContinuation(staged, cs.LastSequence, cs.lastHash))
 		}
 		sum.Chains = append(sum.Chains, cs)
 	}
@@ -271,6 +288,7 @@ func verifyChain(inst string, es []*entry, pub ed25519.PublicKey) (ChainSummary,
 	if prev != nil {
 		cs.LastSequence = prev.seq
 		cs.Stopped = prev.action == "audit-stop"
+		cs.lastHash = prev.hash
 	}
 	return cs, nil
 }

@@ -533,6 +533,13 @@ func (s *session) forwardChecked(command, text string, d authz.Decision, pkt []b
 	if err != nil {
 		return st, false, err
 	}
+	// The client has its answer before the outcome record is built: the
+	// record is still written before the next command is read, but not
+	// on the statement's latency path.
+	if err := s.cw.flush(); err != nil {
+		s.outcome(command, intent, start, st)
+		return st, false, errClientGone{err}
+	}
 	s.outcome(command, intent, start, st)
 	return st, true, nil
 }
