@@ -361,8 +361,8 @@ func lastOfRotated(active string) (*tailRecord, error) {
 }
 
 // Record stamps ev (sequence, time, instance, chain links) and appends
-// it. It returns once the record is written and, per the sync mode, on
-// disk; on error nothing of the record is left in the file, and the
+// it. It returns once the record is staged or written and, with
+// SyncAlways, on disk; on error nothing of the record is kept, and the
 // caller must not run the statement it announces.
 func (w *Writer) Record(ev *Event) (uint64, error) {
 	pr, err := prepare(ev, w.o.Instance)

@@ -3,10 +3,14 @@
 // forwarded ("intent") and after it completes ("outcome").
 //
 // The contract the proxy relies on: Record returns only after the record
-// is written (and, with sync: always, on disk). If Record fails, the
-// statement is not run. No audit, no query.
+// is in the page cache, where it survives the process being killed: with
+// sync always, written to the log and fdatasync'ed; with batch and none,
+// copied into a memory-mapped staging file that a background flush moves
+// into the log within 10 ms (stage.go). If Record fails, the statement is
+// not run. No audit, no query.
 //
-// This is the first version: a sequence-numbered JSON-lines file with
-// three durability modes. Hash chaining, signed checkpoints, rotation and
-// the verifier are the audit-log issue's work.
+// Records form a hash chain over their RFC 8785 canonical form, with
+// signed checkpoints, rotation that continues the chain, and crash
+// recovery; docs/audit-format.md specifies the format, Verify checks it,
+// and ReadRecords/Filter serve search, export and report.
 package auditlog

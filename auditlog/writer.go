@@ -56,6 +56,6 @@ type Event struct {
 // Sync modes.
 const (
 	SyncAlways = "always" // fsync after every record, before Record returns
-	SyncBatch  = "batch"  // group commit: written before Record returns, on disk within batchWindow, one fdatasync for all records written meanwhile
-	SyncNone   = "none"   // leave it to the OS
+	SyncBatch  = "batch"  // staged before Record returns, in the log and on disk within batchWindow, one write and one fdatasync for all records of the window
+	SyncNone   = "none"   // staged and flushed like batch, never synced: the OS decides
 )
