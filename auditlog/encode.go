@@ -51,6 +51,9 @@ func encodeMembers(pr *prepared, e *Event) error {
 	if e.ConfigHash != "" {
 		x.str("rrproxy.config_sha256", `"rrproxy.config_sha256":`, e.ConfigHash)
 	}
+	if e.Credential != "" {
+		x.str("rrproxy.credential_id", `"rrproxy.credential_id":`, e.Credential)
+	}
 	if e.Database != "" {
 		x.str("rrproxy.database", `"rrproxy.database":`, e.Database)
 	}
@@ -122,6 +125,9 @@ func encodeMembers(pr *prepared, e *Event) error {
 	}
 	if e.TLS != "" {
 		x.str("tls.version", `"tls.version":`, e.TLS)
+	}
+	if e.Subject != "" {
+		x.str("user.id", `"user.id":`, e.Subject)
 	}
 	if e.User != "" {
 		x.str("user.name", `"user.name":`, e.User)

@@ -18,6 +18,8 @@ type Event struct {
 	SourcePort int       `json:"source.port,omitempty"`
 	IDSource   string    `json:"rrproxy.identity_source,omitempty"` // local, or the OIDC issuer
 	Groups     []string  `json:"user.roles,omitempty"`
+	Subject    string    `json:"user.id,omitempty"`               // single sign-on: the IdP's subject
+	Credential string    `json:"rrproxy.credential_id,omitempty"` // single sign-on: the issued password used
 	Cipher     string    `json:"tls.cipher,omitempty"`
 	Host       string    `json:"host.name,omitempty"`
 	SessionID  uint32    `json:"rrproxy.session_id,omitempty"`

@@ -1,6 +1,9 @@
 package authz
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // ErrAuthFailed is the one answer to every failed login. Callers must not
 // tell the client which part was wrong (no such user, wrong password,
@@ -11,7 +14,20 @@ var ErrAuthFailed = errors.New("authz: authentication failed")
 type Identity struct {
 	User   string
 	Groups []string
-	Source string // "local"; OIDC issuers arrive with single sign-on
+	Source string // "local", or the OIDC issuer URL
+	// Account is the policy.yaml users entry this identity is: a local
+	// account, or a listed SSO user. "" for an SSO user known only by
+	// groups. Rules to user:NAME apply through it, so an IdP user can
+	// never take on a local account's grants by sharing its name.
+	Account string
+
+	// Single sign-on only.
+	Provider      string    // identity_providers name
+	Subject       string    // the IdP's sub claim
+	MFA           bool      // the sign-in used multi-factor authentication
+	DroppedGroups []string  // groups withheld for want of MFA
+	Credential    string    // id of the issued password used, "" for a token
+	Expires       time.Time // the credential's or token's expiry
 }
 
 // AuthenticatePassword verifies a cleartext password (received over TLS,
@@ -47,5 +63,5 @@ func (p *Policy) AuthenticateNative(user string, salt, resp []byte) (*Identity, 
 }
 
 func (a *account) identity() *Identity {
-	return &Identity{User: a.name, Groups: append([]string(nil), a.groups...), Source: "local"}
+	return &Identity{User: a.name, Groups: append([]string(nil), a.groups...), Source: "local", Account: a.name}
 }

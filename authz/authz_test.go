@@ -126,8 +126,8 @@ var sampleCatalog = fakeCatalog{
 
 func TestCheckQuery(t *testing.T) {
 	p := examplePolicy(t)
-	alice := &Identity{User: "alice", Groups: []string{"data-managers"}}
-	bob := &Identity{User: "bob", Groups: []string{"site-monitors"}}
+	alice := &Identity{User: "alice", Groups: []string{"data-managers"}, Account: "alice"}
+	bob := &Identity{User: "bob", Groups: []string{"site-monitors"}, Account: "bob"}
 	cases := []struct {
 		name  string
 		id    *Identity
@@ -204,7 +204,7 @@ func TestCheckQuery(t *testing.T) {
 
 func TestCheckUseDBAndFieldList(t *testing.T) {
 	p := examplePolicy(t)
-	bob := &Identity{User: "bob", Groups: []string{"site-monitors"}}
+	bob := &Identity{User: "bob", Groups: []string{"site-monitors"}, Account: "bob"}
 	if d := p.CheckUseDB(bob, "study"); !d.Allowed() {
 		t.Errorf("bob USE study: %v", d.Err)
 	}

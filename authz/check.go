@@ -457,7 +457,16 @@ const RuleAccount = "account-disabled"
 // on their next statement, not at their next login.
 func (p *Policy) accountGone(id *Identity) error {
 	if id.Source != "local" {
-		return nil
+		if id.Account == "" {
+			return nil
+		}
+		// A listed SSO user: disabling or removing the listing ends the
+		// session as for a local account.
+		if a := p.users[id.Account]; a != nil && !a.disabled && a.sso == id.Provider {
+			return nil
+		}
+		return &DeniedError{Rule: RuleAccount, Class: ClassStatement,
+			Msg: fmt.Sprintf("the account '%s' has been disabled; this session can run nothing more", id.User)}
 	}
 	if a := p.users[id.User]; a == nil || a.disabled {
 		return &DeniedError{Rule: RuleAccount, Class: ClassStatement,
@@ -668,7 +677,7 @@ func checkSetVar(v sqlscope.SetVar) error {
 
 // appliesTo reports whether rule r applies to identity id.
 func (r *rule) appliesTo(id *Identity) bool {
-	if r.toAll || r.toUsers[id.User] {
+	if r.toAll || (id.Account != "" && r.toUsers[id.Account]) {
 		return true
 	}
 	for _, g := range id.Groups {

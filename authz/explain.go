@@ -17,7 +17,18 @@ func (p *Policy) IdentityOf(user string) (*Identity, bool) {
 	if !ok {
 		return nil, false
 	}
-	return a.identity(), true
+	id := a.identity()
+	if a.sso != "" {
+		// A listed SSO user, as a sign-in without further IdP groups
+		// would make them.
+		id.Source, id.Provider = "", a.sso
+		for _, pr := range p.providers {
+			if pr.name == a.sso {
+				id.Source = pr.issuer
+			}
+		}
+	}
+	return id, true
 }
 
 // Explain is the administrator's view of one decision: what the

@@ -49,7 +49,7 @@ type ruleMask struct {
 var defaultKinds = []string{"select", "show", "describe", "explain", "use", "set", "transaction", "do", "help"}
 
 func identityKey(id *Identity) string {
-	return id.User + "\x00" + strings.Join(id.Groups, "\x00")
+	return id.Source + "\x00" + id.Account + "\x00" + id.User + "\x00" + strings.Join(id.Groups, "\x00")
 }
 
 // grantsFor flattens the rules applying to id. With shadow, rules in
@@ -93,7 +93,7 @@ func (p *Policy) grantsFor(id *Identity, shadow bool) *grants {
 	}
 	var kinds []string
 	var userLimits *limitDef
-	if a := p.users[id.User]; a != nil {
+	if a := p.users[id.Account]; a != nil {
 		kinds = append(kinds, a.kinds...)
 		userLimits = a.limits
 	}
@@ -483,7 +483,7 @@ func (p *Policy) Summary() string {
 	sort.Strings(names)
 	for _, n := range names {
 		a := p.users[n]
-		id := &Identity{User: n, Groups: a.groups}
+		id := &Identity{User: n, Groups: a.groups, Account: n}
 		g := p.grantsFor(id, false)
 		state := ""
 		if a.disabled {

@@ -28,6 +28,9 @@ type File struct {
 	// PseudonymKey is the HMAC key for `with: pseudonym` masks, read from
 	// a file (relative to policy.yaml) or an environment variable.
 	PseudonymKey *KeySource `yaml:"pseudonym_key"`
+	// IdentityProviders are the OIDC issuers whose users may sign in
+	// (authz/sso.go).
+	IdentityProviders map[string]ProviderSpec `yaml:"identity_providers"`
 }
 
 // KeySource names where a secret lives; the value never sits in
@@ -45,12 +48,16 @@ type UserSpec struct {
 	// clients: "*" + hex(SHA1(SHA1(pw))). Weaker: that hash is a
 	// password-equivalent for this protocol, so a leaked policy.yaml lets
 	// anyone log in as this user. Leave empty unless a client needs it.
-	NativePassword string     `yaml:"native_password"`
-	Groups         []string   `yaml:"groups"`
-	Disabled       bool       `yaml:"disabled"`
-	Description    string     `yaml:"description"`
-	Statements     []string   `yaml:"statements"`
-	Limits         *LimitSpec `yaml:"limits"`
+	NativePassword string `yaml:"native_password"`
+	// SSO names the identity provider this person signs in with, instead
+	// of a password: listing an SSO user gives them rules of their own
+	// (user:NAME), limits and groups beyond those their IdP groups map to.
+	SSO         string     `yaml:"sso"`
+	Groups      []string   `yaml:"groups"`
+	Disabled    bool       `yaml:"disabled"`
+	Description string     `yaml:"description"`
+	Statements  []string   `yaml:"statements"`
+	Limits      *LimitSpec `yaml:"limits"`
 }
 
 // GroupSpec documents a group and may carry statement kinds and limits
@@ -145,7 +152,9 @@ type Policy struct {
 	groups map[string]*groupDef
 	rules  []*rule
 	key    []byte // pseudonym HMAC key
-	shadow bool   // some rule has enforce: false
+	// providers are the trusted OIDC issuers, in name order.
+	providers []*provider
+	shadow    bool // some rule has enforce: false
 
 	grantsCache sync.Map // identity key -> *grants
 	decisions   decisionCache
@@ -159,6 +168,7 @@ type account struct {
 	disabled bool
 	kinds    []string
 	limits   *limitDef
+	sso      string // identity provider name; "" for a local account
 }
 
 type groupDef struct {
@@ -242,13 +252,24 @@ func Parse(file string, data []byte) (*Policy, error) {
 		if !nameRE.MatchString(name) {
 			bad(at, "user name %q: use letters, digits and . _ @ + - (at most 80)", name)
 		}
-		a := &account{name: name, groups: u.Groups, disabled: u.Disabled, kinds: u.Statements}
-		if u.Password == "" {
-			bad(append(at, "password"), "is required (run `rrproxy passwd` and paste its hash)")
-		} else if h, err := parseArgon2id(u.Password); err != nil {
-			bad(append(at, "password"), "%v", err)
-		} else {
-			a.hash = h
+		a := &account{name: name, groups: u.Groups, disabled: u.Disabled, kinds: u.Statements, sso: u.SSO}
+		switch {
+		case u.SSO != "":
+			if _, ok := f.IdentityProviders[u.SSO]; !ok {
+				bad(append(at, "sso"), "unknown identity provider %q (declare it under identity_providers:)", u.SSO)
+			}
+			if u.Password != "" || u.NativePassword != "" {
+				bad(at, "an SSO user (sso: %s) has no password: remove password/native_password", u.SSO)
+			}
+		case u.Password == "":
+			bad(append(at, "password"), "is required (run `rrproxy passwd` and paste its hash), or sso: PROVIDER for a single sign-on user")
+		}
+		if u.Password != "" {
+			if h, err := parseArgon2id(u.Password); err != nil {
+				bad(append(at, "password"), "%v", err)
+			} else {
+				a.hash = h
+			}
 		}
 		if u.NativePassword != "" {
 			if n, err := parseNativeHash(u.NativePassword); err != nil {
@@ -266,6 +287,8 @@ func Parse(file string, data []byte) (*Policy, error) {
 		a.limits = parseLimits(u.Limits, append(at, "limits"), bad)
 		p.users[name] = a
 	}
+
+	parseProviders(&f, p, bad, P)
 
 	seen := map[string]int{}
 	needKey := -1
@@ -498,7 +521,7 @@ func audiencesOverlap(p *Policy, a, b *rule) bool {
 		return true
 	}
 	for name, u := range p.users {
-		ida := &Identity{User: name, Groups: u.groups}
+		ida := &Identity{User: name, Groups: u.groups, Account: name}
 		if a.appliesTo(ida) && b.appliesTo(ida) {
 			return true
 		}

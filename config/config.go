@@ -22,6 +22,7 @@ type Server struct {
 	Audit    Audit    `yaml:"audit"`
 	Log      Log      `yaml:"log"`
 	Metrics  Metrics  `yaml:"metrics"`
+	SSO      SSO      `yaml:"sso"`
 
 	// File is the path the config was loaded from; relative paths inside
 	// it are resolved against its directory, not the working directory,
@@ -117,6 +118,45 @@ type Metrics struct {
 	Listen string `yaml:"listen"`
 }
 
+// SSO is the single sign-on web listener and credential store; off when
+// Listen is empty. Which identity providers are trusted, and what their
+// users may read, is in policy.yaml (identity_providers).
+type SSO struct {
+	// Listen is the HTTPS sign-in page's address (it uses tls.cert and
+	// tls.key).
+	Listen string `yaml:"listen"`
+	// PublicURL is how users' browsers reach it; the IdP redirects to
+	// PublicURL/callback. Default https://<listen>.
+	PublicURL string `yaml:"public_url"`
+	// PublicMySQL is host:port of the MySQL listener as users reach it,
+	// for the connect snippets. Default: listen.
+	PublicMySQL string `yaml:"public_mysql"`
+	// Key (64+ hex digits) hashes issued passwords and seals cookies and
+	// refresh tokens. Instances that share Store must share it.
+	Key SecretSource `yaml:"key"`
+	// Store is the credential directory (default sso-credentials next to
+	// rrproxy.yaml); share it between instances.
+	Store string `yaml:"store"`
+	// Grace lets a session run this long after its credential or token
+	// expires (revocation ends it at once). Default 0.
+	Grace time.Duration `yaml:"grace"`
+	// RecheckEvery is how often app passwords are re-checked with the
+	// IdP (default 15m).
+	RecheckEvery time.Duration `yaml:"recheck_every"`
+	// Clients are rrproxy's OAuth clients at the identity providers.
+	Clients []SSOClient `yaml:"clients"`
+}
+
+// SSOClient is rrproxy's registration at one identity provider.
+type SSOClient struct {
+	Issuer       string       `yaml:"issuer"`
+	ClientID     string       `yaml:"client_id"`
+	ClientSecret SecretSource `yaml:"client_secret"`
+	Scopes       []string     `yaml:"scopes"`
+	// CA is a PEM bundle to trust for this IdP's HTTPS, if not a public CA.
+	CA string `yaml:"ca"`
+}
+
 // Log is the process log (not the audit log).
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
@@ -185,6 +225,17 @@ func (s *Server) applyDefaults() {
 	def(&s.Audit.CheckpointInterval, time.Minute)
 	if s.Log.Level == "" {
 		s.Log.Level = "info"
+	}
+	if s.SSO.Listen != "" {
+		if s.SSO.PublicURL == "" {
+			s.SSO.PublicURL = "https://" + s.SSO.Listen
+		}
+		if s.SSO.PublicMySQL == "" {
+			s.SSO.PublicMySQL = s.Listen
+		}
+		if s.SSO.Store == "" {
+			s.SSO.Store = "sso-credentials"
+		}
 	}
 	if s.Log.Format == "" {
 		s.Log.Format = "text"
@@ -285,6 +336,28 @@ func (s *Server) validate(doc *strictyaml.Doc) error {
 	default:
 		bad(P("log", "level"), "must be debug, info, warn or error; not %q", s.Log.Level)
 	}
+	if s.SSO.Listen != "" {
+		if _, _, err := net.SplitHostPort(s.SSO.Listen); err != nil {
+			bad(P("sso", "listen"), "not a host:port address: %v", err)
+		}
+		if err := s.SSO.Key.validate(); err != nil {
+			bad(P("sso", "key"), "%v", err)
+		}
+		if len(s.SSO.Clients) == 0 {
+			bad(P("sso", "clients"), "list at least one identity provider client (issuer, client_id, client_secret)")
+		}
+		for i, c := range s.SSO.Clients {
+			if c.Issuer == "" {
+				bad(P("sso", "clients", i, "issuer"), "is required (must equal an identity_providers issuer in policy.yaml)")
+			}
+			if c.ClientID == "" {
+				bad(P("sso", "clients", i, "client_id"), "is required")
+			}
+			if err := c.ClientSecret.validate(); err != nil {
+				bad(P("sso", "clients", i, "client_secret"), "%v", err)
+			}
+		}
+	}
 	if s.Log.Format != "text" && s.Log.Format != "json" {
 		bad(P("log", "format"), "must be text or json; not %q", s.Log.Format)
 	}
@@ -308,6 +381,12 @@ func (s *Server) resolvePaths() {
 	abs(&s.Audit.Path)
 	abs(&s.Audit.CheckpointKey)
 	abs(&s.Audit.CheckpointCopy)
+	abs(&s.SSO.Key.FromFile)
+	abs(&s.SSO.Store)
+	for i := range s.SSO.Clients {
+		abs(&s.SSO.Clients[i].ClientSecret.FromFile)
+		abs(&s.SSO.Clients[i].CA)
+	}
 }
 
 // CheckFiles verifies that referenced files exist and are readable, so a

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -235,7 +236,7 @@ func (s *session) authenticate(h *handshakeResponse) (*authz.Identity, error) {
 			return nil, s.authResult(errAuth, len(data) > 0)
 		}
 		pw := string(bytes.TrimRight(data, "\x00"))
-		id, err := pol.AuthenticatePassword(h.user, pw)
+		id, err := s.checkPassword(pol, h.user, pw)
 		return id, s.authResult(err, pw != "")
 	}
 	if plugin != pluginCachingSha2 {
@@ -269,8 +270,28 @@ func (s *session) authenticate(h *handshakeResponse) (*authz.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := pol.AuthenticatePassword(h.user, pw)
+	id, err := s.checkPassword(pol, h.user, pw)
 	return id, s.authResult(err, true)
+}
+
+// checkPassword verifies a password received in full: an SSO password
+// (issued by the web sign-in, or an IdP token) or a local account's.
+// An SSO refusal keeps its precise reason for the audit log; the client
+// gets the same 1045 as for any wrong password.
+func (s *session) checkPassword(pol *authz.Policy, user, pw string) (*authz.Identity, error) {
+	if sso := s.srv.cfg.SSO; sso != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.HandshakeTimeout)
+		defer cancel()
+		id, handled, err := sso.Authenticate(ctx, pol, user, pw)
+		if handled {
+			if err != nil {
+				s.authReason = err.Error()
+				return nil, authz.ErrAuthFailed
+			}
+			return id, nil
+		}
+	}
+	return pol.AuthenticatePassword(user, pw)
 }
 
 // fullAuth performs caching_sha2_password's "perform full authentication"

@@ -46,6 +46,20 @@ type Config struct {
 	RedactLiterals bool
 	// Metrics, if set, receives the proxy's counters.
 	Metrics *Metrics
+	// SSO, if set, checks single sign-on passwords (issued ones and
+	// tokens) before local accounts, and ends sessions whose credential
+	// was revoked or expired.
+	SSO SSOAuth
+}
+
+// SSOAuth is the single sign-on service as the proxy uses it
+// (*sso.Service in production).
+type SSOAuth interface {
+	// Authenticate checks pw if it is an SSO password (handled); err is
+	// the precise reason for the audit log, never shown to the client.
+	Authenticate(ctx context.Context, pol *authz.Policy, login, pw string) (id *authz.Identity, handled bool, err error)
+	// StillValid says why an SSO session may run nothing more, or nil.
+	StillValid(id *authz.Identity) error
 }
 
 // Server accepts MySQL clients and relays them to the pool.

@@ -31,12 +31,15 @@ type session struct {
 	remote netip.AddrPort
 	tls    *tls.ConnectionState
 
-	user    string
-	ident   *authz.Identity
-	attrs   map[string]string
-	charset string
-	db      string
-	multi   bool // CLIENT_MULTI_STATEMENTS in force
+	user  string
+	ident *authz.Identity
+	// authReason is why a single sign-on login was refused, for the
+	// audit log only.
+	authReason string
+	attrs      map[string]string
+	charset    string
+	db         string
+	multi      bool // CLIENT_MULTI_STATEMENTS in force
 
 	up    *upConn
 	upOK  bool                 // upstream connection is between commands and reusable
@@ -100,6 +103,7 @@ func (s *session) event(action string) *auditlog.Event {
 	}
 	if s.ident != nil {
 		ev.IDSource, ev.Groups = s.ident.Source, s.ident.Groups
+		ev.Subject, ev.Credential = s.ident.Subject, s.ident.Credential
 	}
 	if s.up != nil {
 		ev.Upstream = s.up.id
@@ -195,8 +199,12 @@ func (s *session) run(ctx context.Context) {
 func (s *session) loginFailed(err error) {
 	switch {
 	case errors.Is(err, errAuth):
-		s.loginEvent("failure", "bad credentials")
-		s.log.Info("login failed", "user", sanitize(s.user))
+		reason := "bad credentials"
+		if s.authReason != "" {
+			reason = s.authReason // single sign-on: the precise reason
+		}
+		s.loginEvent("failure", reason)
+		s.log.Info("login failed", "user", sanitize(s.user), "reason", reason)
 	case errors.Is(err, errTLSRequired):
 		s.loginEvent("failure", "tls required")
 		s.log.Info("login refused: no TLS", "user", sanitize(s.user))
@@ -320,6 +328,28 @@ func (s *session) close() {
 	_ = s.conn.Close()
 }
 
+// ssoEnded ends a single sign-on session whose credential was revoked
+// or whose credential or token expired (beyond the grace period): the
+// command is not run, the client is told why, and the audit log says so.
+func (s *session) ssoEnded(cmd byte) bool {
+	sso := s.srv.cfg.SSO
+	if sso == nil || cmd == mysql.COM_QUIT {
+		return false
+	}
+	err := sso.StillValid(s.ident)
+	if err == nil {
+		return false
+	}
+	ev := s.event("session-ended")
+	ev.Command, ev.Outcome, ev.Reason = commandName(cmd), "failure", "single sign-on: "+err.Error()
+	_, _ = s.record(ev)
+	s.log.Info("sso session ended", "reason", err)
+	s.sendError(errPacket(mysql.ER_ACCESS_DENIED_ERROR, "28000",
+		"rrproxy: your single sign-on credential has expired or was revoked; sign in again for a new password. The command was not run."))
+	_ = s.cw.flush()
+	return true
+}
+
 // loop reads and answers commands until the client quits or fails.
 func (s *session) loop(ctx context.Context) {
 	for {
@@ -350,6 +380,9 @@ func (s *session) loop(ctx context.Context) {
 			continue
 		}
 		_ = s.conn.SetReadDeadline(time.Time{})
+		if s.ssoEnded(pkt[0]) {
+			return
+		}
 		s.setBusy(true)
 		err = s.dispatch(ctx, pkt)
 		if ferr := s.cw.flush(); err == nil && ferr != nil {

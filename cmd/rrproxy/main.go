@@ -41,6 +41,10 @@ Usage:
         and print the argon2id hash line for a local account in
         policy.yaml. -native also prints the weaker mysql_native_password
         hash for clients that cannot do anything else.
+  rrproxy sso    list|revoke|keygen
+        Single sign-on credentials: list issued and app passwords; revoke
+        a person's (USER) or one (-id ID), effective at their sessions'
+        next statement; print a new sso.key.
   rrproxy certs  [-dir certs] [-host NAME ...]
         Create a development CA and a server certificate (not for
         production: use your organisation's CA there).
@@ -72,6 +76,8 @@ func main() {
 		err = cmdAudit(args, os.Stdout)
 	case "passwd":
 		err = cmdPasswd(args, os.Stdin, os.Stdout)
+	case "sso":
+		err = ssoCmd(args, os.Stdout)
 	case "certs":
 		err = cmdCerts(args)
 	case "version", "-version", "--version":

@@ -113,11 +113,19 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 		defer hs.Close()
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
-	srv, err := proxy.New(proxy.Config{
+	pcfg := proxy.Config{
 		TLS: clientTLS, RequireTLS: cfg.RequireTLS(), HandshakeTimeout: cfg.Timeouts.Handshake,
 		IdleTimeout: cfg.Timeouts.Idle, MaxConnections: cfg.Limits.MaxConnections, MaxPacket: cfg.MaxPacket(),
 		RedactLiterals: cfg.Audit.RedactLiterals, Metrics: metrics,
-	}, store, audit, pool, log)
+	}
+	if cfg.SSO.Listen != "" {
+		svc, err := startSSO(ctx, cfg, clientTLS, store, audit, log)
+		if err != nil {
+			return err
+		}
+		pcfg.SSO = svc
+	}
+	srv, err := proxy.New(pcfg, store, audit, pool, log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,125 @@
+package sso
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/rrproxy/rrproxy/auditlog"
+)
+
+// App passwords live for months, so each stays tied to the person's IdP
+// account: every RecheckEvery, rrproxy redeems the refresh token kept
+// with it. If the IdP refuses (the account was disabled or deleted, or
+// the grant revoked), or the fresh ID token's claims no longer map to a
+// group allowed app passwords, the app password is revoked, with an
+// audit record. If the IdP cannot be reached, nothing changes: an outage
+// must not break scheduled refreshes, and a disabled account is caught
+// at the first check after the IdP is back.
+
+// RecheckLoop re-checks app passwords until ctx ends.
+func (s *Service) RecheckLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.RecheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.RecheckAppPasswords(ctx)
+		}
+	}
+}
+
+// RecheckAppPasswords re-checks every live app password once and returns
+// how many it revoked.
+func (s *Service) RecheckAppPasswords(ctx context.Context) int {
+	all, err := s.store.List("")
+	if err != nil {
+		s.log.Warn("sso: app password re-check: cannot list credentials", "err", err)
+		return 0
+	}
+	revoked := 0
+	for _, c := range all {
+		if c.Kind != KindApp || c.Valid(s.now()) != nil {
+			continue
+		}
+		reason, err := s.recheck(ctx, c)
+		if err != nil {
+			s.log.Warn("sso: app password re-check postponed", "id", c.ID, "user", c.User, "err", err)
+			continue
+		}
+		if reason == "" {
+			continue
+		}
+		if err := s.store.Revoke(c.ID, reason); err != nil {
+			s.log.Error("sso: could not revoke app password", "id", c.ID, "err", err)
+			continue
+		}
+		revoked++
+		_ = s.record(&auditlog.Event{Action: "credential-revoked", Outcome: "success", User: c.User, IDSource: c.Issuer,
+			Subject: c.Subject, Credential: c.ID, Reason: "app password " + fmt.Sprintf("%q", c.Name) + ": " + reason})
+		s.log.Info("sso: app password revoked", "id", c.ID, "user", c.User, "reason", reason)
+	}
+	return revoked
+}
+
+// recheck asks the IdP about c's owner. It returns a revocation reason
+// ("" to keep it), or an error if the IdP could not be asked.
+func (s *Service) recheck(ctx context.Context, c *Credential) (string, error) {
+	cl := s.client(c.Issuer)
+	if cl == nil {
+		return "rrproxy no longer has a client for issuer " + c.Issuer, nil
+	}
+	rt, err := s.open(c.RefreshToken)
+	if err != nil {
+		return "its refresh token cannot be opened (sso.key changed?)", nil
+	}
+	cfg, p, err := s.oauthConfig(ctx, cl)
+	if err != nil {
+		return "", err
+	}
+	tok, err := cfg.TokenSource(s.ctx(ctx), &oauth2.Token{RefreshToken: string(rt)}).Token()
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client" || (re.Response != nil && (re.Response.StatusCode == 400 || re.Response.StatusCode == 401))) {
+			return "the identity provider refused its refresh token (account disabled or removed, or access revoked): " + re.ErrorCode, nil
+		}
+		return "", err
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return "", errors.New("the refresh gave no ID token")
+	}
+	idt, err := p.Verifier(&oidc.Config{ClientID: cl.ClientID, Now: s.now}).Verify(s.ctx(ctx), raw)
+	if err != nil {
+		return "", fmt.Errorf("refreshed ID token: %w", err)
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return "", err
+	}
+	if idt.Subject != c.Subject {
+		return "the refreshed token names another subject", nil
+	}
+	pol := s.policies.Current()
+	id, err := pol.IdentityFromClaims(c.Issuer, "", claims)
+	if err != nil {
+		return "the person's IdP account no longer qualifies: " + err.Error(), nil
+	}
+	if !pol.MayCreateAppPasswords(id) {
+		return "the person is no longer in a group allowed app passwords", nil
+	}
+	c.Claims, c.CheckedAt = claims, s.now().UTC()
+	if tok.RefreshToken != "" {
+		c.RefreshToken = s.seal([]byte(tok.RefreshToken)) // rotated by the IdP
+	}
+	if err := s.store.Update(c); err != nil {
+		return "", err
+	}
+	return "", nil
+}

@@ -1,0 +1,298 @@
+package sso
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Credential kinds.
+const (
+	KindSession = "session" // issued at web sign-in, hours
+	KindApp     = "app"     // named, for a scheduled refresh, months
+)
+
+// Credential is one issued database password, as stored (without the
+// password).
+type Credential struct {
+	ID      string         `json:"id"`
+	Kind    string         `json:"kind"`
+	Name    string         `json:"name,omitempty"` // app passwords: what it is for
+	User    string         `json:"user"`
+	Issuer  string         `json:"issuer"`
+	Subject string         `json:"subject"`
+	Claims  map[string]any `json:"claims"` // the verified ID token claims at issue
+	Created time.Time      `json:"created"`
+	Expires time.Time      `json:"expires"`
+	// Hash is hex HMAC-SHA256(key, "rrproxy-credential-v1" 0 id 0 secret).
+	Hash    string     `json:"hash"`
+	Revoked *time.Time `json:"revoked,omitempty"`
+	// RevokedReason says who or what revoked it.
+	RevokedReason string `json:"revoked_reason,omitempty"`
+	// RefreshToken (app passwords) is sealed with the key; rrproxy uses
+	// it to ask the IdP whether the person still exists and is still in
+	// the granting groups.
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	CheckedAt    time.Time `json:"checked_at,omitzero"`
+}
+
+// Valid reports why c cannot be used at now, or nil.
+func (c *Credential) Valid(now time.Time) error {
+	switch {
+	case c.Revoked != nil:
+		return fmt.Errorf("credential %s was revoked at %s (%s)", c.ID, c.Revoked.UTC().Format(time.RFC3339), c.RevokedReason)
+	case !now.Before(c.Expires):
+		return fmt.Errorf("credential %s expired at %s", c.ID, c.Expires.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Store keeps credentials as files in a directory.
+type Store struct {
+	dir string
+	key []byte
+
+	mu    sync.Mutex
+	cache map[string]cached // id -> recently read credential
+}
+
+type cached struct {
+	c    *Credential
+	read time.Time
+}
+
+// cacheFor bounds how stale a revocation can be on another instance
+// sharing the directory: a revoked credential stops working everywhere
+// within this time (plus the statement it is checked at).
+const cacheFor = 2 * time.Second
+
+// OpenStore opens (creating it, mode 0700) the credential directory.
+// key is the shared secret (at least 32 bytes).
+func OpenStore(dir string, key []byte) (*Store, error) {
+	if len(key) < 32 {
+		return nil, fmt.Errorf("sso: the key must be at least 32 bytes (it is %d)", len(key))
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sso: credential store: %w", err)
+	}
+	return &Store{dir: dir, key: key, cache: map[string]cached{}}, nil
+}
+
+const (
+	idChars     = "abcdefghijklmnopqrstuvwxyz234567"
+	secretChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	idLen       = 12
+	secretLen   = 32
+	prefix      = "rrp_"
+)
+
+func randomString(alphabet string, n int) string {
+	// Rejection sampling keeps every character uniform.
+	out := make([]byte, 0, n)
+	buf := make([]byte, 64)
+	limit := 256 - 256%len(alphabet)
+	for len(out) < n {
+		if _, err := rand.Read(buf); err != nil {
+			panic(err) // crypto/rand does not fail on Linux
+		}
+		for _, b := range buf {
+			if int(b) < limit && len(out) < n {
+				out = append(out, alphabet[int(b)%len(alphabet)])
+			}
+		}
+	}
+	return string(out)
+}
+
+func (s *Store) hash(id, secret string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("rrproxy-credential-v1\x00" + id + "\x00" + secret))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Issue stores a new credential and returns it with its password, which
+// exists nowhere else: show it once.
+func (s *Store) Issue(c *Credential) (password string, err error) {
+	c.ID = randomString(idChars, idLen)
+	secret := randomString(secretChars, secretLen)
+	c.Hash = s.hash(c.ID, secret)
+	if c.Created.IsZero() {
+		c.Created = time.Now().UTC()
+	}
+	if err := s.write(c); err != nil {
+		return "", err
+	}
+	return prefix + c.ID + "_" + secret, nil
+}
+
+// IsIssuedPassword reports whether pw has the shape of an issued password.
+func IsIssuedPassword(pw string) bool {
+	return len(pw) == len(prefix)+idLen+1+secretLen && strings.HasPrefix(pw, prefix) && pw[len(prefix)+idLen] == '_'
+}
+
+// errNoCredential: the password names no stored credential.
+var errNoCredential = errors.New("no such credential")
+
+// Check returns the credential an issued password belongs to, if the
+// secret matches; validity (expiry, revocation) is the caller's check.
+func (s *Store) Check(pw string) (*Credential, error) {
+	if !IsIssuedPassword(pw) {
+		return nil, errNoCredential
+	}
+	id, secret := pw[len(prefix):len(prefix)+idLen], pw[len(prefix)+idLen+1:]
+	c, err := s.Get(id, 0)
+	if err != nil {
+		// Same HMAC work as a real check, so timing does not tell
+		// whether the id exists.
+		_ = hmac.Equal([]byte(s.hash(id, secret)), []byte(strings.Repeat("0", 64)))
+		return nil, err
+	}
+	if !hmac.Equal([]byte(s.hash(id, secret)), []byte(c.Hash)) {
+		return nil, fmt.Errorf("wrong secret for credential %s", id)
+	}
+	return c, nil
+}
+
+// Get reads credential id, from the cache if it was read within maxAge.
+func (s *Store) Get(id string, maxAge time.Duration) (*Credential, error) {
+	if len(id) != idLen || strings.Trim(id, idChars) != "" {
+		return nil, errNoCredential
+	}
+	s.mu.Lock()
+	if e, ok := s.cache[id]; ok && maxAge > 0 && time.Since(e.read) < maxAge {
+		s.mu.Unlock()
+		return e.c, nil
+	}
+	s.mu.Unlock()
+	b, err := os.ReadFile(filepath.Join(s.dir, id+".json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errNoCredential
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sso: credential store: %w", err)
+	}
+	var c Credential
+	if err := json.Unmarshal(b, &c); err != nil || c.ID != id {
+		return nil, fmt.Errorf("sso: credential store: %s.json is damaged", id)
+	}
+	s.mu.Lock()
+	s.cache[id] = cached{&c, time.Now()}
+	s.mu.Unlock()
+	return &c, nil
+}
+
+func (s *Store) write(c *Credential) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("sso: credential store: %w", err)
+	}
+	_, err = tmp.Write(append(b, '\n'))
+	err = errors.Join(err, tmp.Sync(), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(s.dir, c.ID+".json"))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("sso: credential store: %w", err)
+	}
+	s.mu.Lock()
+	s.cache[c.ID] = cached{c, time.Now()}
+	s.mu.Unlock()
+	return nil
+}
+
+// List returns the credentials of user ("" for all), newest first.
+func (s *Store) List(user string) ([]*Credential, error) {
+	names, err := filepath.Glob(filepath.Join(s.dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Credential
+	for _, n := range names {
+		c, err := s.Get(strings.TrimSuffix(filepath.Base(n), ".json"), 0)
+		if err != nil {
+			return nil, err
+		}
+		if user == "" || strings.EqualFold(c.User, user) {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// Revoke marks credential id revoked; it stops working at the next
+// statement of any session using it.
+func (s *Store) Revoke(id, reason string) error {
+	c, err := s.Get(id, 0)
+	if err != nil {
+		return err
+	}
+	if c.Revoked != nil {
+		return nil
+	}
+	now := time.Now().UTC()
+	c.Revoked, c.RevokedReason = &now, reason
+	return s.write(c)
+}
+
+// RevokeUser revokes every live credential of user and returns how many.
+func (s *Store) RevokeUser(user, reason string) (int, error) {
+	cs, err := s.List(user)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range cs {
+		if c.Revoked == nil && time.Now().Before(c.Expires) {
+			if err := s.Revoke(c.ID, reason); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Update rewrites a credential (app password re-checks).
+func (s *Store) Update(c *Credential) error { return s.write(c) }
+
+// ParseKey accepts a key as 64+ hex digits or 32+ raw bytes.
+func ParseKey(b []byte) ([]byte, error) {
+	s := strings.TrimSpace(string(b))
+	if h, err := hex.DecodeString(s); err == nil && len(h) >= 32 {
+		return h, nil
+	}
+	if len(s) >= 32 && !isHex(s) {
+		return []byte(s), nil
+	}
+	return nil, errors.New("want at least 64 hex digits (rrproxy sso keygen)")
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// NewKeyHex returns a new random key as 64 hex digits.
+func NewKeyHex() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
