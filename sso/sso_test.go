@@ -1,0 +1,452 @@
+package sso
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/rrproxy/rrproxy/auditlog"
+	"github.com/rrproxy/rrproxy/authz"
+)
+
+// idpUser is a person at the test IdP; its groups and MFA may change
+// between sign-ins and refreshes.
+type idpUser struct {
+	mu      sync.Mutex
+	subject string
+	email   string
+	groups  []string
+	amr     []string
+}
+
+func (u *idpUser) ID() string { return u.subject }
+
+func (u *idpUser) Userinfo([]string) ([]byte, error) { return []byte(`{}`), nil }
+
+func (u *idpUser) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return jwt.MapClaims{
+		"iss": base.Issuer, "sub": base.Subject, "aud": []string(base.Audience), "exp": base.ExpiresAt.Unix(),
+		"iat": base.IssuedAt.Unix(), "nbf": base.NotBefore.Unix(), "nonce": base.Nonce,
+		"email": u.email, "email_verified": true, "groups": append([]string(nil), u.groups...), "amr": u.amr,
+	}, nil
+}
+
+func (u *idpUser) setGroups(g ...string) {
+	u.mu.Lock()
+	u.groups = g
+	u.mu.Unlock()
+}
+
+// testPolicy trusts idp: its clinical-dm group maps to data-managers,
+// biostat to biostatistics, which needs MFA and may create app passwords.
+func testPolicy(t *testing.T, idp *mockoidc.MockOIDC) *authz.Policy {
+	t.Helper()
+	y := `
+groups:
+  data-managers: {}
+  biostatistics: {}
+users:
+  named.person@example.com: {sso: corp, groups: [data-managers]}
+rules:
+  - {id: dm, to: [group:data-managers], allow: [study.*]}
+  - {id: bs, to: [group:biostatistics], allow: [study.visits]}
+identity_providers:
+  corp:
+    issuer: ` + idp.Issuer() + `
+    audiences: [` + idp.ClientID + `, rrproxy-api]
+    email_domains: [example.com]
+    groups:
+      clinical-dm: [data-managers]
+      biostat: [biostatistics]
+    require_mfa: [biostatistics]
+    credential_lifetime: 8h
+    app_passwords: {groups: [biostatistics, data-managers], max_lifetime: 2160h}
+`
+	p, err := authz.Parse("policy.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type recorder struct {
+	mu  sync.Mutex
+	evs []*auditlog.Event
+}
+
+func (r *recorder) Record(ev *auditlog.Event) (uint64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evs = append(r.evs, ev)
+	return uint64(len(r.evs)), nil
+}
+
+func (r *recorder) find(action, outcome string) *auditlog.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.evs) - 1; i >= 0; i-- {
+		if r.evs[i].Action == action && r.evs[i].Outcome == outcome {
+			return r.evs[i]
+		}
+	}
+	return nil
+}
+
+type rig struct {
+	idp  *mockoidc.MockOIDC
+	pol  *authz.Policy
+	svc  *Service
+	rec  *recorder
+	web  *httptest.Server
+	user *idpUser
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	idp, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idp.Shutdown() })
+	r := &rig{idp: idp, rec: &recorder{}}
+	r.pol = testPolicy(t, idp)
+	r.web = httptest.NewUnstartedServer(nil)
+	r.web.StartTLS()
+	t.Cleanup(r.web.Close)
+	r.svc, err = New(Config{Key: []byte(strings.Repeat("k", 32)), StoreDir: t.TempDir(), PublicURL: r.web.URL,
+		ProxyAddress: "127.0.0.1:3307", Clients: []Client{{Issuer: idp.Issuer(), ClientID: idp.ClientID,
+			ClientSecret: idp.ClientSecret, Scopes: []string{"openid", "email", "groups", "profile"}}}},
+		authz.NewStore(r.pol), r.rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.web.Config.Handler = r.svc.Handler()
+	r.user = &idpUser{subject: "s-123", email: "jane.doe@example.com", groups: []string{"clinical-dm"}}
+	return r
+}
+
+// token signs claims with key (the IdP's own unless another is given).
+func (r *rig) token(t *testing.T, claims jwt.MapClaims, kp *mockoidc.Keypair) string {
+	t.Helper()
+	if kp == nil {
+		kp = r.idp.Keypair
+	}
+	now := time.Now()
+	base := jwt.MapClaims{"iss": r.idp.Issuer(), "aud": r.idp.ClientID, "sub": "s-123", "email": "jane.doe@example.com",
+		"groups": []string{"clinical-dm"}, "exp": now.Add(10 * time.Minute).Unix(), "iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix()}
+	for k, v := range claims {
+		if v == nil {
+			delete(base, k)
+		} else {
+			base[k] = v
+		}
+	}
+	s, err := kp.SignJWT(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTokenAsPassword(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	id, handled, err := r.svc.Authenticate(ctx, r.pol, "jane.doe@example.com", r.token(t, nil, nil))
+	if !handled || err != nil {
+		t.Fatalf("good token: handled %v, %v", handled, err)
+	}
+	if id.User != "jane.doe@example.com" || id.Source != r.idp.Issuer() || id.Subject != "s-123" || strings.Join(id.Groups, ",") != "data-managers" || id.Account != "" {
+		t.Fatalf("identity: %+v", id)
+	}
+	// An access token for the API audience is accepted too.
+	if _, _, err := r.svc.Authenticate(ctx, r.pol, "jane.doe@example.com", r.token(t, jwt.MapClaims{"aud": "rrproxy-api"}, nil)); err != nil {
+		t.Fatalf("API audience: %v", err)
+	}
+	// A person listed in policy.yaml gets their listing (user:NAME
+	// rules) and its groups.
+	id, _, err = r.svc.Authenticate(ctx, r.pol, "named.person@example.com", r.token(t, jwt.MapClaims{"email": "named.person@example.com", "groups": nil}, nil))
+	if err != nil || id.Account != "named.person@example.com" || strings.Join(id.Groups, ",") != "data-managers" {
+		t.Fatalf("listed SSO user: %+v, %v", id, err)
+	}
+	// MFA: biostat needs it.
+	id, _, err = r.svc.Authenticate(ctx, r.pol, "jane.doe@example.com", r.token(t, jwt.MapClaims{"groups": []string{"biostat", "clinical-dm"}, "amr": []string{"pwd", "otp"}}, nil))
+	if err != nil || strings.Join(id.Groups, ",") != "biostatistics,data-managers" || !id.MFA {
+		t.Fatalf("with MFA: %+v, %v", id, err)
+	}
+	id, _, err = r.svc.Authenticate(ctx, r.pol, "jane.doe@example.com", r.token(t, jwt.MapClaims{"groups": []string{"biostat", "clinical-dm"}, "amr": []string{"pwd"}}, nil))
+	if err != nil || strings.Join(id.Groups, ",") != "data-managers" || strings.Join(id.DroppedGroups, ",") != "biostatistics" {
+		t.Fatalf("without MFA, the MFA group is withheld: %+v, %v", id, err)
+	}
+
+	other, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Shutdown()
+	stranger, _ := rsa.GenerateKey(rand.Reader, 2048)
+	strangerKP, _ := mockoidc.NewKeypair(stranger)
+	for _, c := range []struct {
+		name, login string
+		claims      jwt.MapClaims
+		kp          *mockoidc.Keypair
+		reason      string
+	}{
+		{"wrong issuer", "jane.doe@example.com", jwt.MapClaims{"iss": other.Issuer()}, other.Keypair, "is not among identity_providers"},
+		{"wrong audience", "jane.doe@example.com", jwt.MapClaims{"aud": "someone-else"}, nil, "audience"},
+		{"expired", "jane.doe@example.com", jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix()}, nil, "expired"},
+		{"not yet valid", "jane.doe@example.com", jwt.MapClaims{"nbf": time.Now().Add(time.Hour).Unix()}, nil, "before the nbf"},
+		{"bad signature", "jane.doe@example.com", nil, strangerKP, "signature"},
+		{"name mismatch", "john.roe@example.com", nil, nil, "does not match"},
+		{"missing MFA", "jane.doe@example.com", jwt.MapClaims{"groups": []string{"biostat"}}, nil, "multi-factor"},
+		{"no groups", "jane.doe@example.com", jwt.MapClaims{"groups": []string{"marketing"}}, nil, "no access"},
+		{"domain", "jane@evil.test", jwt.MapClaims{"email": "jane@evil.test"}, nil, "not in an allowed domain"},
+		{"no subject", "jane.doe@example.com", jwt.MapClaims{"sub": nil}, nil, "subject"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id, handled, err := r.svc.Authenticate(ctx, r.pol, c.login, r.token(t, c.claims, c.kp))
+			var se *authz.SSOError
+			if !handled || id != nil || !errors.As(err, &se) || !strings.Contains(se.Reason, c.reason) {
+				t.Fatalf("handled %v, identity %+v, err %v; want a refusal saying %q", handled, id, err, c.reason)
+			}
+			t.Logf("refused: %s", se.Reason)
+		})
+	}
+	// A local account's password is not SSO's business.
+	if _, handled, _ := r.svc.Authenticate(ctx, r.pol, "alice", "alice-demo-password"); handled {
+		t.Fatal("a plain password was taken for an SSO one")
+	}
+}
+
+func TestIssuedPassword(t *testing.T) {
+	r := newRig(t)
+	now := time.Now()
+	claims := map[string]any{"sub": "s-123", "email": "jane.doe@example.com", "groups": []any{"clinical-dm"}}
+	issue := func(exp time.Time) (*Credential, string) {
+		c := &Credential{Kind: KindSession, User: "jane.doe@example.com", Issuer: r.idp.Issuer(), Subject: "s-123", Claims: claims, Expires: exp}
+		pw, err := r.svc.store.Issue(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, pw
+	}
+	c, pw := issue(now.Add(time.Hour))
+	if len(pw) < 32 || !IsIssuedPassword(pw) {
+		t.Fatalf("issued password %q", pw)
+	}
+	id, handled, err := r.svc.Authenticate(context.Background(), r.pol, "Jane.Doe@example.com", pw)
+	if !handled || err != nil || id.Credential != c.ID || !id.Expires.Equal(c.Expires) || strings.Join(id.Groups, ",") != "data-managers" {
+		t.Fatalf("issued password: %+v, %v", id, err)
+	}
+	if r.svc.StillValid(id) != nil {
+		t.Fatal("a fresh credential is not valid")
+	}
+	// Nothing of the secret is stored.
+	if raw, _ := readFile(r.svc.store.dir + "/" + c.ID + ".json"); strings.Contains(raw, pw[len(prefix)+idLen+1:]) {
+		t.Fatal("the store holds the secret")
+	}
+	refused := func(login, pw, want string) {
+		t.Helper()
+		_, handled, err := r.svc.Authenticate(context.Background(), r.pol, login, pw)
+		var se *authz.SSOError
+		if !handled || !errors.As(err, &se) || !strings.Contains(se.Reason, want) {
+			t.Fatalf("%s: %v; want %q", login, err, want)
+		}
+	}
+	refused("jane.doe@example.com", pw[:len(pw)-1]+"x", "wrong secret")
+	refused("john.roe@example.com", pw, "belongs to")
+	refused("jane.doe@example.com", prefix+"aaaaaaaaaaaa_"+strings.Repeat("A", secretLen), "no such credential")
+	_, old := issue(now.Add(-time.Minute))
+	refused("jane.doe@example.com", old, "expired")
+
+	// Revocation ends the session at its next statement (the store cache
+	// is bypassed for a revoked read within cacheFor by reading again).
+	if n, err := r.svc.store.RevokeUser("jane.doe@example.com", "test"); err != nil || n != 1 {
+		t.Fatalf("revoke: %d, %v", n, err)
+	}
+	if err := r.svc.StillValid(id); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("after revocation: %v", err)
+	}
+	refused("jane.doe@example.com", pw, "revoked")
+	// Expiry, with grace.
+	_, soon := issue(now.Add(time.Second))
+	id, _, err = r.svc.Authenticate(context.Background(), r.pol, "jane.doe@example.com", soon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.svc.now = func() time.Time { return now.Add(time.Minute) }
+	if err := r.svc.StillValid(id); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("after expiry: %v", err)
+	}
+	r.svc.cfg.Grace = 5 * time.Minute
+	if err := r.svc.StillValid(id); err != nil {
+		t.Fatalf("within grace: %v", err)
+	}
+}
+
+func readFile(p string) (string, error) {
+	b, err := osReadFile(p)
+	return string(b), err
+}
+
+var passwordRE = regexp.MustCompile(`id="password">([^<]+)<`)
+var appPasswordRE = regexp.MustCompile(`id="apppassword">([^<]+)<`)
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// signIn runs the web sign-in as a browser would and returns the page.
+func (r *rig) signIn(t *testing.T, user *idpUser) (*http.Client, string) {
+	t.Helper()
+	r.idp.QueueUser(user)
+	jar, _ := cookiejar.New(nil)
+	c := r.web.Client()
+	c.Jar = jar
+	resp, err := c.Get(r.web.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return c, string(body)
+}
+
+func TestWebSignInAndAppPasswords(t *testing.T) {
+	r := newRig(t)
+	c, page := r.signIn(t, r.user)
+	m := passwordRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no password on the page:\n%s", page)
+	}
+	pw := m[1]
+	id, _, err := r.svc.Authenticate(context.Background(), r.pol, "jane.doe@example.com", pw)
+	if err != nil || strings.Join(id.Groups, ",") != "data-managers" {
+		t.Fatalf("issued password: %+v, %v", id, err)
+	}
+	cred, _ := r.svc.store.Get(id.Credential, 0)
+	if d := time.Until(cred.Expires); d > 8*time.Hour || d < 7*time.Hour {
+		t.Fatalf("credential lifetime %v, want the policy's 8h", d)
+	}
+	if ev := r.rec.find("sso-signin", "success"); ev == nil || ev.Subject != "s-123" || ev.Credential != id.Credential || ev.IDSource != r.idp.Issuer() {
+		t.Fatalf("sign-in audit record: %+v", ev)
+	}
+	for _, want := range []string{"mariadb --host=127.0.0.1 --port=3307 --ssl", "Tableau", "DBeaver", "pymysql", `data-copy="password"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+
+	// An app password, tied to the IdP account.
+	csrf := csrfRE.FindStringSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("no app password form:\n%s", page)
+	}
+	post := func(path string, v url.Values) string {
+		t.Helper()
+		resp, err := c.PostForm(r.web.URL+path, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
+	}
+	if p := post("/app-passwords", url.Values{"csrf": {"forged"}, "name": {"x"}}); !strings.Contains(p, "Sign in again") {
+		t.Fatalf("a forged form was accepted:\n%s", p)
+	}
+	page = post("/app-passwords", url.Values{"csrf": {csrf[1]}, "name": {"Tableau Server: enrolment"}})
+	am := appPasswordRE.FindStringSubmatch(page)
+	if am == nil {
+		t.Fatalf("no app password:\n%s", page)
+	}
+	app, _, err := r.svc.Authenticate(context.Background(), r.pol, "jane.doe@example.com", am[1])
+	if err != nil {
+		t.Fatalf("app password: %v", err)
+	}
+	if n := r.svc.RecheckAppPasswords(context.Background()); n != 0 {
+		t.Fatalf("re-check revoked %d app passwords of a person still in the group", n)
+	}
+	// The person leaves the granting group at the IdP: the next re-check
+	// revokes the app password, and its sessions end.
+	r.user.setGroups("marketing")
+	if n := r.svc.RecheckAppPasswords(context.Background()); n != 1 {
+		t.Fatalf("re-check after leaving the group revoked %d", n)
+	}
+	if err := r.svc.StillValid(app); err == nil {
+		t.Fatal("the app password still works after its owner left the group")
+	}
+	if ev := r.rec.find("credential-revoked", "success"); ev == nil || !strings.Contains(ev.Reason, "no longer qualifies") {
+		t.Fatalf("revocation audit record: %+v", ev)
+	}
+
+	// A second app password; the account is then disabled at the IdP
+	// (its grant is gone): the re-check revokes it.
+	r.user.setGroups("clinical-dm")
+	c2, page := r.signIn(t, r.user)
+	csrf = csrfRE.FindStringSubmatch(page)
+	resp, _ := c2.PostForm(r.web.URL+"/app-passwords", url.Values{"csrf": {csrf[1]}, "name": {"Power BI gateway"}})
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if appPasswordRE.FindStringSubmatch(string(b)) == nil {
+		t.Fatalf("no second app password:\n%s", b)
+	}
+	for k := range r.idp.SessionStore.Store {
+		delete(r.idp.SessionStore.Store, k)
+	}
+	if n := r.svc.RecheckAppPasswords(context.Background()); n != 1 {
+		t.Fatalf("re-check after the account was disabled revoked %d", n)
+	}
+	if ev := r.rec.find("credential-revoked", "success"); ev == nil || !strings.Contains(ev.Reason, "refused its refresh token") {
+		t.Fatalf("revocation audit record: %+v", ev)
+	}
+}
+
+func TestWebSignInRefusals(t *testing.T) {
+	r := newRig(t)
+	// No mapped group: no password, a generic page, a precise audit record.
+	_, page := r.signIn(t, &idpUser{subject: "s-9", email: "mark@example.com", groups: []string{"marketing"}})
+	if passwordRE.MatchString(page) || !strings.Contains(page, "no access") {
+		t.Fatalf("page for a person without access:\n%s", page)
+	}
+	if ev := r.rec.find("sso-signin", "failure"); ev == nil || !strings.Contains(ev.Reason, "no policy group") {
+		t.Fatalf("audit: %+v", ev)
+	}
+	// A callback without the flow cookie (not started here) is refused.
+	resp, err := r.web.Client().Get(r.web.URL + "/callback?code=x&state=y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "not started here") {
+		t.Fatalf("callback without a flow: %d\n%s", resp.StatusCode, b)
+	}
+	// The page's only script is the one its CSP allows, by hash.
+	if h := resp.Header.Get("Content-Security-Policy"); !strings.Contains(h, "script-src '"+scriptHash+"';") {
+		t.Fatalf("CSP: %s", h)
+	}
+	a, z := strings.Index(string(b), "<script>")+len("<script>"), strings.Index(string(b), "</script>")
+	sum := sha256.Sum256(b[a:z])
+	if got := "sha256-" + base64.StdEncoding.EncodeToString(sum[:]); got != scriptHash {
+		t.Fatalf("the served script hashes to %s, the CSP allows %s", got, scriptHash)
+	}
+}
+
+var osReadFile = os.ReadFile
