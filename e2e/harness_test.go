@@ -181,6 +181,8 @@ type rigOpts struct {
 	// ("": rr_service), for tests that must tell this rig's upstream
 	// connections from every other's.
 	upstreamUser, upstreamPassword string
+	// sso checks single sign-on passwords (nil: local accounts only).
+	sso proxy.SSOAuth
 }
 
 func startRig(t testing.TB, o rigOpts) *rig {
@@ -227,6 +229,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 	r.srv, err = proxy.New(proxy.Config{
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, RequireTLS: o.requireTLS,
 		HandshakeTimeout: o.handshake, IdleTimeout: time.Hour, MaxConnections: 100, MaxPacket: 64 << 20, Metrics: o.metrics,
+		SSO: o.sso,
 	}, r.store, rec, pool, log)
 	if err != nil {
 		t.Fatal(err)
