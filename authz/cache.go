@@ -39,7 +39,13 @@ func decisionKey(id *Identity, s Session, sql string) string {
 		return ""
 	}
 	var b strings.Builder
-	b.Grow(len(sql) + len(id.User) + len(s.DB) + len(s.SQLMode) + 32)
+	b.Grow(len(sql) + len(id.Source) + len(id.Account) + len(id.User) + len(s.DB) + len(s.SQLMode) + 32)
+	// Source and Account first: an SSO user may share a local account's
+	// name but never its decisions.
+	b.WriteString(id.Source)
+	b.WriteByte(0)
+	b.WriteString(id.Account)
+	b.WriteByte(0)
 	b.WriteString(id.User)
 	for _, g := range id.Groups {
 		b.WriteByte(0)

@@ -128,3 +128,39 @@ func TestSecretResolveAndRedaction(t *testing.T) {
 		}
 	}
 }
+
+func TestSSOSection(t *testing.T) {
+	p := write(t, minimal+`sso:
+  listen: 127.0.0.1:8443
+  key: {from_file: sso.key}
+  clients:
+    - {issuer: "https://idp.example.com/realms/clinical", client_id: rrproxy, client_secret: {from_env: RR_SSO_SECRET}}
+`)
+	s, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(p)
+	if s.SSO.PublicURL != "https://127.0.0.1:8443" || s.SSO.PublicMySQL != "127.0.0.1:3307" ||
+		s.SSO.Store != filepath.Join(dir, "sso-credentials") || s.SSO.Key.FromFile != filepath.Join(dir, "sso.key") {
+		t.Errorf("sso defaults: %+v", s.SSO)
+	}
+	_, err = Load(write(t, minimal+`sso:
+  listen: nowhere
+  clients:
+    - {client_id: rrproxy}
+`))
+	if err == nil {
+		t.Fatal("a bad sso section loaded")
+	}
+	for _, want := range []string{
+		`:11: sso.listen: not a host:port address`,
+		`:10: sso.key: is required`,
+		`:13: sso.clients[0].issuer: is required`,
+		`:13: sso.clients[0].client_secret: is required`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
+	}
+}

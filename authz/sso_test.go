@@ -1,0 +1,122 @@
+package authz
+
+import (
+	"strings"
+	"testing"
+)
+
+const ssoPolicy = `
+groups:
+  data-managers: {}
+  biostatistics: {}
+users:
+  alice: {password: "$argon2id$v=19$m=19456,t=2,p=1$Hd1z1D7QLQeO8cE/v3kJ7w$vn4UoSgtKd+0CIRWmrTZca9N62VQSjyFBzt5wQCqnxc", groups: [data-managers]}
+  lead@example.com: {sso: kc, groups: [biostatistics]}
+rules:
+  - {id: dm, to: [group:data-managers], allow: [study.*]}
+  - {id: alice-extra, to: [user:alice], allow: [ops.*]}
+  - {id: lead-extra, to: [user:lead@example.com], allow: [ops.*]}
+identity_providers:
+  kc:
+    issuer: https://idp.example.com/realms/clinical
+    audiences: [rrproxy]
+    username_claim: preferred_username
+    groups_claim: realm_access.roles
+    groups: {dm: [data-managers], stats: [biostatistics]}
+    require_mfa: [biostatistics]
+    mfa_acr: [gold]
+`
+
+func TestIdentityFromClaims(t *testing.T) {
+	p, err := Parse("policy.yaml", []byte(ssoPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const iss = "https://idp.example.com/realms/clinical"
+	claims := func(user string, roles ...any) map[string]any {
+		return map[string]any{"sub": "s1", "preferred_username": user, "realm_access": map[string]any{"roles": roles}}
+	}
+	// Groups from a nested claim; an IdP user named like a local account
+	// does not get that account's user:NAME rules.
+	id, err := p.IdentityFromClaims(iss, "alice", claims("alice", "dm"))
+	if err != nil || id.Account != "" || strings.Join(id.Groups, ",") != "data-managers" || id.Source != iss || id.Provider != "kc" {
+		t.Fatalf("alice via SSO: %+v, %v", id, err)
+	}
+	if d := p.CheckQuery(id, Session{}, "SELECT * FROM ops.site_payments"); d.Allowed() {
+		t.Fatal("an SSO user named alice got the local alice's ops grant")
+	}
+	if d := p.CheckQuery(&Identity{User: "alice", Groups: []string{"data-managers"}, Source: "local", Account: "alice"}, Session{}, "SELECT * FROM ops.site_payments"); !d.Allowed() {
+		t.Fatalf("local alice lost her own rule: %v", d.Err)
+	}
+	// A listed SSO user gets their listing; MFA by acr.
+	id, err = p.IdentityFromClaims(iss, "", map[string]any{"sub": "s2", "preferred_username": "lead@example.com", "acr": "gold"})
+	if err != nil || id.Account != "lead@example.com" || strings.Join(id.Groups, ",") != "biostatistics" || !id.MFA {
+		t.Fatalf("listed lead: %+v, %v", id, err)
+	}
+	if d := p.CheckQuery(id, Session{}, "SELECT * FROM ops.site_payments"); !d.Allowed() {
+		t.Fatalf("listed SSO user lacks their user: rule: %v", d.Err)
+	}
+	// Without MFA the listing's MFA-only group is withheld; the listing
+	// itself (user:NAME rules) still applies.
+	id, err = p.IdentityFromClaims(iss, "", map[string]any{"sub": "s2", "preferred_username": "lead@example.com"})
+	if err != nil || len(id.Groups) != 0 || strings.Join(id.DroppedGroups, ",") != "biostatistics" {
+		t.Fatalf("lead without MFA: %+v, %v", id, err)
+	}
+	for _, c := range []struct {
+		iss    string
+		claims map[string]any
+		want   string
+	}{
+		{"https://other.example.com", claims("bob", "dm"), "not among identity_providers"},
+		{iss, claims("bob"), "no policy group"},
+		{iss, claims("bob", "stats"), "multi-factor"},
+		{iss, map[string]any{"sub": "s3"}, "no preferred_username claim"},
+		{iss, map[string]any{"preferred_username": "bob"}, "no subject"},
+	} {
+		if _, err := p.IdentityFromClaims(c.iss, "", c.claims); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.claims, err, c.want)
+		}
+	}
+}
+
+func TestIdentityProviderErrors(t *testing.T) {
+	bad := `groups:
+  g: {}
+users:
+  x: {sso: nope}
+  y: {sso: kc, password: "$argon2id$v=19$m=19456,t=2,p=1$Hd1z1D7QLQeO8cE/v3kJ7w$vn4UoSgtKd+0CIRWmrTZca9N62VQSjyFBzt5wQCqnxc"}
+  z: {groups: [g]}
+rules:
+  - {id: r, to: [group:g], allow: [study.*]}
+identity_providers:
+  kc:
+    issuer: http://idp.example.com
+    groups: {a: [missing]}
+    require_mfa: [ghost]
+    credential_lifetime: forever
+    app_passwords: {groups: [g], max_lifetime: soon}
+  Bad_Name:
+    issuer: https://idp.example.com
+    audiences: [x]
+`
+	_, err := Parse("policy.yaml", []byte(bad))
+	if err == nil {
+		t.Fatal("a bad identity_providers section loaded")
+	}
+	for _, want := range []string{
+		`policy.yaml:4: users.x.sso: unknown identity provider "nope"`,
+		`policy.yaml:5: users.y: an SSO user (sso: kc) has no password`,
+		`policy.yaml:6: users.z.password: is required`,
+		`policy.yaml:11: identity_providers.kc.issuer: issuer "http://idp.example.com": an https:// URL`,
+		`policy.yaml:10: identity_providers.kc: audiences is required`,
+		`policy.yaml:12: identity_providers.kc.groups.a[0]: unknown group "missing"`,
+		`policy.yaml:13: identity_providers.kc.require_mfa[0]: unknown group "ghost"`,
+		`policy.yaml:14: identity_providers.kc.credential_lifetime: "forever": a duration`,
+		`policy.yaml:15: identity_providers.kc.app_passwords.max_lifetime: "soon": a duration`,
+		`policy.yaml:16: identity_providers.Bad_Name: identity provider name "Bad_Name"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rrproxy/rrproxy/sso"
+)
+
+func TestSSOCommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := ssoCmd([]string{"keygen"}, &out); err != nil || !regexp.MustCompile(`^[0-9a-f]{64}\n$`).MatchString(out.String()) {
+		t.Fatalf("keygen: %q, %v", out.String(), err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sso.key"), out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RRTEST_SSO_SECRET", "client-secret")
+	cfg := filepath.Join(dir, "rrproxy.yaml")
+	if err := os.WriteFile(cfg, []byte(`
+tls: {cert: c.pem, key: k.pem}
+upstream: {address: 127.0.0.1:3306, user: {from_env: X}, password: {from_env: Y}, tls: {mode: disabled}}
+policy: policy.yaml
+audit: {path: audit.jsonl}
+sso:
+  listen: 127.0.0.1:0
+  key: {from_file: sso.key}
+  clients: [{issuer: "https://idp.example.com", client_id: rrproxy, client_secret: {from_env: RRTEST_SSO_SECRET}}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := sso.ParseKey(out.Bytes())
+	st, err := sso.OpenStore(filepath.Join(dir, "sso-credentials"), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, u := range []string{"jane@example.com", "jane@example.com", "mark@example.com"} {
+		c := &sso.Credential{Kind: sso.KindSession, User: u, Issuer: "https://idp.example.com", Expires: time.Now().Add(time.Hour)}
+		if _, err := st.Issue(c); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	out.Reset()
+	if err := ssoCmd([]string{"revoke", "-config", cfg, "jane@example.com"}, &out); err != nil || !strings.Contains(out.String(), "revoked 2 credential(s)") {
+		t.Fatalf("revoke: %q, %v", out.String(), err)
+	}
+	out.Reset()
+	if err := ssoCmd([]string{"list", "-config", cfg}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"revoked", "revoked", "valid"} {
+		line := regexp.MustCompile(ids[i] + `.*`).FindString(out.String())
+		if !strings.HasSuffix(strings.TrimSpace(line), want) {
+			t.Errorf("list: %s is %q, want %s\n%s", ids[i], line, want, out.String())
+		}
+	}
+	st2, _ := sso.OpenStore(filepath.Join(dir, "sso-credentials"), key)
+	c, err := st2.Get(ids[0], 0)
+	if err != nil || c.Revoked == nil || !strings.Contains(c.RevokedReason, "revoked by an administrator (by ") {
+		t.Fatalf("revoked credential: %+v, %v", c, err)
+	}
+	if err := ssoCmd([]string{"revoke", "-config", cfg}, &out); err == nil {
+		t.Fatal("revoke without a user or id succeeded")
+	}
+}
