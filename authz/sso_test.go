@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -118,5 +119,32 @@ identity_providers:
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q:\n%v", want, err)
 		}
+	}
+}
+
+// TestExamplePolicySSOBlockLoads uncomments the identity_providers
+// example at the end of policy.yaml and loads the result, so the example
+// an administrator copies is valid.
+func TestExamplePolicySSOBlockLoads(t *testing.T) {
+	src, err := os.ReadFile("../policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	i := strings.Index(text, "# identity_providers:")
+	if i < 0 {
+		t.Fatal("policy.yaml has no identity_providers example")
+	}
+	var b strings.Builder
+	b.WriteString(text[:i])
+	for _, line := range strings.Split(text[i:], "\n") {
+		b.WriteString(strings.TrimPrefix(strings.TrimPrefix(line, "#"), " ") + "\n")
+	}
+	p, err := Parse("../policy.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatalf("the example with identity_providers uncommented does not load: %v", err)
+	}
+	if ps := p.Providers(); len(ps) != 1 || ps[0].Name != "corp" || ps[0].AppPasswordLife == 0 {
+		t.Fatalf("providers: %+v", ps)
 	}
 }
