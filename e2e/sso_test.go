@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -121,6 +123,17 @@ func TestSSOEndToEnd(t *testing.T) {
 	out, err := mariadbCLI(t, s.rig, "jane.doe@example.com", jane, "-e", "SELECT CURRENT_USER(), COUNT(*) FROM study.subjects")
 	if err != nil || !strings.Contains(out, "jane.doe@example.com") || !strings.Contains(out, "120") {
 		t.Fatalf("mariadb CLI with an issued password: %v\n%s", err, out)
+	}
+
+	// An option file as `rrproxy login -write` makes it.
+	host, port, _ := strings.Cut(s.addr, ":")
+	cnf := filepath.Join(t.TempDir(), "my.cnf")
+	if err := sso.WriteOptionFile(cnf, &sso.Issued{User: "jane.doe@example.com", Password: jane, Host: host, Port: port, Expires: time.Now().Add(time.Hour)}, certs.CA); err != nil {
+		t.Fatal(err)
+	}
+	cnfOut, err := exec.Command("mariadb", "--defaults-extra-file="+cnf, "--batch", "-e", "SELECT COUNT(*) FROM study.visits").CombinedOutput()
+	if err != nil || !strings.Contains(string(cnfOut), "COUNT(*)") {
+		t.Fatalf("mariadb with the option file: %v\n%s", err, cnfOut)
 	}
 
 	// Policy by group: the monitor reads subjects but not docs.

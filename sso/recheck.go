@@ -99,8 +99,8 @@ func (s *Service) recheck(ctx context.Context, c *Credential) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("refreshed ID token: %w", err)
 	}
-	var claims map[string]any
-	if err := idt.Claims(&claims); err != nil {
+	claims, err := s.claimsOf(ctx, p, tok, idt)
+	if err != nil {
 		return "", err
 	}
 	if idt.Subject != c.Subject {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
 
 	"github.com/rrproxy/rrproxy/auditlog"
 	"github.com/rrproxy/rrproxy/authz"
@@ -249,4 +250,39 @@ func (s *Service) record(ev *auditlog.Event) error {
 	}
 	_, err := s.audit.Record(ev)
 	return err
+}
+
+// claimsOf returns the verified ID token's claims, completed from the
+// UserInfo endpoint when the ID token leaves some out (many IdPs put
+// email or groups only there). UserInfo fills gaps only, and only for
+// the same subject; it never overrides what the signed ID token says.
+func (s *Service) claimsOf(ctx context.Context, p *oidc.Provider, tok *oauth2.Token, idt *oidc.IDToken) (map[string]any, error) {
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return nil, err
+	}
+	if tok == nil || tok.AccessToken == "" || p.UserInfoEndpoint() == "" {
+		return claims, nil
+	}
+	ui, err := p.UserInfo(s.ctx(ctx), oauth2.StaticTokenSource(tok))
+	if err != nil {
+		s.log.Debug("sso: userinfo unavailable; using the ID token's claims only", "err", err)
+		return claims, nil
+	}
+	if ui.Subject == "" {
+		return claims, nil // not an OIDC UserInfo answer: ignore it
+	}
+	if ui.Subject != idt.Subject {
+		return nil, fmt.Errorf("userinfo names subject %q, the ID token %q", ui.Subject, idt.Subject)
+	}
+	var extra map[string]any
+	if err := ui.Claims(&extra); err != nil {
+		return claims, nil
+	}
+	for k, v := range extra {
+		if _, ok := claims[k]; !ok {
+			claims[k] = v
+		}
+	}
+	return claims, nil
 }

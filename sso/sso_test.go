@@ -35,11 +35,18 @@ type idpUser struct {
 	email   string
 	groups  []string
 	amr     []string
+	uiSub   string // the subject UserInfo names, if not the token's
 }
 
 func (u *idpUser) ID() string { return u.subject }
 
-func (u *idpUser) Userinfo([]string) ([]byte, error) { return []byte(`{}`), nil }
+func (u *idpUser) Userinfo([]string) ([]byte, error) {
+	sub := u.subject
+	if u.uiSub != "" {
+		sub = u.uiSub
+	}
+	return []byte(`{"sub":"` + sub + `","email":"someone.else@example.com"}`), nil
+}
 
 func (u *idpUser) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims, error) {
 	u.mu.Lock()
@@ -426,6 +433,14 @@ func TestWebSignInRefusals(t *testing.T) {
 		t.Fatalf("page for a person without access:\n%s", page)
 	}
 	if ev := r.rec.find("sso-signin", "failure"); ev == nil || !strings.Contains(ev.Reason, "no policy group") {
+		t.Fatalf("audit: %+v", ev)
+	}
+	// UserInfo naming another subject than the ID token: refused.
+	_, page = r.signIn(t, &idpUser{subject: "s-1", uiSub: "s-2", email: "jane.doe@example.com", groups: []string{"clinical-dm"}})
+	if passwordRE.MatchString(page) {
+		t.Fatal("a sign-in whose UserInfo names another subject got a password")
+	}
+	if ev := r.rec.find("sso-signin", "failure"); ev == nil || !strings.Contains(ev.Reason, "userinfo names subject") {
 		t.Fatalf("audit: %+v", ev)
 	}
 	// A callback without the flow cookie (not started here) is refused.

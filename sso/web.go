@@ -48,6 +48,8 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /callback", s.callback)
 	mux.HandleFunc("POST /app-passwords", s.createAppPassword)
 	mux.HandleFunc("POST /app-passwords/revoke", s.revokeAppPassword)
+	mux.HandleFunc("POST /api/device/start", s.deviceStart)
+	mux.HandleFunc("POST /api/device/poll", s.devicePoll)
 	return securityHeaders(mux)
 }
 
@@ -180,8 +182,8 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "The identity provider's answer did not verify.", "nonce mismatch")
 		return
 	}
-	var claims map[string]any
-	if err := idt.Claims(&claims); err != nil {
+	claims, err := s.claimsOf(r.Context(), p, tok, idt)
+	if err != nil {
 		fail(http.StatusForbidden, "The identity provider's answer did not verify.", "claims: "+err.Error())
 		return
 	}

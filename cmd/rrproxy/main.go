@@ -41,6 +41,10 @@ Usage:
         and print the argon2id hash line for a local account in
         policy.yaml. -native also prints the weaker mysql_native_password
         hash for clients that cannot do anything else.
+  rrproxy login  -url https://rrproxy.example.com:8443 [-write ~/.my.cnf]
+        Sign in with the company identity provider from a terminal (device
+        flow) and get a database password; -write makes a mariadb/mysql
+        option file (0600), -dsn prints a DSN.
   rrproxy sso    list|revoke|keygen
         Single sign-on credentials: list issued and app passwords; revoke
         a person's (USER) or one (-id ID), effective at their sessions'
@@ -78,6 +82,8 @@ func main() {
 		err = cmdPasswd(args, os.Stdin, os.Stdout)
 	case "sso":
 		err = ssoCmd(args, os.Stdout)
+	case "login":
+		err = cmdLogin(ctx, args, os.Stdout, os.Stderr)
 	case "certs":
 		err = cmdCerts(args)
 	case "version", "-version", "--version":

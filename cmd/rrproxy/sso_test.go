@@ -71,3 +71,19 @@ sso:
 		t.Fatal("revoke without a user or id succeeded")
 	}
 }
+
+func TestWriteOptionFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "my.cnf")
+	if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := &sso.Issued{User: "jane.doe@example.com", Password: "rrp_x", Host: "db.example.com", Port: "3307", Expires: time.Now()}
+	if err := sso.WriteOptionFile(p, got, "ca.pem"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(p)
+	b, _ := os.ReadFile(p)
+	if st.Mode().Perm() != 0o600 || !strings.Contains(string(b), "[client]\nuser=jane.doe@example.com\npassword=rrp_x\nhost=db.example.com\nport=3307\nssl=1\nssl-ca=/") {
+		t.Fatalf("option file (%v):\n%s", st.Mode().Perm(), b)
+	}
+}
