@@ -169,7 +169,12 @@ func (p *Policy) provider(issuer string) *provider {
 
 // SSOError is a refused single sign-on, with the precise reason for the
 // audit log. The client is only ever told ErrAuthFailed.
-type SSOError struct{ Reason string }
+type SSOError struct {
+	Reason string
+	// Issuer and Subject name who was refused, once known (a token's
+	// issuer is the claimed one until its signature has verified).
+	Issuer, Subject string
+}
 
 func (e *SSOError) Error() string { return "sso: " + e.Reason }
 
@@ -179,30 +184,39 @@ func (e *SSOError) Error() string { return "sso: " + e.Reason }
 // the person). MFA-only groups are dropped without MFA; no group at all
 // (and no individual listing) is no access.
 func (p *Policy) IdentityFromClaims(issuer, login string, claims map[string]any) (*Identity, error) {
+	id, err := p.identityFromClaims(issuer, login, claims)
+	if se, ok := err.(*SSOError); ok {
+		se.Issuer = issuer
+		se.Subject, _ = claims["sub"].(string)
+	}
+	return id, err
+}
+
+func (p *Policy) identityFromClaims(issuer, login string, claims map[string]any) (*Identity, error) {
 	pr := p.provider(issuer)
 	if pr == nil {
-		return nil, &SSOError{fmt.Sprintf("issuer %q is not among identity_providers", issuer)}
+		return nil, &SSOError{Reason: fmt.Sprintf("issuer %q is not among identity_providers", issuer)}
 	}
 	sub, _ := claims["sub"].(string)
 	if sub == "" {
-		return nil, &SSOError{"token has no subject"}
+		return nil, &SSOError{Reason: "token has no subject"}
 	}
 	name, _ := claims[pr.usernameClaim].(string)
 	if name == "" {
-		return nil, &SSOError{fmt.Sprintf("token has no %s claim (username_claim)", pr.usernameClaim)}
+		return nil, &SSOError{Reason: fmt.Sprintf("token has no %s claim (username_claim)", pr.usernameClaim)}
 	}
 	if login != "" && !strings.EqualFold(login, name) {
-		return nil, &SSOError{fmt.Sprintf("login name %q does not match the token's %s %q", sanitizeName(login), pr.usernameClaim, name)}
+		return nil, &SSOError{Reason: fmt.Sprintf("login name %q does not match the token's %s %q", sanitizeName(login), pr.usernameClaim, name)}
 	}
 	if len(pr.domains) > 0 {
 		email, _ := claims["email"].(string)
 		_, domain, ok := strings.Cut(email, "@")
 		if !ok || !slices.ContainsFunc(pr.domains, func(d string) bool { return strings.EqualFold(d, domain) }) {
-			return nil, &SSOError{fmt.Sprintf("email %q is not in an allowed domain (%s)", email, strings.Join(pr.domains, ", "))}
+			return nil, &SSOError{Reason: fmt.Sprintf("email %q is not in an allowed domain (%s)", email, strings.Join(pr.domains, ", "))}
 		}
 	}
 	if v, ok := claims["email_verified"].(bool); ok && !v && pr.usernameClaim == "email" {
-		return nil, &SSOError{"the IdP says the email address is not verified"}
+		return nil, &SSOError{Reason: "the IdP says the email address is not verified"}
 	}
 	mfa := hasMFA(pr, claims)
 	set := map[string]bool{}
@@ -219,7 +233,7 @@ func (p *Policy) IdentityFromClaims(issuer, login string, claims map[string]any)
 	id := &Identity{User: name, Source: issuer, Provider: pr.name, Subject: sub, MFA: mfa}
 	if a := p.users[name]; a != nil && a.sso == pr.name {
 		if a.disabled {
-			return nil, &SSOError{fmt.Sprintf("user %q is disabled in policy.yaml", name)}
+			return nil, &SSOError{Reason: fmt.Sprintf("user %q is disabled in policy.yaml", name)}
 		}
 		id.Account = name
 		for _, g := range a.groups {
@@ -236,10 +250,10 @@ func (p *Policy) IdentityFromClaims(issuer, login string, claims map[string]any)
 	sort.Strings(id.Groups)
 	if len(id.Groups) == 0 && id.Account == "" {
 		if len(dropped) > 0 {
-			return nil, &SSOError{fmt.Sprintf("group(s) %s require multi-factor authentication and the sign-in had none (amr %v, acr %v)",
+			return nil, &SSOError{Reason: fmt.Sprintf("group(s) %s require multi-factor authentication and the sign-in had none (amr %v, acr %v)",
 				strings.Join(dedupe(dropped), ", "), claims["amr"], claims["acr"])}
 		}
-		return nil, &SSOError{fmt.Sprintf("no policy group maps from the token's %s claim %v: no access", strings.Join(pr.groupsClaim, "."), claimStrings(claims, pr.groupsClaim))}
+		return nil, &SSOError{Reason: fmt.Sprintf("no policy group maps from the token's %s claim %v: no access", strings.Join(pr.groupsClaim, "."), claimStrings(claims, pr.groupsClaim))}
 	}
 	id.DroppedGroups = dedupe(dropped)
 	return id, nil

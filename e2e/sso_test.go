@@ -194,12 +194,22 @@ func TestSSOEndToEnd(t *testing.T) {
 
 	// The audit log: who signed in from which IdP, and the precise
 	// reason for every refusal the client saw only as 1045.
+	// An IdP outage does not break passwords already issued.
+	_ = s.idp.Shutdown()
+	if err := s.open("mark.monitor@example.com", mark, "study").QueryRow("SELECT COUNT(*) FROM subjects").Scan(&n); err != nil {
+		t.Fatalf("issued password during an IdP outage: %v", err)
+	}
+
 	var reasons []string
+	var refusedWithIssuer bool
 	var sawJane, sawEnded bool
 	for _, m := range readAuditRecords(t, s.rig) {
 		switch {
 		case m["event.action"] == "login" && m["event.outcome"] == "failure":
 			reasons = append(reasons, m["event.reason"].(string))
+			if strings.Contains(m["event.reason"].(string), "does not match") {
+				refusedWithIssuer = m["rrproxy.identity_source"] == s.idp.Issuer() && m["user.id"] == "sub-jane.doe@example.com"
+			}
 		case m["event.action"] == "login" && m["user.name"] == "jane.doe@example.com" && m["rrproxy.identity_source"] == s.idp.Issuer():
 			sawJane = m["user.id"] == "sub-jane.doe@example.com"
 		case m["event.action"] == "session-ended":
@@ -211,6 +221,9 @@ func TestSSOEndToEnd(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("no login failure in the audit log says %q; reasons:\n%s", want, all)
 		}
+	}
+	if !refusedWithIssuer {
+		t.Error("the refused login (name mismatch) does not name the token's issuer and subject in the audit log")
 	}
 	if !sawJane || !sawEnded {
 		t.Errorf("audit: SSO login with issuer and subject %v, session ended by revocation %v", sawJane, sawEnded)

@@ -286,6 +286,10 @@ func (s *session) checkPassword(pol *authz.Policy, user, pw string) (*authz.Iden
 		if handled {
 			if err != nil {
 				s.authReason = err.Error()
+				var se *authz.SSOError
+				if errors.As(err, &se) {
+					s.authIssuer, s.authSubject = se.Issuer, se.Subject
+				}
 				return nil, authz.ErrAuthFailed
 			}
 			return id, nil

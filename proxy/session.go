@@ -35,11 +35,12 @@ type session struct {
 	ident *authz.Identity
 	// authReason is why a single sign-on login was refused, for the
 	// audit log only.
-	authReason string
-	attrs      map[string]string
-	charset    string
-	db         string
-	multi      bool // CLIENT_MULTI_STATEMENTS in force
+	authReason              string
+	authIssuer, authSubject string
+	attrs                   map[string]string
+	charset                 string
+	db                      string
+	multi                   bool // CLIENT_MULTI_STATEMENTS in force
 
 	up    *upConn
 	upOK  bool                 // upstream connection is between commands and reusable
@@ -220,6 +221,9 @@ func (s *session) loginFailed(err error) {
 func (s *session) loginEvent(outcome, reason string) {
 	ev := s.event("login")
 	ev.Outcome, ev.Reason = outcome, reason
+	if s.ident == nil && s.authIssuer != "" {
+		ev.IDSource, ev.Subject = s.authIssuer, s.authSubject
+	}
 	ev.User = sanitize(ev.User)
 	_, _ = s.record(ev) // a failed login's audit failure is logged by record
 }

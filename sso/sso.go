@@ -139,10 +139,10 @@ func (s *Service) authIssued(pol *authz.Policy, login, pw string) (*authz.Identi
 		return nil, &authz.SSOError{Reason: "issued password: " + err.Error()}
 	}
 	if err := c.Valid(s.now()); err != nil {
-		return nil, &authz.SSOError{Reason: err.Error()}
+		return nil, &authz.SSOError{Reason: err.Error(), Issuer: c.Issuer, Subject: c.Subject}
 	}
 	if !strings.EqualFold(c.User, login) {
-		return nil, &authz.SSOError{Reason: fmt.Sprintf("credential %s belongs to %q, not the login name", c.ID, c.User)}
+		return nil, &authz.SSOError{Reason: fmt.Sprintf("credential %s belongs to %q, not the login name", c.ID, c.User), Issuer: c.Issuer, Subject: c.Subject}
 	}
 	// The claims are mapped under the policy in force now, not the one
 	// at issue: a group mapping removed since takes effect at once.
@@ -159,6 +159,14 @@ func (s *Service) authToken(ctx context.Context, pol *authz.Policy, login, raw s
 	if err != nil {
 		return nil, &authz.SSOError{Reason: "token: " + err.Error()}
 	}
+	id, err := s.verifyToken(ctx, pol, login, raw, iss)
+	if se, ok := err.(*authz.SSOError); ok && se.Issuer == "" {
+		se.Issuer = iss // as the token claims it
+	}
+	return id, err
+}
+
+func (s *Service) verifyToken(ctx context.Context, pol *authz.Policy, login, raw, iss string) (*authz.Identity, error) {
 	var prov *authz.Provider
 	for _, p := range pol.Providers() {
 		if p.Issuer == iss {
