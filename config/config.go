@@ -155,6 +155,10 @@ type SSOClient struct {
 	Scopes       []string     `yaml:"scopes"`
 	// CA is a PEM bundle to trust for this IdP's HTTPS, if not a public CA.
 	CA string `yaml:"ca"`
+	// DiscoveryURL is where rrproxy fetches the issuer's metadata when
+	// it reaches the IdP by another address than browsers do (a
+	// container network); the metadata must still name Issuer.
+	DiscoveryURL string `yaml:"discovery_url"`
 }
 
 // Log is the process log (not the audit log).

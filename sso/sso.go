@@ -28,6 +28,9 @@ type Client struct {
 	ClientID     string
 	ClientSecret string
 	Scopes       []string // default: openid email profile groups offline_access
+	// DiscoveryURL, if set, is fetched for the issuer's metadata instead
+	// of Issuer itself (rrproxy reaches the IdP by an internal address).
+	DiscoveryURL string
 }
 
 // Config is the single sign-on service's configuration.
@@ -102,7 +105,12 @@ func (s *Service) provider(ctx context.Context, issuer string) (*oidc.Provider, 
 	if p != nil {
 		return p, nil
 	}
-	p, err := oidc.NewProvider(s.ctx(ctx), issuer)
+	ctx = s.ctx(ctx)
+	from := issuer
+	if c := s.client(issuer); c != nil && c.DiscoveryURL != "" {
+		ctx, from = oidc.InsecureIssuerURLContext(ctx, issuer), c.DiscoveryURL
+	}
+	p, err := oidc.NewProvider(ctx, from)
 	if err != nil {
 		return nil, fmt.Errorf("discovery of %s failed: %w", issuer, err)
 	}

@@ -465,3 +465,17 @@ func TestWebSignInRefusals(t *testing.T) {
 }
 
 var osReadFile = os.ReadFile
+
+// TestDiscoveryURL: rrproxy reaches the IdP by another address than the
+// issuer's (as in docker-compose.yml, where browsers use localhost and
+// rrproxy the container name); tokens must still name the issuer.
+func TestDiscoveryURL(t *testing.T) {
+	r := newRig(t)
+	r.svc.cfg.Clients[0].DiscoveryURL = strings.Replace(r.idp.Issuer(), "127.0.0.1", "localhost", 1)
+	if _, _, err := r.svc.Authenticate(context.Background(), r.pol, "jane.doe@example.com", r.token(t, nil, nil)); err != nil {
+		t.Fatalf("token via discovery_url: %v", err)
+	}
+	if _, page := r.signIn(t, r.user); !passwordRE.MatchString(page) {
+		t.Fatalf("web sign-in via discovery_url:\n%s", page)
+	}
+}

@@ -25,7 +25,12 @@ func cmdDemo(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:3307", "address for MySQL clients")
 	dir := fs.String("dir", "", "directory for certificates, policy and audit log (default: a new temporary directory)")
+	script := fs.Bool("sql", false, "print the sample schema and data as a MySQL script and exit")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *script {
+		_, err := io.WriteString(os.Stdout, sandbox.SQLScript())
 		return err
 	}
 	return runDemo(ctx, *listen, *dir, os.Stdout, nil)

@@ -68,7 +68,8 @@ func ssoConfig(cfg *config.Server) (*sso.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sso.clients %s: client_secret: %w", c.Issuer, err)
 		}
-		sc.Clients = append(sc.Clients, sso.Client{Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: secret.Reveal(), Scopes: c.Scopes})
+		sc.Clients = append(sc.Clients, sso.Client{Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: secret.Reveal(), Scopes: c.Scopes,
+			DiscoveryURL: c.DiscoveryURL})
 		if c.CA != "" {
 			pem, err := os.ReadFile(c.CA)
 			if err != nil || !roots.AppendCertsFromPEM(pem) {
