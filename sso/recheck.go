@@ -114,11 +114,11 @@ func (s *Service) recheck(ctx context.Context, c *Credential) (string, error) {
 	if !pol.MayCreateAppPasswords(id) {
 		return "the person is no longer in a group allowed app passwords", nil
 	}
-	c.Claims, c.CheckedAt = claims, s.now().UTC()
+	sealed := ""
 	if tok.RefreshToken != "" {
-		c.RefreshToken = s.seal([]byte(tok.RefreshToken)) // rotated by the IdP
+		sealed = s.seal([]byte(tok.RefreshToken)) // rotated by the IdP
 	}
-	if err := s.store.Update(c); err != nil {
+	if err := s.store.Recheck(c.ID, claims, sealed, s.now().UTC()); err != nil {
 		return "", err
 	}
 	return "", nil

@@ -479,3 +479,23 @@ func TestDiscoveryURL(t *testing.T) {
 		t.Fatalf("web sign-in via discovery_url:\n%s", page)
 	}
 }
+
+// TestRecheckKeepsRevocation: a re-check that read an app password just
+// before an administrator revoked it does not bring it back.
+func TestRecheckKeepsRevocation(t *testing.T) {
+	r := newRig(t)
+	c := &Credential{Kind: KindApp, Name: "x", User: "jane.doe@example.com", Issuer: r.idp.Issuer(), Expires: time.Now().Add(time.Hour)}
+	if _, err := r.svc.store.Issue(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.svc.store.Revoke(c.ID, "administrator"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.svc.store.Recheck(c.ID, map[string]any{"sub": "s"}, "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.svc.store.Get(c.ID, 0)
+	if err != nil || got.Revoked == nil || got.RevokedReason != "administrator" {
+		t.Fatalf("after a re-check: %+v, %v", got, err)
+	}
+}

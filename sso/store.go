@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -238,15 +239,38 @@ func (s *Store) List(user string) ([]*Credential, error) {
 // Revoke marks credential id revoked; it stops working at the next
 // statement of any session using it.
 func (s *Store) Revoke(id, reason string) error {
+	return s.modify(id, func(c *Credential) bool {
+		if c.Revoked != nil {
+			return false
+		}
+		now := time.Now().UTC()
+		c.Revoked, c.RevokedReason = &now, reason
+		return true
+	})
+}
+
+// modify re-reads credential id under the store's lock (shared by every
+// process using the directory), lets change edit it, and writes it back
+// if change says so. Read-modify-write under one lock is what keeps an
+// app password re-check from writing back a copy read just before an
+// administrator revoked it.
+func (s *Store) modify(id string, change func(*Credential) bool) error {
+	lf, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sso: credential store: %w", err)
+	}
+	defer lf.Close()
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("sso: credential store lock: %w", err)
+	}
+	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
 	c, err := s.Get(id, 0)
 	if err != nil {
 		return err
 	}
-	if c.Revoked != nil {
+	if !change(c) {
 		return nil
 	}
-	now := time.Now().UTC()
-	c.Revoked, c.RevokedReason = &now, reason
 	return s.write(c)
 }
 
@@ -268,8 +292,21 @@ func (s *Store) RevokeUser(user, reason string) (int, error) {
 	return n, nil
 }
 
-// Update rewrites a credential (app password re-checks).
-func (s *Store) Update(c *Credential) error { return s.write(c) }
+// Recheck records a successful re-check of an app password: its fresh
+// claims and (rotated) refresh token. A credential revoked meanwhile
+// stays revoked.
+func (s *Store) Recheck(id string, claims map[string]any, refreshToken string, at time.Time) error {
+	return s.modify(id, func(c *Credential) bool {
+		if c.Revoked != nil {
+			return false
+		}
+		c.Claims, c.CheckedAt = claims, at
+		if refreshToken != "" {
+			c.RefreshToken = refreshToken
+		}
+		return true
+	})
+}
 
 // ParseKey accepts a key as 64+ hex digits or 32+ raw bytes.
 func ParseKey(b []byte) ([]byte, error) {
