@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"io"
 	"log/slog"
 	"net/http/cookiejar"
@@ -157,7 +159,27 @@ func TestSSOEndToEnd(t *testing.T) {
 		t.Fatalf("token as password: %v", err)
 	}
 	// Refusals: the same 1045 whatever is wrong.
+	other, err := mockoidc.Run() // an issuer policy.yaml does not trust
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Shutdown()
+	foreign, err := other.Keypair.SignJWT(jwt.MapClaims{"iss": other.Issuer(), "aud": s.idp.ClientID, "sub": "sub-jane.doe@example.com",
+		"email": "jane.doe@example.com", "groups": []string{"clinical-dm"}, "exp": time.Now().Add(time.Minute).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (mockoidc servers share one built-in key; a forger has their own.)
+	forgerKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	forger, _ := mockoidc.NewKeypair(forgerKey)
+	forged, err := forger.SignJWT(jwt.MapClaims{"iss": s.idp.Issuer(), "aud": s.idp.ClientID, "sub": "sub-jane.doe@example.com",
+		"email": "jane.doe@example.com", "groups": []string{"clinical-dm"}, "exp": time.Now().Add(time.Minute).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct{ name, login, pw string }{
+		{"wrong issuer", "jane.doe@example.com", foreign},
+		{"bad signature", "jane.doe@example.com", forged},
 		{"wrong audience", "jane.doe@example.com", s.token(t, "jane.doe@example.com", []string{"clinical-dm"}, 10*time.Minute, "another-app")},
 		{"expired token", "jane.doe@example.com", s.token(t, "jane.doe@example.com", []string{"clinical-dm"}, -time.Minute, s.idp.ClientID)},
 		{"name mismatch", "mark.monitor@example.com", tok},
@@ -217,7 +239,8 @@ func TestSSOEndToEnd(t *testing.T) {
 		}
 	}
 	all := strings.Join(reasons, "\n")
-	for _, want := range []string{"belongs to", "audience", "expired", "does not match", "no policy group", "wrong secret", "revoked"} {
+	for _, want := range []string{"belongs to", "audience", "expired", "does not match", "no policy group", "wrong secret", "revoked",
+		"is not among identity_providers", "signature"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no login failure in the audit log says %q; reasons:\n%s", want, all)
 		}
