@@ -56,16 +56,23 @@ func (s *Service) RecheckAppPasswords(ctx context.Context) int {
 		if reason == "" {
 			continue
 		}
-		if err := s.store.Revoke(c.ID, reason); err != nil {
-			s.log.Error("sso: could not revoke app password", "id", c.ID, "err", err)
-			continue
+		if s.revokeApp(c, reason) {
+			revoked++
 		}
-		revoked++
-		_ = s.record(&auditlog.Event{Action: "credential-revoked", Outcome: "success", User: c.User, IDSource: c.Issuer,
-			Subject: c.Subject, Credential: c.ID, Reason: "app password " + fmt.Sprintf("%q", c.Name) + ": " + reason})
-		s.log.Info("sso: app password revoked", "id", c.ID, "user", c.User, "reason", reason)
 	}
 	return revoked
+}
+
+// revokeApp revokes app password c for reason, with an audit record.
+func (s *Service) revokeApp(c *Credential, reason string) bool {
+	if err := s.store.Revoke(c.ID, reason); err != nil {
+		s.log.Error("sso: could not revoke app password", "id", c.ID, "err", err)
+		return false
+	}
+	_ = s.record(&auditlog.Event{Action: "credential-revoked", Outcome: "success", User: c.User, IDSource: c.Issuer,
+		Subject: c.Subject, Credential: c.ID, Reason: "app password " + fmt.Sprintf("%q", c.Name) + ": " + reason})
+	s.log.Info("sso: app password revoked", "id", c.ID, "user", c.User, "reason", reason)
+	return true
 }
 
 // recheck asks the IdP about c's owner. It returns a revocation reason

@@ -132,7 +132,7 @@ func LooksLikeToken(pw string) bool {
 func (s *Service) Authenticate(ctx context.Context, pol *authz.Policy, login, pw string) (id *authz.Identity, handled bool, err error) {
 	switch {
 	case IsIssuedPassword(pw):
-		id, err := s.authIssued(pol, login, pw)
+		id, err := s.authIssued(ctx, pol, login, pw)
 		return id, true, err
 	case LooksLikeToken(pw):
 		id, err := s.authToken(ctx, pol, login, pw)
@@ -141,7 +141,11 @@ func (s *Service) Authenticate(ctx context.Context, pol *authz.Policy, login, pw
 	return nil, false, nil
 }
 
-func (s *Service) authIssued(pol *authz.Policy, login, pw string) (*authz.Identity, error) {
+// appLoginRecheck is how old an app password's last IdP check may be
+// before a login with it checks again.
+const appLoginRecheck = time.Minute
+
+func (s *Service) authIssued(ctx context.Context, pol *authz.Policy, login, pw string) (*authz.Identity, error) {
 	c, err := s.store.Check(pw)
 	if err != nil {
 		return nil, &authz.SSOError{Reason: "issued password: " + err.Error()}
@@ -151,6 +155,20 @@ func (s *Service) authIssued(pol *authz.Policy, login, pw string) (*authz.Identi
 	}
 	if !strings.EqualFold(c.User, login) {
 		return nil, &authz.SSOError{Reason: fmt.Sprintf("credential %s belongs to %q, not the login name", c.ID, c.User), Issuer: c.Issuer, Subject: c.Subject}
+	}
+	if c.Kind == KindApp && s.now().Sub(c.CheckedAt) > appLoginRecheck {
+		// An app password's login asks the IdP first (if the last check
+		// is older than a minute), so a person disabled or moved out of
+		// the granting group is refused at once, not at the next
+		// periodic re-check. An unreachable IdP does not block it.
+		if reason, err := s.recheck(ctx, c); err != nil {
+			s.log.Warn("sso: app password login without an IdP re-check", "id", c.ID, "err", err)
+		} else if reason != "" {
+			s.revokeApp(c, reason)
+			return nil, &authz.SSOError{Reason: "app password revoked at login: " + reason, Issuer: c.Issuer, Subject: c.Subject}
+		} else if fresh, err := s.store.Get(c.ID, 0); err == nil {
+			c = fresh
+		}
 	}
 	// The claims are mapped under the policy in force now, not the one
 	// at issue: a group mapping removed since takes effect at once.

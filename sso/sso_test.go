@@ -390,9 +390,23 @@ func TestWebSignInAndAppPasswords(t *testing.T) {
 	if n := r.svc.RecheckAppPasswords(context.Background()); n != 0 {
 		t.Fatalf("re-check revoked %d app passwords of a person still in the group", n)
 	}
-	// The person leaves the granting group at the IdP: the next re-check
-	// revokes the app password, and its sessions end.
+	// The person leaves the granting group at the IdP: the next login
+	// with the app password asks the IdP and is refused at once.
 	r.user.setGroups("marketing")
+	r.svc.now = func() time.Time { return time.Now().Add(2 * appLoginRecheck) }
+	if _, _, err := r.svc.Authenticate(context.Background(), r.pol, "jane.doe@example.com", am[1]); err == nil || !strings.Contains(err.Error(), "revoked at login") {
+		t.Fatalf("app password login after leaving the group: %v", err)
+	}
+	r.svc.now = time.Now
+	// A second one: the periodic re-check revokes it, and its open
+	// sessions end.
+	page = post("/app-passwords", url.Values{"csrf": {csrf[1]}, "name": {"QuickSight"}})
+	if am = appPasswordRE.FindStringSubmatch(page); am == nil {
+		t.Fatalf("no app password:\n%s", page)
+	}
+	if app, _, err = r.svc.Authenticate(context.Background(), r.pol, "jane.doe@example.com", am[1]); err != nil {
+		t.Fatalf("fresh app password (checked at creation): %v", err)
+	}
 	if n := r.svc.RecheckAppPasswords(context.Background()); n != 1 {
 		t.Fatalf("re-check after leaving the group revoked %d", n)
 	}
