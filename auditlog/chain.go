@@ -208,7 +208,16 @@ func OpenChain(o Options) (*Writer, error) {
 		}
 	}
 	w.syncedSeq = w.seq
-	if _, err := w.Record(ev); err != nil {
+	// The start or restart record comes first, before any rotation or
+	// checkpoint the previous run left due: after an audit-stop only an
+	// audit-restart may follow (docs/audit-format.md).
+	w.mu.Lock()
+	_, err = w.append(ev)
+	if err == nil {
+		err = w.syncLocked(w.seq)
+	}
+	w.mu.Unlock()
+	if err != nil {
 		w.closeFiles(false)
 		return nil, err
 	}

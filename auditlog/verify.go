@@ -236,7 +236,12 @@ func verifyChain(inst string, es []*entry, pub ed25519.PublicKey) (ChainSummary,
 		keyID = hex.EncodeToString(sum[:8])
 	}
 	var prev *entry
+	stopped := false // the chain was closed by audit-stop (and its checkpoint)
 	for _, e := range es {
+		if stopped && e.action != "audit-restart" && e.action != "checkpoint" {
+			return cs, e.fail("%s after audit-stop: only audit-restart may follow a clean stop", e.action)
+		}
+		stopped = e.action == "audit-stop" || (stopped && e.action == "checkpoint")
 		switch {
 		case prev == nil:
 			if e.seq != 1 || e.prev != zeroHash {
