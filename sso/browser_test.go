@@ -3,6 +3,7 @@ package sso
 import (
 	"bytes"
 	"context"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,13 +18,9 @@ import (
 // in. A screenshot of that page is written (and, with
 // RRPROXY_UPDATE_SCREENSHOTS=1, copied to docs/img for the README).
 func TestSignInInBrowser(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if testing.Short() {
-			t.Log("chromium not installed; -short: browser sign-in not run")
-			return
-		}
-		t.Fatal("chromium is not installed (apt-get install chromium, or run scripts/test.sh)")
+	bin, ok := testtool.Need(t, "chromium", "chromium", "the sign-in in a real browser")
+	if !ok {
+		return
 	}
 	r := newRig(t)
 	dir := t.TempDir()

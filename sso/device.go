@@ -159,41 +159,9 @@ func (s *Service) devicePoll(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "the identity provider did not sign you in", "device token: "+err.Error())
 		return
 	}
-	raw, _ := tok.Extra("id_token").(string)
-	idt, err := p.Verifier(&oidc.Config{ClientID: c.ClientID, Now: s.now}).Verify(s.ctx(r.Context()), raw)
-	if err != nil {
-		fail(http.StatusForbidden, "the identity provider's answer did not verify", "id token: "+err.Error())
-		return
-	}
-	claims, err := s.claimsOf(r.Context(), p, tok, idt)
-	if err != nil {
-		fail(http.StatusForbidden, "the identity provider's answer did not verify", "claims: "+err.Error())
-		return
-	}
-	pol := s.policies.Current()
-	id, err := pol.IdentityFromClaims(h.Issuer, "", claims)
-	if err != nil {
-		fail(http.StatusForbidden, "you have no access to this database; ask your administrator if you should", err.Error())
-		return
-	}
-	var life time.Duration
-	for _, pp := range pol.Providers() {
-		if pp.Issuer == h.Issuer {
-			life = pp.CredentialLifetime
-		}
-	}
-	cred := &Credential{Kind: KindSession, Name: "rrproxy login", User: id.User, Issuer: h.Issuer, Subject: id.Subject, Claims: claims,
-		Expires: s.now().Add(life).UTC()}
-	pw, err := s.store.Issue(cred)
-	if err != nil {
-		fail(http.StatusInternalServerError, "rrproxy could not store the new password; try again later", err.Error())
-		return
-	}
-	if err := s.record(&auditlog.Event{Action: "sso-signin", Outcome: "success", User: id.User, IDSource: h.Issuer, Subject: id.Subject,
-		Groups: id.Groups, Credential: cred.ID, Source: src.String(), SourceIP: src.ip, SourcePort: src.port,
-		Reason: "rrproxy login (device flow): database password issued, valid until " + cred.Expires.Format(time.RFC3339)}); err != nil {
-		_ = s.store.Revoke(cred.ID, "audit log could not be written")
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the audit log cannot be written, so no password is issued"})
+	id, cred, pw, serr := s.signIn(r.Context(), c, p, tok, "", src, "rrproxy login (device flow)")
+	if serr != nil {
+		fail(serr.status, serr.userMsg, serr.reason)
 		return
 	}
 	host, port, _ := net.SplitHostPort(s.cfg.ProxyAddress)

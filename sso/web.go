@@ -172,54 +172,9 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "The identity provider did not confirm the sign-in.", "code exchange: "+err.Error())
 		return
 	}
-	raw, _ := tok.Extra("id_token").(string)
-	idt, err := p.Verifier(&oidc.Config{ClientID: c.ClientID, Now: s.now}).Verify(s.ctx(r.Context()), raw)
-	if err != nil {
-		fail(http.StatusForbidden, "The identity provider's answer did not verify.", "id token: "+err.Error())
-		return
-	}
-	if !hmac.Equal([]byte(idt.Nonce), []byte(f.Nonce)) {
-		fail(http.StatusForbidden, "The identity provider's answer did not verify.", "nonce mismatch")
-		return
-	}
-	claims, err := s.claimsOf(r.Context(), p, tok, idt)
-	if err != nil {
-		fail(http.StatusForbidden, "The identity provider's answer did not verify.", "claims: "+err.Error())
-		return
-	}
-	pol := s.policies.Current()
-	id, err := pol.IdentityFromClaims(f.Issuer, "", claims)
-	if err != nil {
-		fail(http.StatusForbidden, "You have no access to this database. Ask your administrator if you should.", err.Error())
-		return
-	}
-	var prov authz.Provider
-	for _, pp := range pol.Providers() {
-		if pp.Issuer == f.Issuer {
-			prov = pp
-		}
-	}
-	cred := &Credential{Kind: KindSession, User: id.User, Issuer: f.Issuer, Subject: id.Subject, Claims: claims,
-		Expires: s.now().Add(prov.CredentialLifetime).UTC()}
-	if tok.RefreshToken != "" {
-		// Kept (sealed) so that app passwords created in this web
-		// session can be re-checked with the IdP later.
-		cred.RefreshToken = s.seal([]byte(tok.RefreshToken))
-	}
-	pw, err := s.store.Issue(cred)
-	if err != nil {
-		fail(http.StatusInternalServerError, "rrproxy could not store the new password. Try again later.", err.Error())
-		return
-	}
-	ev := &auditlog.Event{Action: "sso-signin", Outcome: "success", User: id.User, IDSource: f.Issuer, Subject: id.Subject,
-		Groups: id.Groups, Credential: cred.ID, Source: src.String(), SourceIP: src.ip, SourcePort: src.port,
-		Reason: "database password issued, valid until " + cred.Expires.Format(time.RFC3339)}
-	if len(id.DroppedGroups) > 0 {
-		ev.Reason += "; withheld for want of MFA: " + strings.Join(id.DroppedGroups, ", ")
-	}
-	if err := s.record(ev); err != nil {
-		_ = s.store.Revoke(cred.ID, "audit log could not be written")
-		s.render(w, http.StatusServiceUnavailable, page{Title: "Unavailable", Error: "The audit log cannot be written, so no password is issued. Try again later."})
+	id, cred, pw, serr := s.signIn(r.Context(), c, p, tok, f.Nonce, src, "web sign-in")
+	if serr != nil {
+		fail(serr.status, serr.userMsg, serr.reason)
 		return
 	}
 	s.setCookie(w, sessionCookie, webSession{Credential: cred.ID, Created: s.now().Unix()}, webSessionAge)

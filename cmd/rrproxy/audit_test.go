@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 	"io"
 	"os"
 	"os/exec"
@@ -392,13 +393,9 @@ func TestAuditReport(t *testing.T) {
 // the test fails (scripts/test.sh installs it), except under -short.
 func screenshot(t *testing.T, html string) {
 	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if testing.Short() {
-			t.Log("chromium not installed; -short: report not rendered")
-			return
-		}
-		t.Fatal("chromium is not installed (apt-get install chromium, or run scripts/test.sh): the report must be rendered")
+	bin, ok := testtool.Need(t, "chromium", "chromium", "the rendering of the report")
+	if !ok {
+		return
 	}
 	dir := t.TempDir()
 	png := filepath.Join(dir, "report.png")

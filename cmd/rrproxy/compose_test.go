@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,13 +91,9 @@ func TestComposeSandbox(t *testing.T) {
 		t.Error("initdb/02-service-account.sql does not create ro_user with deploy/sso-demo/upstream-password")
 	}
 
-	bin, err := exec.LookPath("docker-compose")
-	if err != nil {
-		if testing.Short() {
-			t.Log("docker-compose not installed; -short: compose file not validated")
-			return
-		}
-		t.Fatal("docker-compose is not installed (apt-get install docker-compose, or run scripts/test.sh)")
+	bin, ok := testtool.Need(t, "docker-compose", "docker-compose", "docker-compose.yml")
+	if !ok {
+		return
 	}
 	out, err := exec.Command(bin, "-f", "../../docker-compose.yml", "config", "-q").CombinedOutput()
 	if err != nil {
