@@ -23,6 +23,9 @@ type ProviderSpec struct {
 	// UsernameClaim names the claim that is the MySQL user name
 	// (default email); it must equal the name the client logs in with.
 	UsernameClaim string `yaml:"username_claim"`
+	// Usernames maps a username claim value to another MySQL user name,
+	// for people whose tools already know them by an older name.
+	Usernames map[string]string `yaml:"usernames"`
 	// GroupsClaim is a dot path to a string or list of strings (default
 	// groups; Keycloak realm roles: realm_access.roles).
 	GroupsClaim string `yaml:"groups_claim"`
@@ -56,6 +59,7 @@ type provider struct {
 	issuer        string
 	audiences     []string
 	usernameClaim string
+	usernames     map[string]string // claim value (lower case) -> MySQL user name
 	groupsClaim   []string
 	domains       []string
 	groups        map[string][]string
@@ -92,6 +96,13 @@ func parseProviders(f *File, p *Policy, bad func([]any, string, ...any), P func(
 			bad(at, "audiences is required: the client id (ID tokens) or API identifier (access tokens) tokens must carry")
 		}
 		pr.groupsClaim = strings.Split(cmpOr(ps.GroupsClaim, "groups"), ".")
+		pr.usernames = map[string]string{}
+		for from, to := range ps.Usernames {
+			if !nameRE.MatchString(to) {
+				bad(append(at, "usernames", from), "user name %q: use letters, digits and . _ @ + - (at most 80)", to)
+			}
+			pr.usernames[strings.ToLower(from)] = to
+		}
 		if len(pr.mfaMethods) == 0 {
 			pr.mfaMethods = defaultMFAMethods
 		}
@@ -204,6 +215,9 @@ func (p *Policy) identityFromClaims(issuer, login string, claims map[string]any)
 	name, _ := claims[pr.usernameClaim].(string)
 	if name == "" {
 		return nil, &SSOError{Reason: fmt.Sprintf("token has no %s claim (username_claim)", pr.usernameClaim)}
+	}
+	if mapped, ok := pr.usernames[strings.ToLower(name)]; ok {
+		name = mapped
 	}
 	if login != "" && !strings.EqualFold(login, name) {
 		return nil, &SSOError{Reason: fmt.Sprintf("login name %q does not match the token's %s %q", sanitizeName(login), pr.usernameClaim, name)}

@@ -22,6 +22,7 @@ identity_providers:
     issuer: https://idp.example.com/realms/clinical
     audiences: [rrproxy]
     username_claim: preferred_username
+    usernames: {J.Smith: jsmith}
     groups_claim: realm_access.roles
     groups: {dm: [data-managers], stats: [biostatistics]}
     require_mfa: [biostatistics]
@@ -48,6 +49,14 @@ func TestIdentityFromClaims(t *testing.T) {
 	}
 	if d := p.CheckQuery(&Identity{User: "alice", Groups: []string{"data-managers"}, Source: "local", Account: "alice"}, Session{}, "SELECT * FROM ops.site_payments"); !d.Allowed() {
 		t.Fatalf("local alice lost her own rule: %v", d.Err)
+	}
+	// A mapped user name: the login name is the mapped one.
+	id, err = p.IdentityFromClaims(iss, "jsmith", claims("j.smith", "dm"))
+	if err != nil || id.User != "jsmith" {
+		t.Fatalf("mapped user name: %+v, %v", id, err)
+	}
+	if _, err := p.IdentityFromClaims(iss, "j.smith", claims("j.smith", "dm")); err == nil {
+		t.Fatal("the unmapped claim value logged in as well")
 	}
 	// A listed SSO user gets their listing; MFA by acr.
 	id, err = p.IdentityFromClaims(iss, "", map[string]any{"sub": "s2", "preferred_username": "lead@example.com", "acr": "gold"})

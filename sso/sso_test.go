@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -511,5 +512,52 @@ func TestRecheckKeepsRevocation(t *testing.T) {
 	got, err := r.svc.store.Get(c.ID, 0)
 	if err != nil || got.Revoked == nil || got.RevokedReason != "administrator" {
 		t.Fatalf("after a re-check: %+v, %v", got, err)
+	}
+}
+
+// TestTwoIssuers: two trusted IdPs (the sponsor's and a CRO's), each with
+// its own keys and group names; a token is checked against its own
+// issuer's keys only.
+func TestTwoIssuers(t *testing.T) {
+	r := newRig(t)
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	cro, err := mockoidc.NewServer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cro.Start(ln, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer cro.Shutdown()
+	pol, err := authz.Parse("policy.yaml", []byte(`
+groups: {data-managers: {}, site-monitors: {}}
+rules:
+  - {id: dm, to: [group:data-managers], allow: [study.*]}
+  - {id: sm, to: [group:site-monitors], allow: [study.visits]}
+identity_providers:
+  sponsor: {issuer: `+r.idp.Issuer()+`, audiences: [`+r.idp.ClientID+`], groups: {clinical-dm: [data-managers]}}
+  cro: {issuer: `+cro.Issuer()+`, audiences: [cro-rrproxy], groups: {monitors: [site-monitors]}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id, _, err := r.svc.Authenticate(ctx, pol, "jane.doe@example.com", r.token(t, nil, nil))
+	if err != nil || id.Provider != "sponsor" || strings.Join(id.Groups, ",") != "data-managers" {
+		t.Fatalf("sponsor token: %+v, %v", id, err)
+	}
+	croTok := r.token(t, jwt.MapClaims{"iss": cro.Issuer(), "aud": "cro-rrproxy", "email": "carl@cro.example", "groups": []string{"monitors"}}, cro.Keypair)
+	id, _, err = r.svc.Authenticate(ctx, pol, "carl@cro.example", croTok)
+	if err != nil || id.Provider != "cro" || strings.Join(id.Groups, ",") != "site-monitors" {
+		t.Fatalf("CRO token: %+v, %v", id, err)
+	}
+	// The CRO's key cannot speak for the sponsor.
+	forged := r.token(t, jwt.MapClaims{"groups": []string{"clinical-dm"}}, cro.Keypair)
+	if _, _, err := r.svc.Authenticate(ctx, pol, "jane.doe@example.com", forged); err == nil || !strings.Contains(err.Error(), "signature") {
+		t.Fatalf("sponsor token signed with the CRO's key: %v", err)
 	}
 }
