@@ -91,7 +91,12 @@ func (p *Policy) RunTests(s *TestSuite) []TestResult {
 		r := TestResult{Case: c, Line: s.doc.Line("tests", i)}
 		id, ok := p.IdentityOf(c.User)
 		if len(c.Groups) > 0 || !ok {
-			id = &Identity{User: c.User, Groups: c.Groups, Source: "test", Account: c.User}
+			// Someone with these groups: a listed user keeps their own
+			// rules; anyone else is an SSO user known only by groups.
+			id = &Identity{User: c.User, Groups: c.Groups, Source: "test"}
+			if ok {
+				id.Account = c.User
+			}
 		}
 		d := p.CheckQuery(id, Session{DB: c.DB, Catalog: cat, MultiStatements: true}, c.SQL)
 		r.Problem = judge(c, d)

@@ -64,6 +64,9 @@ func cmdPolicy(args []string, out io.Writer) error {
 				return fmt.Errorf("user %q is not in %s; give -groups for an SSO user", *user, *file)
 			}
 			id = &authz.Identity{User: *user, Groups: strings.Split(*groups, ","), Source: "explain"}
+			if ok {
+				id.Account = *user // a listed user keeps their own rules
+			}
 		}
 		sess := authz.Session{DB: *db, MultiStatements: true}
 		if *catalog != "" {
