@@ -17,7 +17,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/rrproxy/rrproxy/auditlog"
-	"github.com/rrproxy/rrproxy/authz"
 )
 
 // `rrproxy login` on a terminal: the OAuth 2.0 device authorization grant
@@ -65,14 +64,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Service) deviceStart(w http.ResponseWriter, r *http.Request) {
-	ps := s.providerChoice()
-	name := r.URL.Query().Get("provider")
-	var chosen *authz.Provider
-	for i := range ps {
-		if ps[i].Name == name || (name == "" && len(ps) == 1) {
-			chosen = &ps[i]
-		}
-	}
+	chosen, ps := s.chosenProvider(r)
 	if chosen == nil {
 		names := make([]string, len(ps))
 		for i, p := range ps {

@@ -109,15 +109,21 @@ func (s *Service) home(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, page{Title: "Sign in", Providers: s.providerChoice()})
 }
 
-func (s *Service) login(w http.ResponseWriter, r *http.Request) {
-	ps := s.providerChoice()
+// chosenProvider is the provider the request names (?provider=), or the
+// only one there is; nil if the person must choose among ps.
+func (s *Service) chosenProvider(r *http.Request) (chosen *authz.Provider, ps []authz.Provider) {
+	ps = s.providerChoice()
 	name := r.URL.Query().Get("provider")
-	var chosen *authz.Provider
 	for i := range ps {
 		if ps[i].Name == name || (name == "" && len(ps) == 1) {
 			chosen = &ps[i]
 		}
 	}
+	return chosen, ps
+}
+
+func (s *Service) login(w http.ResponseWriter, r *http.Request) {
+	chosen, ps := s.chosenProvider(r)
 	if chosen == nil {
 		s.render(w, http.StatusOK, page{Title: "Sign in", Providers: ps})
 		return
