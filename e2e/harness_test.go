@@ -62,7 +62,12 @@ func TestMain(m *testing.M) {
 			fmt.Println("e2e setup:", err)
 			return 1
 		}
-		return m.Run()
+		code := m.Run()
+		if err := writeCompatMatrix(); err != nil {
+			fmt.Println("e2e: compatibility matrix:", err)
+			return 1
+		}
+		return code
 	}()
 	os.Exit(code)
 }
