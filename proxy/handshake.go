@@ -206,7 +206,7 @@ func (s *session) handshake() (*handshakeResponse, error) {
 	s.user = h.user
 	if s.tls == nil && s.srv.cfg.RequireTLS {
 		s.sendError(errPacket(erSecureTransportRequired, "HY000",
-			"rrproxy requires TLS: connect with SSL enabled (mariadb/mysql --ssl, JDBC sslMode=REQUIRED or useSSL=true, ODBC SSLMODE=REQUIRED)"))
+			"rrproxy requires TLS: connect with SSL enabled (mariadb/mysql --ssl, JDBC sslMode=REQUIRED or useSSL=true, ODBC SSLMODE=REQUIRED with the MySQL driver, SSLCA=...;SSLVERIFY=1 with the MariaDB driver)"))
 		return nil, errTLSRequired
 	}
 	ident, err := s.authenticate(h)
