@@ -12,6 +12,15 @@ command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 # The audit report test renders the HTML report in headless Chromium.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+# Real clients of the compatibility matrix (e2e/compat_*_test.go).
+command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+[ -f /usr/share/java/mariadb-java-client.jar ] || need+=(libmariadb-java)
+command -v isql >/dev/null 2>&1 || need+=(unixodbc)
+[ -f /usr/lib/x86_64-linux-gnu/odbc/libmaodbc.so ] || need+=(odbc-mariadb)
+/usr/bin/python3 -c 'import pyodbc' >/dev/null 2>&1 || need+=(python3-pyodbc)
+command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -535,6 +535,28 @@ func (w *walker) catalogHook(ts *ast.TableSource, n *ast.TableName) {
 	}
 	w.replace[n] = sel
 	w.changed = true
+	w.keepColumnTitles()
+}
+
+// keepColumnTitles gives the plain column references of the query block
+// being rewritten an alias spelled as the client wrote them. The server
+// titles a result column after the name as written (table_name) when it
+// reads information_schema itself, but after the derived table's column
+// (TABLE_NAME) once the table is replaced; tools that look catalog
+// columns up by exact name would then miss them.
+func (w *walker) keepColumnTitles() {
+	if len(w.scopes) == 0 {
+		return
+	}
+	sel, ok := w.scopes[len(w.scopes)-1].owner.(*ast.SelectStmt)
+	if !ok || sel.Fields == nil {
+		return
+	}
+	for _, f := range sel.Fields.Fields {
+		if c, ok := f.Expr.(*ast.ColumnNameExpr); ok && f.AsName.L == "" {
+			f.AsName = c.Name.Name
+		}
+	}
 }
 
 type seenMarker struct{ seen map[ast.Node]bool }

@@ -120,6 +120,11 @@ type SetVar struct {
 	// harmless sql_mode or charset; see AffectsLexing.
 	Value   string `json:"value,omitempty"`
 	Literal bool   `json:"literal"`
+	// Appends is set for SET sql_mode = CONCAT(@@sql_mode, '...'), and
+	// Appended is then the literal text appended to the session's mode
+	// (Value stays the expression's text, which reads as harmful).
+	Appends  bool   `json:"appends,omitempty"`
+	Appended string `json:"appended,omitempty"`
 }
 
 // Statement describes one SQL statement.

@@ -37,6 +37,11 @@ func (w *walker) enterAssignment(n *ast.VariableAssignment) {
 	v.Value, v.Literal = literal(n.Value, n.IsSystem || v.Name == "names" || v.Name == "character set")
 	if !v.Literal {
 		v.Value = exprText(n.Value)
+		if n.IsSystem && v.Name == "sql_mode" {
+			if suffix, ok := sqlModeAppend(n.Value); ok {
+				v.Appends, v.Appended = true, suffix
+			}
+		}
 	}
 	if n.ExtendValue != nil {
 		// SET NAMES cs COLLATE coll: VariableAssignment.Accept does not
@@ -79,6 +84,36 @@ func literal(e ast.ExprNode, bareWords bool) (string, bool) {
 	return "", false
 }
 
+// sqlModeAppend recognises the one non-literal sql_mode that drivers send
+// at connect, CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES') (MariaDB
+// Connector/J 2.x, jdbcCompliantTruncation): the session's own mode with
+// literal modes appended. It returns the appended text. Only the session
+// mode qualifies: the global one may differ from what this session was
+// vetted with.
+func sqlModeAppend(e ast.ExprNode) (string, bool) {
+	f, ok := e.(*ast.FuncCallExpr)
+	if !ok || f.FnName.L != "concat" || len(f.Args) < 2 {
+		return "", false
+	}
+	cur, ok := f.Args[0].(*ast.VariableExpr)
+	if !ok || !cur.IsSystem || cur.IsGlobal || cur.IsInstance || strings.ToLower(cur.Name) != "sql_mode" {
+		return "", false
+	}
+	var b strings.Builder
+	for _, a := range f.Args[1:] {
+		x, ok := a.(ast.ValueExpr)
+		if !ok {
+			return "", false
+		}
+		s, ok := x.GetValue().(string)
+		if !ok {
+			return "", false
+		}
+		b.WriteString(s)
+	}
+	return b.String(), true
+}
+
 // exprText restores a non-literal value as SQL text. It always contains
 // punctuation (parentheses, quotes, '@', operators), so it can never be
 // mistaken for a harmless sql_mode or a safe charset name by a consumer
@@ -107,6 +142,11 @@ func (v SetVar) AffectsLexing() bool {
 	}
 	switch v.Name {
 	case "sql_mode":
+		if v.Appends {
+			// The session's mode was vetted; the result lexes like it
+			// unless an appended mode changes lexing.
+			return ModeAffectsLexing(v.Appended)
+		}
 		return !v.Literal || ModeAffectsLexing(v.Value)
 	case "names", "character set", "character_set_client":
 		return !v.Literal || CharsetAffectsLexing(v.Value)
