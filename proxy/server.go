@@ -213,6 +213,12 @@ func (s *Server) Shutdown(ctx context.Context) (forced int, err error) {
 		for sess := range s.sessions {
 			forced++
 			_ = sess.conn.Close()
+			// A session waiting for a long query's result is reading from
+			// the replica, not the client: close that socket too. (Its
+			// connection is not returned to the pool, which closes next.)
+			if nc := sess.upNC.Load(); nc != nil {
+				_ = (*nc).Close()
+			}
 		}
 		s.mu.Unlock()
 		<-done

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -33,6 +34,10 @@ type session struct {
 
 	user  string
 	ident *authz.Identity
+	// upNC is the pinned upstream socket, published for a forced
+	// shutdown, which must also wake a session blocked reading from the
+	// replica (a long query).
+	upNC atomic.Pointer[net.Conn]
 	// authReason is why a single sign-on login was refused, for the
 	// audit log only.
 	authReason              string
@@ -253,6 +258,7 @@ func (s *session) attach(ctx context.Context, db string) error {
 			continue
 		}
 		s.up, s.upOK = up, true
+		s.upNC.Store(&up.nc)
 		break
 	}
 	if err := s.up.setCharset(s.charset); err != nil {
@@ -318,6 +324,7 @@ func (s *session) close() {
 	}
 	if s.up != nil {
 		ok := s.upOK && s.up.reset() == nil
+		s.upNC.Store(nil)
 		s.srv.pool.Release(s.up, ok)
 		s.up = nil
 	}
