@@ -697,3 +697,23 @@ func CheckUpstreamSQLMode(mode string) error {
 	}
 	return nil
 }
+
+// KillTarget recognises KILL [CONNECTION | QUERY] id, which clients send
+// on a second connection to cancel a running statement (JDBC
+// Statement.cancel(), mycli's Ctrl-C). The proxy answers it itself, for
+// the person's own sessions only; every other statement is decided by
+// CheckQuery, which refuses KILL.
+func KillTarget(sql string) (id uint64, queryOnly, ok bool) {
+	if !strings.Contains(strings.ToLower(sql), "kill") {
+		return 0, false, false
+	}
+	res, err := sqlscope.Analyze(sql, "")
+	if err != nil || len(res.Statements) != 1 {
+		return 0, false, false
+	}
+	st := res.Statements[0]
+	if st.Kind != sqlscope.KindKill || st.KillID == 0 {
+		return 0, false, false
+	}
+	return st.KillID, st.KillQuery, true
+}

@@ -1,14 +1,9 @@
-//go:build rrproxy_pending
-
 package e2e
 
-// PENDING (not built by default; `go test -tags rrproxy_pending -run TestCompatPythonMycliCancel ./e2e`):
-// cancelling a running query does not work through rrproxy yet. mycli, like
-// JDBC Statement.cancel(), opens a second connection and sends KILL [QUERY]
-// with the id CONNECTION_ID() returned, which is the pooled upstream
-// connection's; rrproxy refuses KILL (rule read-only). To fix: accept KILL
-// [QUERY] of an upstream id pinned by a session of the same person and run
-// it on a pool connection. Tracked in issue 7.
+// Query cancellation as mycli does it (Ctrl-C): a second connection sends
+// KILL with the id CONNECTION_ID() returned at login, which through
+// rrproxy is the pinned upstream connection's; rrproxy answers it for the
+// same person's sessions (proxy/kill.go, e2e/kill_test.go).
 
 import (
 	"database/sql"

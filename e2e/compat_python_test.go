@@ -1039,6 +1039,6 @@ func pyTestMycli(t *testing.T) {
 		Client: "mycli", Version: version, TLS: true, Plugin: "caching_sha2_password", Prepared: false, Metadata: true, Large: false,
 		Notes: "--ssl-ca with --ssl-verify-server-cert; startup and completion refresh work and complete only granted schemas, tables and columns; " +
 			"its users (mysql.user) and SHOW-keyword (mysql.help_topic) completion queries are refused as MariaDB refuses them without grants on mysql, and mycli goes on without them; " +
-			"Ctrl-C cannot cancel a running query: mycli sends KILL, which rrproxy refuses (TestCompatPythonMycliCancel)",
+			"Ctrl-C cancels a running query (mycli's KILL, answered by rrproxy for the same person's sessions: TestCompatPythonMycliCancel)",
 	})
 }

@@ -38,6 +38,11 @@ type session struct {
 	// shutdown, which must also wake a session blocked reading from the
 	// replica (a long query).
 	upNC atomic.Pointer[net.Conn]
+	// upID is the pinned upstream connection's id (what the client's
+	// CONNECTION_ID() returns) and owner who the session belongs to,
+	// published for another session's KILL of this one.
+	upID  atomic.Uint32
+	owner atomic.Pointer[string]
 	// authReason is why a single sign-on login was refused, for the
 	// audit log only.
 	authReason              string
@@ -179,6 +184,8 @@ func (s *session) run(ctx context.Context) {
 	}
 	s.attrs = h.attrs
 	s.user = s.ident.User
+	owner := s.ident.Source + "\x00" + s.ident.User
+	s.owner.Store(&owner)
 	s.log = s.log.With("user", s.user)
 	s.multi = h.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
 	s.charset = charsetName(h.charset)
@@ -259,6 +266,7 @@ func (s *session) attach(ctx context.Context, db string) error {
 		}
 		s.up, s.upOK = up, true
 		s.upNC.Store(&up.nc)
+		s.upID.Store(up.id)
 		break
 	}
 	if err := s.up.setCharset(s.charset); err != nil {
@@ -325,6 +333,7 @@ func (s *session) close() {
 	if s.up != nil {
 		ok := s.upOK && s.up.reset() == nil
 		s.upNC.Store(nil)
+		s.upID.Store(0)
 		s.srv.pool.Release(s.up, ok)
 		s.up = nil
 	}
@@ -616,6 +625,9 @@ func (s *session) forwardProbe(command, text string, d authz.Decision, probe []b
 }
 
 func (s *session) query(pkt []byte, sql string) error {
+	if id, queryOnly, ok := authz.KillTarget(sql); ok {
+		return s.kill(sql, id, queryOnly)
+	}
 	pol := s.srv.policies.Current()
 	d := pol.CheckQuery(s.ident, s.checkSession(false), sql)
 	if d.Probe {
