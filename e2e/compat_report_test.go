@@ -72,5 +72,54 @@ func writeCompatMatrix() error {
 	if err := os.MkdirAll("testdata", 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile("testdata/compat-matrix.md", []byte(b.String()), 0o644)
+	if err := os.WriteFile("testdata/compat-matrix.md", []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	if len(compat.rows) < len(compatClients) {
+		return nil // a partial run (-run): nothing to compare the README with
+	}
+	return checkReadmeMatrix(compat.rows)
+}
+
+// compatClients are the matrix's clients; a run that reports all of them
+// is compared with the README's copy of the table.
+var compatClients = []string{"MariaDB Connector/J", "MariaDB ODBC (unixODBC isql)", "PyMySQL", "go-sql-driver/mysql", "mariadb CLI",
+	"mycli", "mysqlclient (MySQLdb)", "node mysql2", "sysbench"}
+
+// checkReadmeMatrix fails if the README's table says something else than
+// this run about any client: the yes/no columns and the plugin. Versions
+// and notes may differ from machine to machine and are not compared.
+func checkReadmeMatrix(rows []compatRow) error {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		return err
+	}
+	text := string(readme)
+	a := strings.Index(text, "| client | version tested |")
+	if a < 0 {
+		return fmt.Errorf("README.md has no client compatibility table")
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(text[a:], "\n")[2:] {
+		if !strings.HasPrefix(line, "| ") {
+			break
+		}
+		f := strings.Split(line, " | ")
+		if len(f) < 8 {
+			continue
+		}
+		got[strings.TrimPrefix(f[0], "| ")] = strings.Join([]string{f[2], f[3], f[4], f[5], f[6]}, " ")
+	}
+	var stale []string
+	for _, r := range rows {
+		want := strings.Join([]string{yesNo(r.TLS), r.Plugin, yesNo(r.Prepared), yesNo(r.Metadata), yesNo(r.Large)}, " ")
+		if got[r.Client] != want {
+			stale = append(stale, fmt.Sprintf("%s: README %q, this run %q", r.Client, got[r.Client], want))
+		}
+	}
+	if len(stale) > 0 || len(got) != len(rows) {
+		return fmt.Errorf("README.md's client compatibility table differs from this run (copy e2e/testdata/compat-matrix.md into it):\n%s",
+			strings.Join(stale, "\n"))
+	}
+	return nil
 }
