@@ -140,13 +140,19 @@ func planFor(t reflect.Type) *typePlan {
 			}
 		}
 	}
-	for t, q := range planNew {
+	for _, q := range planNew {
 		for _, f := range q.all {
 			if f.plan.reach {
 				q.fields = append(q.fields, f)
 			}
 		}
 		q.all = nil
+	}
+	// Published only once every new plan is finished: a plan stored
+	// earlier in the same loop would let another walk follow its fields
+	// into a plan still being written (a data race the sysbench test's
+	// concurrent prepares found).
+	for t, q := range planNew {
 		plans.Store(t, q)
 	}
 	clear(planNew)
