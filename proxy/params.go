@@ -22,7 +22,7 @@ const maxParamText = 1024
 // first). types are the parameter types from an earlier EXECUTE, used
 // when this one does not resend them; long marks parameters sent with
 // COM_STMT_SEND_LONG_DATA. It returns the values and the types in force.
-func decodeParams(pkt []byte, n int, types []byte, long map[uint16]bool) ([]string, []byte, error) {
+func decodeParams(pkt []byte, n int, types []byte, long map[uint16]*longParam) ([]string, []byte, error) {
 	if n == 0 {
 		return nil, types, nil
 	}
@@ -44,8 +44,8 @@ func decodeParams(pkt []byte, n int, types []byte, long map[uint16]bool) ([]stri
 		case nulls[i/8]&(1<<(i%8)) != 0:
 			out[i] = "NULL"
 			continue
-		case long[uint16(i)]:
-			out[i] = "<sent with COM_STMT_SEND_LONG_DATA>"
+		case long[uint16(i)] != nil:
+			out[i] = long[uint16(i)].String()
 			continue
 		}
 		v, err := renderParam(&r, types[2*i], types[2*i+1]&0x80 != 0)
@@ -121,15 +121,40 @@ func renderTemporal(typ byte, b []byte) string {
 	return s + "'"
 }
 
-func quoteParam(v []byte) string {
+// longParam is a parameter value sent in pieces with
+// COM_STMT_SEND_LONG_DATA: its first bytes, as far as the audit record
+// shows them, and its whole length.
+type longParam struct {
+	head  []byte
+	total int
+}
+
+// add appends one piece.
+func (l *longParam) add(b []byte) {
+	if room := maxParamText + 1 - len(l.head); room > 0 {
+		l.head = append(l.head, b[:min(room, len(b))]...)
+	}
+	l.total += len(b)
+}
+
+// String renders the value as quoteParam does a value sent whole.
+func (l *longParam) String() string { return quoteParamOf(l.head, l.total) }
+
+func quoteParam(v []byte) string { return quoteParamOf(v, len(v)) }
+
+// quoteParamOf renders a value of total bytes of which v are at hand.
+func quoteParamOf(v []byte, total int) string {
 	s := string(v)
 	suffix := ""
+	if total > len(v) && len(s) <= maxParamText {
+		suffix = fmt.Sprintf("... (%d bytes)", total)
+	}
 	if len(s) > maxParamText {
 		cut := maxParamText
 		for cut > 0 && s[cut]&0xC0 == 0x80 {
 			cut--
 		}
-		s, suffix = s[:cut], fmt.Sprintf("... (%d bytes)", len(v))
+		s, suffix = s[:cut], fmt.Sprintf("... (%d bytes)", total)
 	}
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'" + suffix
 }

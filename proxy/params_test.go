@@ -37,14 +37,23 @@ func TestDecodeParams(t *testing.T) {
 	// A later EXECUTE that does not resend types reuses them.
 	again := []byte{mysql.COM_STMT_EXECUTE, 7, 0, 0, 0, 0, 1, 0, 0, 0, 0x7f, 0}
 	again = append(again, 0) // parameter 8 does not exist; bitmap covers 1-7 NULL
-	vals, _, err = decodeParams(again[:len(again)-1], 7, types, map[uint16]bool{})
+	vals, _, err = decodeParams(again[:len(again)-1], 7, types, nil)
 	if err != nil || strings.Join(vals, ",") != "NULL,NULL,NULL,NULL,NULL,NULL,NULL" {
 		t.Fatalf("reused types: %v %v", vals, err)
 	}
-	// Long data and truncated packets.
-	vals, _, _ = decodeParams([]byte{mysql.COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, mysql.MYSQL_TYPE_BLOB, 0}, 1, nil, map[uint16]bool{0: true})
-	if len(vals) != 1 || !strings.Contains(vals[0], "SEND_LONG_DATA") {
-		t.Fatalf("long data: %v", vals)
+	// Long data: the value sent in pieces is rendered like one sent
+	// whole, cut at maxParamText with its full length.
+	lp := &longParam{}
+	lp.add([]byte("it's "))
+	lp.add([]byte("in pieces"))
+	big := &longParam{}
+	for range 300 {
+		big.add([]byte("0123456789"))
+	}
+	vals, _, _ = decodeParams([]byte{mysql.COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, mysql.MYSQL_TYPE_BLOB, 0, mysql.MYSQL_TYPE_BLOB, 0}, 2, nil,
+		map[uint16]*longParam{0: lp, 1: big})
+	if len(vals) != 2 || vals[0] != `'it\'s in pieces'` || !strings.HasSuffix(vals[1], "'... (3000 bytes)") || len(vals[1]) != maxParamText+2+len("... (3000 bytes)") {
+		t.Fatalf("long data: %q", vals)
 	}
 	if _, _, err := decodeParams(pkt[:len(pkt)-3], 7, nil, nil); err == nil {
 		t.Fatal("truncated packet decoded")

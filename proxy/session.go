@@ -745,10 +745,17 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 		return s.sendNoReply(pkt)
 	case mysql.COM_STMT_SEND_LONG_DATA:
 		if len(pkt) >= 7 {
-			if s.stmts[id].long == nil {
-				s.stmts[id].long = map[uint16]bool{}
+			// Kept (its first bytes) for the EXECUTE record: the value
+			// runs upstream as a parameter like any other.
+			ps := s.stmts[id]
+			if ps.long == nil {
+				ps.long = map[uint16]*longParam{}
 			}
-			s.stmts[id].long[binary.LittleEndian.Uint16(pkt[5:7])] = true
+			n := binary.LittleEndian.Uint16(pkt[5:7])
+			if ps.long[n] == nil {
+				ps.long[n] = &longParam{}
+			}
+			ps.long[n].add(pkt[7:])
 		}
 		return s.sendNoReply(pkt)
 	}

@@ -242,7 +242,7 @@ type prepared struct {
 	// the parameter types last sent, and parameters sent in pieces.
 	params int
 	types  []byte
-	long   map[uint16]bool
+	long   map[uint16]*longParam
 }
 
 // errPolicyChanged: the policy changed since PREPARE and now rewrites
