@@ -449,9 +449,10 @@ func (s *session) dispatch(ctx context.Context, pkt []byte) error {
 	switch cmd {
 	case mysql.COM_QUIT:
 		return errQuit
-	case mysql.COM_PING:
-		return s.passThrough(pkt)
-	case mysql.COM_STATISTICS:
+	case mysql.COM_PING, mysql.COM_STATISTICS:
+		if !s.commandRecord(cmd) {
+			return nil
+		}
 		return s.passThrough(pkt)
 	case mysql.COM_QUERY:
 		return s.query(pkt, string(arg))
@@ -491,6 +492,24 @@ func (s *session) send(pkt []byte) error {
 }
 
 // passThrough forwards commands that touch no data (PING, STATISTICS).
+// commandRecord puts a command that reads no table data (PING,
+// STATISTICS, STMT_CLOSE) on record before it is forwarded: every command
+// is in the audit log. If the record cannot be written the command is not
+// forwarded, and the client gets the error (STMT_CLOSE has no answer).
+func (s *session) commandRecord(cmd byte) bool {
+	ev := s.event("command")
+	// Not a statement: no intent/outcome pair, one record that it was
+	// forwarded.
+	ev.Command, ev.Outcome, ev.Reason = commandName(cmd), "unknown", "forwarded"
+	if _, err := s.record(ev); err != nil {
+		if cmd != mysql.COM_STMT_CLOSE {
+			s.replyErr(err, 0)
+		}
+		return false
+	}
+	return true
+}
+
 func (s *session) passThrough(pkt []byte) error {
 	if err := s.send(pkt); err != nil {
 		return err
@@ -742,6 +761,9 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	switch cmd {
 	case mysql.COM_STMT_CLOSE:
 		delete(s.stmts, id)
+		if !s.commandRecord(cmd) {
+			return nil // the upstream statement stays until the session ends
+		}
 		return s.sendNoReply(pkt)
 	case mysql.COM_STMT_SEND_LONG_DATA:
 		if len(pkt) >= 7 {
