@@ -393,6 +393,9 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	// announces is not run.
 	err = w.maintain()
 	var seq uint64
+	// Where the chain stood before this record, to take it back if the
+	// disk refuses to sync it (SyncAlways).
+	size, fileSize, prevSeq, prev, since := w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt
 	if err == nil {
 		seq, err = w.appendPrepared(ev, pr)
 	}
@@ -403,7 +406,16 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	}
 	switch w.o.Sync {
 	case SyncAlways:
-		err = w.syncLocked(seq)
+		if err = w.syncLocked(seq); err != nil {
+			// The record is in the file but not known to be on disk, and
+			// its statement will not run: take it out, so the log does
+			// not announce a statement that never ran, and refuse records
+			// until a sync succeeds again.
+			if terr := w.f.Truncate(fileSize); terr == nil {
+				w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt = size, fileSize, prevSeq, prev, since
+			}
+			w.syncErr = err
+		}
 	case SyncBatch, SyncNone:
 		select {
 		case w.kick <- struct{}{}:
@@ -779,7 +791,7 @@ func (w *Writer) syncLocked(seq uint64) error {
 	if w.syncedSeq >= seq {
 		return nil
 	}
-	if err := fdatasync(w.f); err != nil {
+	if err := fdatasyncFn(w.f); err != nil {
 		return fmt.Errorf("auditlog: sync: %w", err)
 	}
 	w.syncedSeq = w.seq
@@ -832,7 +844,7 @@ func (w *Writer) backgroundSync() {
 		w.syncing = true
 		target, f := w.seq, w.f
 		w.mu.Unlock()
-		err := fdatasync(f)
+		err := fdatasyncFn(f)
 		w.mu.Lock()
 		w.syncing = false
 		if f == w.f {
@@ -846,6 +858,10 @@ func (w *Writer) backgroundSync() {
 		w.mu.Unlock()
 	}
 }
+
+// fdatasyncFn is fdatasync; tests replace it to make a sync fail, which
+// a real filesystem cannot be made to do on demand.
+var fdatasyncFn = fdatasync
 
 func fdatasync(f *os.File) error {
 	for {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -153,5 +154,51 @@ func TestRestartComesFirst(t *testing.T) {
 	}
 	if _, err := Verify([]string{dir}, VerifyOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFailedSyncTakesRecordBack: with sync always, a record whose
+// fdatasync fails is refused and taken out of the file again (its
+// statement never runs); records are refused until a sync succeeds, and
+// the chain then continues without a gap.
+func TestFailedSyncTakesRecordBack(t *testing.T) {
+	dir := t.TempDir()
+	w, err := OpenChain(Options{Path: filepath.Join(dir, "a.jsonl"), Sync: SyncAlways, Instance: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Record(&Event{Action: "statement", Statement: "SELECT 1"}); err != nil {
+		t.Fatal(err)
+	}
+	failing := true
+	fdatasyncFn = func(f *os.File) error {
+		if failing {
+			return syscall.EIO
+		}
+		return fdatasync(f)
+	}
+	defer func() { fdatasyncFn = fdatasync }()
+	if _, err := w.Record(&Event{Action: "statement", Statement: "SELECT 'refused'"}); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Record with a failing sync: %v, want EIO", err)
+	}
+	if _, err := w.Record(&Event{Action: "statement", Statement: "SELECT 'still refused'"}); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Record while syncs fail: %v, want EIO", err)
+	}
+	failing = false
+	seq, err := w.Record(&Event{Action: "statement", Statement: "SELECT 2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "a.jsonl"))
+	if strings.Contains(string(data), "refused") {
+		t.Fatal("a record whose sync failed is still in the log")
+	}
+	sum, err := Verify([]string{dir}, VerifyOptions{})
+	if err != nil || sum.Chains[0].LastSequence <= seq {
+		t.Fatalf("verify: %v %v", sum, err)
 	}
 }
