@@ -137,24 +137,28 @@ func (l *longParam) add(b []byte) {
 	l.total += len(b)
 }
 
-// String renders the value as quoteParam does a value sent whole.
-func (l *longParam) String() string { return quoteParamOf(l.head, l.total) }
+// String renders the value as quoteParam does a value sent whole; a cut
+// value also says how it was sent.
+func (l *longParam) String() string {
+	return quoteParamOf(l.head, l.total, ", sent with COM_STMT_SEND_LONG_DATA")
+}
 
-func quoteParam(v []byte) string { return quoteParamOf(v, len(v)) }
+func quoteParam(v []byte) string { return quoteParamOf(v, len(v), "") }
 
-// quoteParamOf renders a value of total bytes of which v are at hand.
-func quoteParamOf(v []byte, total int) string {
+// quoteParamOf renders a value of total bytes of which v are at hand;
+// note goes into the length of a cut value.
+func quoteParamOf(v []byte, total int, note string) string {
 	s := string(v)
 	suffix := ""
 	if total > len(v) && len(s) <= maxParamText {
-		suffix = fmt.Sprintf("... (%d bytes)", total)
+		suffix = fmt.Sprintf("... (%d bytes%s)", total, note)
 	}
 	if len(s) > maxParamText {
 		cut := maxParamText
 		for cut > 0 && s[cut]&0xC0 == 0x80 {
 			cut--
 		}
-		s, suffix = s[:cut], fmt.Sprintf("... (%d bytes)", total)
+		s, suffix = s[:cut], fmt.Sprintf("... (%d bytes%s)", total, note)
 	}
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'" + suffix
 }

@@ -52,7 +52,8 @@ func TestDecodeParams(t *testing.T) {
 	}
 	vals, _, _ = decodeParams([]byte{mysql.COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, mysql.MYSQL_TYPE_BLOB, 0, mysql.MYSQL_TYPE_BLOB, 0}, 2, nil,
 		map[uint16]*longParam{0: lp, 1: big})
-	if len(vals) != 2 || vals[0] != `'it\'s in pieces'` || !strings.HasSuffix(vals[1], "'... (3000 bytes)") || len(vals[1]) != maxParamText+2+len("... (3000 bytes)") {
+	const cut = "'... (3000 bytes, sent with COM_STMT_SEND_LONG_DATA)"
+	if len(vals) != 2 || vals[0] != `'it\'s in pieces'` || !strings.HasSuffix(vals[1], cut) || len(vals[1]) != maxParamText+1+len(cut) {
 		t.Fatalf("long data: %q", vals)
 	}
 	if _, _, err := decodeParams(pkt[:len(pkt)-3], 7, nil, nil); err == nil {
