@@ -154,19 +154,14 @@ func OpenChain(o Options) (*Writer, error) {
 		return nil, fmt.Errorf("auditlog: %w", err)
 	}
 	recovered := stagedContinuation(staged, w.seq, w.prev)
-	for _, line := range recovered {
-		if err := w.writeFile(line); err != nil {
+	for _, e := range recovered {
+		if err := w.writeFile(e.raw); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("auditlog: recovering staged records: %w", err)
 		}
-		w.size += int64(len(line))
-		t, err := tailOf(mustDecode(line))
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("auditlog: recovering staged records: %w", err)
-		}
-		w.seq, w.prev = t.seq, t.hash
-		last, clean = t, false
+		w.size += int64(len(e.raw))
+		w.seq, w.prev = e.seq, e.hash
+		last, clean = &tailRecord{seq: e.seq, hash: e.hash}, false
 	}
 	if len(recovered) > 0 {
 		if err := f.Sync(); err != nil {
@@ -249,11 +244,6 @@ func (w *Writer) closeFiles(drained bool) error {
 		err = w.stage.close(drained)
 	}
 	return errors.Join(err, w.f.Close())
-}
-
-func mustDecode(line []byte) map[string]any {
-	rec, _ := decodeLine(line)
-	return rec
 }
 
 type tailRecord struct {
@@ -384,6 +374,7 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 		// takes one again.
 		if err := w.syncLocked(w.seq); err != nil {
 			w.mu.Unlock()
+			pr.release()
 			return 0, err
 		}
 		w.syncErr = nil

@@ -104,10 +104,10 @@ func (s *stage) close(remove bool) error {
 
 // stagedContinuation returns the staged records that continue the chain
 // after (seq, hash), in order: complete canonical lines whose own hash
-// verifies and that link one to the next.
-func stagedContinuation(data []byte, seq uint64, hash string) [][]byte {
+// verifies and that link one to the next. Each entry's raw is its line,
+// newline included, as it goes into the log.
+func stagedContinuation(data []byte, seq uint64, hash string) []*entry {
 	byPrev := map[string]*entry{}
-	lines := map[*entry][]byte{}
 	var buf []byte
 	for len(data) > 0 {
 		nl := bytes.IndexByte(data, '\n')
@@ -127,16 +127,18 @@ func stagedContinuation(data []byte, seq uint64, hash string) [][]byte {
 		if err != nil {
 			continue
 		}
+		// A copy of the line with its newline (the staged bytes are
+		// overwritten once flushed); the decoded record is not kept.
+		e.raw, e.rec = append(line[:len(line):len(line)], '\n'), nil
 		byPrev[e.prev] = e
-		lines[e] = line
 	}
-	var out [][]byte
+	var out []*entry
 	for {
 		e := byPrev[hash]
 		if e == nil || e.seq != seq+1 {
 			return out
 		}
-		out = append(out, append(lines[e], '\n'))
+		out = append(out, e)
 		seq, hash = e.seq, e.hash
 	}
 }

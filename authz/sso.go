@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -81,7 +82,7 @@ func parseProviders(f *File, p *Policy, bad func([]any, string, ...any), P func(
 			bad(at, "identity provider name %q: lower-case letters, digits, . _ -", name)
 		}
 		pr := &provider{name: name, issuer: ps.Issuer, audiences: ps.Audiences,
-			usernameClaim: cmpOr(ps.UsernameClaim, "email"), domains: ps.EmailDomains,
+			usernameClaim: cmp.Or(ps.UsernameClaim, "email"), domains: ps.EmailDomains,
 			groups: ps.Groups, requireMFA: map[string]bool{}, mfaMethods: ps.MFAMethods, mfaACR: ps.MFAACR,
 			lifetime: 12 * time.Hour}
 		if !strings.HasPrefix(ps.Issuer, "https://") && !strings.HasPrefix(ps.Issuer, "http://127.0.0.1") && !strings.HasPrefix(ps.Issuer, "http://localhost") {
@@ -95,7 +96,7 @@ func parseProviders(f *File, p *Policy, bad func([]any, string, ...any), P func(
 		if len(ps.Audiences) == 0 {
 			bad(at, "audiences is required: the client id (ID tokens) or API identifier (access tokens) tokens must carry")
 		}
-		pr.groupsClaim = strings.Split(cmpOr(ps.GroupsClaim, "groups"), ".")
+		pr.groupsClaim = strings.Split(cmp.Or(ps.GroupsClaim, "groups"), ".")
 		pr.usernames = map[string]string{}
 		for from, to := range ps.Usernames {
 			if !nameRE.MatchString(to) {
@@ -143,13 +144,6 @@ func parseProviders(f *File, p *Policy, bad func([]any, string, ...any), P func(
 	}
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // Provider is what package sso needs to know of a trusted issuer.
 type Provider struct {
 	Name               string
@@ -159,14 +153,26 @@ type Provider struct {
 	AppPasswordLife    time.Duration // 0: app passwords not allowed
 }
 
+func (pr *provider) public() Provider {
+	return Provider{Name: pr.name, Issuer: pr.issuer, Audiences: pr.audiences,
+		CredentialLifetime: pr.lifetime, AppPasswordLife: pr.appLifetime}
+}
+
 // Providers lists the trusted identity providers.
 func (p *Policy) Providers() []Provider {
 	out := make([]Provider, 0, len(p.providers))
 	for _, pr := range p.providers {
-		out = append(out, Provider{Name: pr.name, Issuer: pr.issuer, Audiences: pr.audiences,
-			CredentialLifetime: pr.lifetime, AppPasswordLife: pr.appLifetime})
+		out = append(out, pr.public())
 	}
 	return out
+}
+
+// ProviderOf is the trusted identity provider with issuer, if any.
+func (p *Policy) ProviderOf(issuer string) (Provider, bool) {
+	if pr := p.provider(issuer); pr != nil {
+		return pr.public(), true
+	}
+	return Provider{}, false
 }
 
 func (p *Policy) provider(issuer string) *provider {

@@ -38,10 +38,9 @@ func (srv *Server) sessionByUpstream(id uint32, owner string) *session {
 }
 
 func (s *session) kill(sql string, id uint64, queryOnly bool) error {
-	owner := s.ident.Source + "\x00" + s.ident.User
 	var target *session
-	if id <= uint64(^uint32(0)) {
-		target = s.srv.sessionByUpstream(uint32(id), owner)
+	if owner := s.owner.Load(); owner != nil && id <= uint64(^uint32(0)) {
+		target = s.srv.sessionByUpstream(uint32(id), *owner)
 	}
 	pol := s.srv.policies.Current()
 	// The statement's only literal is the connection id: nothing to redact.

@@ -49,14 +49,9 @@ func (s *Service) signIn(ctx context.Context, c *Client, p *oidc.Provider, tok *
 	if err != nil {
 		return nil, nil, "", &signInError{"You have no access to this database. Ask your administrator if you should.", err.Error(), 403}
 	}
-	var life time.Duration
-	for _, pp := range pol.Providers() {
-		if pp.Issuer == c.Issuer {
-			life = pp.CredentialLifetime
-		}
-	}
+	prov, _ := pol.ProviderOf(c.Issuer) // IdentityFromClaims found it
 	cred := &Credential{Kind: KindSession, Name: via, User: id.User, Issuer: c.Issuer, Subject: id.Subject, Claims: claims,
-		Expires: s.now().Add(life).UTC()}
+		Expires: s.now().Add(prov.CredentialLifetime).UTC()}
 	if tok.RefreshToken != "" {
 		// Kept (sealed) so that app passwords created in this web
 		// session can be re-checked with the IdP later.

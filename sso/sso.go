@@ -193,13 +193,8 @@ func (s *Service) authToken(ctx context.Context, pol *authz.Policy, login, raw s
 }
 
 func (s *Service) verifyToken(ctx context.Context, pol *authz.Policy, login, raw, iss string) (*authz.Identity, error) {
-	var prov *authz.Provider
-	for _, p := range pol.Providers() {
-		if p.Issuer == iss {
-			prov = &p
-		}
-	}
-	if prov == nil {
+	prov, ok := pol.ProviderOf(iss)
+	if !ok {
 		return nil, &authz.SSOError{Reason: fmt.Sprintf("token issuer %q is not among identity_providers", iss)}
 	}
 	p, err := s.provider(ctx, iss)

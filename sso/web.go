@@ -231,12 +231,8 @@ func (s *Service) createAppPassword(w http.ResponseWriter, r *http.Request) {
 		s.showAccount(w, r, id, sc, "", "", "Your groups may not create app passwords.")
 		return
 	}
-	var life time.Duration
-	for _, p := range pol.Providers() {
-		if p.Issuer == sc.Issuer {
-			life = p.AppPasswordLife
-		}
-	}
+	prov, _ := pol.ProviderOf(sc.Issuer) // MayCreateAppPasswords found it
+	life := prov.AppPasswordLife
 	if d, err := time.ParseDuration(r.PostFormValue("lifetime")); err == nil && d > 0 && d < life {
 		life = d
 	}
