@@ -18,6 +18,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/rrproxy/rrproxy/authz"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 	"github.com/rrproxy/rrproxy/sso"
 )
 
@@ -56,9 +57,7 @@ identity_providers:
 		t.Fatal(err)
 	}
 	store := authz.NewStore(pol)
-	web := httptest.NewUnstartedServer(nil)
-	web.StartTLS()
-	t.Cleanup(web.Close)
+	web, serve := testtool.TLSServer(t)
 	svc, err := sso.New(sso.Config{Key: []byte(sso.NewKeyHex()), StoreDir: t.TempDir(), PublicURL: web.URL, ProxyAddress: "127.0.0.1:3307",
 		Clients: []sso.Client{{Issuer: idp.Issuer(), ClientID: idp.ClientID, ClientSecret: idp.ClientSecret,
 			Scopes: []string{"openid", "email", "groups", "profile"}}}},
@@ -66,7 +65,7 @@ identity_providers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	web.Config.Handler = svc.Handler()
+	serve(svc.Handler())
 	r := startRig(t, rigOpts{requireTLS: true, policy: pol, sso: svc})
 	return &ssoRig{rig: r, idp: idp, svc: svc, web: web}
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/rrproxy/rrproxy/authz"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 )
 
 // TestDeviceLogin runs `rrproxy login`'s device flow against zitadel's
@@ -54,8 +55,7 @@ identity_providers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	web := httptest.NewTLSServer(nil)
-	defer web.Close()
+	web, serve := testtool.TLSServer(t)
 	rec := &recorder{}
 	svc, err := New(Config{Key: []byte(strings.Repeat("d", 32)), StoreDir: t.TempDir(), PublicURL: web.URL, ProxyAddress: "db.example.com:3307",
 		Clients: []Client{{Issuer: issuer, ClientID: "rrproxy-device", ClientSecret: "device-secret", Scopes: []string{"openid", "email", "profile"}}}},
@@ -63,7 +63,7 @@ identity_providers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	web.Config.Handler = svc.Handler()
+	serve(svc.Handler())
 
 	// The person, at a browser: enter the code, sign in, allow.
 	person := func(code string) {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/rrproxy/rrproxy/auditlog"
 	"github.com/rrproxy/rrproxy/authz"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 )
 
 // idpUser is a person at the test IdP; its groups and MFA may change
@@ -138,9 +139,8 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(func() { _ = idp.Shutdown() })
 	r := &rig{idp: idp, rec: &recorder{}}
 	r.pol = testPolicy(t, idp)
-	r.web = httptest.NewUnstartedServer(nil)
-	r.web.StartTLS()
-	t.Cleanup(r.web.Close)
+	var serve func(http.Handler)
+	r.web, serve = testtool.TLSServer(t)
 	r.svc, err = New(Config{Key: []byte(strings.Repeat("k", 32)), StoreDir: t.TempDir(), PublicURL: r.web.URL,
 		ProxyAddress: "127.0.0.1:3307", Clients: []Client{{Issuer: idp.Issuer(), ClientID: idp.ClientID,
 			ClientSecret: idp.ClientSecret, Scopes: []string{"openid", "email", "groups", "profile"}}}},
@@ -148,7 +148,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.web.Config.Handler = r.svc.Handler()
+	serve(r.svc.Handler())
 	r.user = &idpUser{subject: "s-123", email: "jane.doe@example.com", groups: []string{"clinical-dm"}}
 	return r
 }

@@ -6,7 +6,10 @@
 package testtool
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
+	"sync/atomic"
 	"testing"
 )
 
@@ -25,4 +28,23 @@ func Need(t testing.TB, bin, pkg, what string) (path string, ok bool) {
 	}
 	t.Fatalf("%s is not installed (apt-get install %s, or run scripts/test.sh): %s must be checked", bin, pkg, what)
 	return "", false
+}
+
+// TLSServer starts an HTTPS test server whose handler is set afterwards
+// with the returned function, for handlers that need the server's own URL
+// (an OIDC redirect URI). The handler is published atomically: setting
+// Config.Handler after the server has started races with its goroutines.
+// Requests before the handler is set get 503.
+func TLSServer(t testing.TB) (*httptest.Server, func(http.Handler)) {
+	t.Helper()
+	var h atomic.Pointer[http.Handler]
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := h.Load(); p != nil {
+			(*p).ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "handler not set yet", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func(handler http.Handler) { h.Store(&handler) }
 }
