@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"fmt"
+
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// streamColumns are the observations columns every target returns
+// unchanged (the masked and withheld ones are left out), so each target
+// sends the same bytes.
+const streamColumns = "obs_id, study_id, subject_id, site_id, visit_no, visit_date, systolic_bp, diastolic_bp, heart_rate, weight_kg, alt_u_l, ast_u_l, comment"
+
+// stream reads the whole observations table through the mariadb client
+// (--quick: row by row, as a dump or an ELT job would) and counts what it
+// prints, while sampling the proxy's resident memory.
+func (b *bench) stream(ctx context.Context) error {
+	for _, t := range []string{TargetDirect, TargetHAProxy, TargetRRProxy, TargetDirectTLS, TargetRRProxyTLS} {
+		run, err := b.streamRun(ctx, t)
+		if err != nil {
+			return err
+		}
+		log.Printf("stream %-12s %d rows %.0f MB in %.2f s: %.0f MB/s, proxy RSS max %.1f MB",
+			t, run.Rows, float64(run.Bytes)/1e6, run.Seconds, run.MBps, run.ProxyMaxRSSMB)
+		b.res.Stream = append(b.res.Stream, run)
+	}
+	return nil
+}
+
+type lineCounter struct {
+	bytes int64
+	lines int
+}
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.bytes += int64(len(p))
+	for _, x := range p {
+		if x == '\n' {
+			c.lines++
+		}
+	}
+	return len(p), nil
+}
+
+func (b *bench) mariadbArgs(target, user, pw string) []string {
+	host, port := splitAddr(b.addr(target))
+	args := []string{"--no-defaults", "-h", host, "-P", port, "-u", user, "-p" + pw}
+	if isTLS(target) {
+		args = append(args, "--ssl", "--ssl-ca="+filepath.Join(b.certs, "ca.pem"), "--ssl-verify-server-cert")
+	} else {
+		args = append(args, "--skip-ssl")
+	}
+	return args
+}
+
+func (b *bench) streamRun(ctx context.Context, target string) (StreamRun, error) {
+	run := StreamRun{Target: target}
+	args := append(b.mariadbArgs(target, benchUser, benchPW), "--quick", "--batch", "--skip-column-names",
+		"-e", "SELECT "+streamColumns+" FROM trial.observations")
+	c := exec.CommandContext(ctx, "mariadb", args...)
+	var out lineCounter
+	var errb strings.Builder
+	c.Stdout, c.Stderr = &out, &errb
+	pid := b.proxyPID(target)
+	stop := make(chan struct{})
+	var sampled sync.WaitGroup
+	if pid != 0 {
+		sampled.Add(1)
+		go func() {
+			defer sampled.Done()
+			t := time.NewTicker(50 * time.Millisecond)
+			defer t.Stop()
+			for {
+				if st, err := readProc(pid); err == nil && st.rssMB > run.ProxyMaxRSSMB {
+					run.ProxyMaxRSSMB = st.rssMB
+				}
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	cpu0 := cpuOf(pid)
+	start := time.Now()
+	err := c.Run()
+	run.Seconds = time.Since(start).Seconds()
+	close(stop)
+	sampled.Wait()
+	run.ProxyCPUSeconds = cpuOf(pid) - cpu0
+	if err != nil {
+		return run, fmt.Errorf("mariadb against %s: %v: %s", target, err, errb.String())
+	}
+	run.Rows, run.Bytes = out.lines, out.bytes
+	if run.Rows != b.plan.wideRows {
+		return run, fmt.Errorf("mariadb against %s: %d rows, want %d", target, run.Rows, b.plan.wideRows)
+	}
+	run.MBps = float64(run.Bytes) / 1e6 / run.Seconds
+	return run, nil
+}
+
+// clientTLS trusts the run's CA, as a configured client would.
+func (b *bench) clientTLS() (*tls.Config, error) {
+	pem, err := os.ReadFile(filepath.Join(b.certs, "ca.pem"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in ca.pem")
+	}
+	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}, nil
+}
+
+func (b *bench) connector(target, user, pw string) (*mysql.Config, error) {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, pw, "tcp", b.addr(target)
+	cfg.Timeout = 30 * time.Second
+	if isTLS(target) {
+		tc, err := b.clientTLS()
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = tc
+	}
+	return cfg, nil
+}
+
+// storm opens and closes connections as fast as workers can: a TLS
+// handshake and a full authentication every time (go-sql-driver keeps no
+// session tickets here, and rrproxy always asks for full
+// caching_sha2_password authentication).
+func (b *bench) storm(ctx context.Context) error {
+	cases := []struct{ target, cred, user, pw string }{
+		{TargetDirectTLS, "native", benchUser, benchPW},
+		{TargetHAProxyTLS, "native", benchUser, benchPW},
+		{TargetRRProxyTLS, "local", benchUser, benchPW},
+		{TargetRRProxyTLS, "sso-issued", ssoUser, b.rr.ssoPW},
+	}
+	for _, c := range cases {
+		run, err := b.stormRun(ctx, c.target, c.cred, c.user, c.pw)
+		if err != nil {
+			return err
+		}
+		log.Printf("storm %-12s %-10s %6.0f logins/s  p50 %.2f ms  p99 %.2f ms  (%d logins, %d errors)",
+			c.target, c.cred, run.PerSec, run.P50Ms, run.P99Ms, run.Logins, run.Errors)
+		b.res.Storm = append(b.res.Storm, run)
+	}
+	return nil
+}
+
+func (b *bench) stormRun(ctx context.Context, target, cred, user, pw string) (StormRun, error) {
+	run := StormRun{Target: target, Credential: cred, TLS: isTLS(target), Workers: b.plan.stormWorker}
+	cfg, err := b.connector(target, user, pw)
+	if err != nil {
+		return run, err
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return run, err
+	}
+	// One login first: a refused credential is a setup error, not a figure.
+	if c, err := conn.Connect(ctx); err != nil {
+		return run, fmt.Errorf("login to %s as %s: %w", target, user, err)
+	} else {
+		c.Close()
+	}
+	pid := b.proxyPID(target)
+	cpu0 := cpuOf(pid)
+	var (
+		mu      sync.Mutex
+		times   []time.Duration
+		errs    int
+		lastErr error
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(b.plan.stormFor)
+	for range run.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			bad := 0
+			var last error
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				t0 := time.Now()
+				c, err := conn.Connect(ctx)
+				if err != nil {
+					bad++
+					last = err
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+				c.Close()
+			}
+			mu.Lock()
+			times = append(times, mine...)
+			errs += bad
+			if last != nil {
+				lastErr = last
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	run.Seconds = time.Since(start).Seconds()
+	run.ProxyCPU = cpuOf(pid) - cpu0
+	run.Logins, run.Errors = len(times), errs
+	if lastErr != nil {
+		log.Printf("storm %s %s: %d failed logins, last: %v", target, cred, errs, lastErr)
+	}
+	if len(times) == 0 {
+		return run, fmt.Errorf("storm against %s: no login succeeded: %v", target, lastErr)
+	}
+	slices.Sort(times)
+	run.PerSec = float64(len(times)) / run.Seconds
+	run.P50Ms = ms(times[len(times)/2])
+	run.P99Ms = ms(times[len(times)*99/100])
+	return run, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// idle holds many connections open after one query each, as a pool of BI
+// workers between dashboard refreshes does, and reports what each costs
+// the proxy in resident memory.
+func (b *bench) idle(ctx context.Context) error {
+	for _, t := range []string{TargetHAProxyTLS, TargetRRProxyTLS} {
+		run, err := b.idleRun(ctx, t)
+		if err != nil {
+			return err
+		}
+		log.Printf("idle %-12s %d connections: RSS %.1f → %.1f MB, %.1f KB each", t, run.Conns, run.RSSBeforeMB, run.RSSAfterMB, run.KBPerConn)
+		b.res.Idle = append(b.res.Idle, run)
+	}
+	return nil
+}
+
+func (b *bench) idleRun(ctx context.Context, target string) (IdleRun, error) {
+	run := IdleRun{Target: target, Conns: b.plan.idleConns}
+	cfg, err := b.connector(target, benchUser, benchPW)
+	if err != nil {
+		return run, err
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return run, err
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	db.SetMaxOpenConns(run.Conns)
+	db.SetMaxIdleConns(run.Conns)
+	pid := b.proxyPID(target)
+	before, err := readProc(pid)
+	if err != nil {
+		return run, err
+	}
+	run.RSSBeforeMB = before.rssMB
+	conns := make([]*sql.Conn, run.Conns)
+	var wg sync.WaitGroup
+	errc := make(chan error, run.Conns)
+	sem := make(chan struct{}, 32)
+	for i := range conns {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := db.Conn(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			var one int
+			if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+				errc <- err
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return run, fmt.Errorf("opening %d connections to %s: %w", run.Conns, target, err)
+	}
+	time.Sleep(2 * time.Second) // let the proxy settle
+	after, err := readProc(pid)
+	if err != nil {
+		return run, err
+	}
+	run.RSSAfterMB = after.rssMB
+	run.KBPerConn = (after.rssMB - before.rssMB) * 1024 / float64(run.Conns)
+	for _, c := range conns {
+		c.Close()
+	}
+	return run, nil
+}
+
+// goBench runs the Go micro-benchmarks that guard the hot paths and keeps
+// their figures with the run's.
+func (b *bench) goBench(ctx context.Context) error {
+	c := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-benchmem", "-benchtime", b.plan.goBenchTime,
+		"-bench", goBenchPattern, "./authz", "./auditlog", "./proxy")
+	c.Stderr = os.Stderr
+	out, err := c.Output()
+	if err != nil {
+		return fmt.Errorf("go test -bench: %v\n%s", err, out)
+	}
+	b.res.GoBench = parseGoBench(string(out))
+	for _, g := range b.res.GoBench {
+		log.Printf("%-40s %10.0f ns/op", g.Name, g.NsPerOp)
+	}
+	return nil
+}
+
+const goBenchPattern = `^(BenchmarkDecideCached|BenchmarkDecideCold|BenchmarkLoginCached|BenchmarkLoginCold|BenchmarkRecord|BenchmarkRelay.*)$`
+
+var goBenchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+(\d+)\s+([\d.]+) ns/op(.*)$`)
+
+func parseGoBench(out string) []GoBench {
+	var res []GoBench
+	pkg := ""
+	for _, line := range strings.Split(out, "\n") {
+		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
+			pkg = strings.TrimSpace(p)
+			continue
+		}
+		m := goBenchLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		g := GoBench{Package: pkg, Name: m[1], Metrics: map[string]float64{}}
+		g.NsPerOp, _ = strconv.ParseFloat(m[3], 64)
+		f := strings.Fields(m[4])
+		for i := 0; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err == nil {
+				g.Metrics[f[i+1]] = v
+			}
+		}
+		res = append(res, g)
+	}
+	return res
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// plan is what one run does; quick and full differ only in sizes and
+// durations, never in which targets or workloads are compared.
+type plan struct {
+	mode        string
+	tableSize   int // rows per sysbench table (4 tables)
+	wideRows    int // rows of trial.observations
+	runSeconds  int // per sysbench run
+	threads     []int
+	psModes     map[string][]string // workload -> prepared-statement modes
+	stormFor    time.Duration
+	stormWorker int
+	idleConns   int
+	goBenchTime string
+}
+
+func quickPlan() plan {
+	return plan{mode: "quick", tableSize: 20_000, wideRows: 200_000, runSeconds: 2, threads: []int{1, 8, 32},
+		psModes:  map[string][]string{"oltp_point_select": {"auto", "disable"}, "oltp_read_only": {"auto"}},
+		stormFor: 3 * time.Second, stormWorker: 8, idleConns: 2000, goBenchTime: "200ms"}
+}
+
+func fullPlan() plan {
+	return plan{mode: "full", tableSize: 100_000, wideRows: 2_000_000, runSeconds: 8, threads: []int{1, 8, 32},
+		psModes:  map[string][]string{"oltp_point_select": {"auto", "disable"}, "oltp_read_only": {"auto", "disable"}},
+		stormFor: 8 * time.Second, stormWorker: 8, idleConns: 2000, goBenchTime: "1s"}
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "smaller tables and shorter runs (about 2 minutes)")
+	out := flag.String("out", "bench/results", "directory for <date>.json, .md and .png")
+	keep := flag.Bool("keep", false, "keep the work directory (logs, configs, audit log) after the run")
+	parts := flag.String("only", "sysbench,stream,storm,idle,gobench", "comma-separated parts to run")
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+
+	p := fullPlan()
+	if *quick {
+		p = quickPlan()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, p, *out, *keep, strings.Split(*parts, ",")); err != nil {
+		log.Fatalf("bench: %v", err)
+	}
+}
+
+func run(ctx context.Context, p plan, outDir string, keep bool, parts []string) error {
+	began := time.Now()
+	for _, bin := range []string{"mariadbd", "mariadb", "mariadb-install-db", "haproxy", "sysbench"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("%s is not installed (bench/run.sh installs it): %w", bin, err)
+		}
+	}
+	work, err := os.MkdirTemp("", "rrbench-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		log.Printf("work directory: %s", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	var procs procGroup
+	defer procs.stopAll()
+
+	r := &Results{Date: began.UTC(), Mode: p.mode, Machine: machine(), Versions: versions()}
+
+	log.Printf("building rrproxy")
+	bin := filepath.Join(work, "rrproxy")
+	if err := command(ctx, "go", "build", "-o", bin, "./cmd/rrproxy").Run(); err != nil {
+		return fmt.Errorf("go build: %w", err)
+	}
+	certs := filepath.Join(work, "certs")
+	if err := command(ctx, bin, "certs", "-dir", certs).Run(); err != nil {
+		return fmt.Errorf("rrproxy certs: %w", err)
+	}
+
+	log.Printf("starting MariaDB and loading %d×%d sysbench rows and %d observations", 4, p.tableSize, p.wideRows)
+	db, err := startMariaDB(ctx, &procs, work, certs)
+	if err != nil {
+		return err
+	}
+	r.Versions.MariaDB = db.version
+	if err := db.load(ctx, p); err != nil {
+		return err
+	}
+	hap, err := startHAProxy(ctx, &procs, work, db.port)
+	if err != nil {
+		return err
+	}
+	rr, err := startRRProxy(ctx, &procs, work, bin, certs, db)
+	if err != nil {
+		return err
+	}
+	defer rr.close()
+	env := &bench{plan: p, work: work, certs: certs, db: db, hap: hap, rr: rr, res: r}
+
+	for _, part := range parts {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var err error
+		switch strings.TrimSpace(part) {
+		case "sysbench":
+			err = env.sysbench(ctx)
+		case "stream":
+			err = env.stream(ctx)
+		case "storm":
+			err = env.storm(ctx)
+		case "idle":
+			if st, e := readProc(rr.pid()); e == nil {
+				r.ProxyPeakRSSMB = st.hwmMB
+			}
+			err = env.idle(ctx)
+		case "gobench":
+			err = env.goBench(ctx)
+		case "":
+		default:
+			err = fmt.Errorf("unknown part %q", part)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", part, err)
+		}
+	}
+	if r.ProxyPeakRSSMB == 0 {
+		if st, e := readProc(rr.pid()); e == nil {
+			r.ProxyPeakRSSMB = st.hwmMB
+		}
+	}
+	r.Goals = goals(r)
+	r.Seconds = time.Since(began).Seconds()
+	return write(outDir, r)
+}
+
+// bench holds everything the workloads need.
+type bench struct {
+	plan  plan
+	work  string
+	certs string
+	db    *mariaDB
+	hap   *haProxy
+	rr    *rrProxy
+	res   *Results
+}
+
+func write(dir string, r *Results) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	name := r.Date.Format("2006-01-02")
+	if r.Mode == "quick" {
+		name += "-quick"
+	}
+	base := filepath.Join(dir, name)
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(base+".md", []byte(markdown(r, filepath.Base(base)+".png")), 0o644); err != nil {
+		return err
+	}
+	if err := writePlot(base+".png", r); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	log.Printf("wrote %s.{json,md,png} in %.0f s", base, r.Seconds)
+	fmt.Print(goalTable(r.Goals))
+	return nil
+}
+
+func command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	c := exec.CommandContext(ctx, name, args...)
+	c.Stderr = os.Stderr
+	return c
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[0], "MemTotal:"), "%d", &kb)
+		m.MemGB = (kb + 512*1024) / (1024 * 1024)
+	}
+	return m
+}
+
+func versions() Versions {
+	v := Versions{Go: runtime.Version()}
+	first := func(name string, args ...string) string {
+		b, _ := exec.Command(name, args...).CombinedOutput()
+		return strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+	}
+	v.RRProxy = first("git", "describe", "--always", "--dirty")
+	v.HAProxy = first("haproxy", "-v")
+	v.Sysbench = first("sysbench", "--version")
+	return v
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+func (r *Results) sysbenchRun(workload, ps string, threads int, target string) (SysbenchRun, bool) {
+	for _, s := range r.Sysbench {
+		if s.Workload == workload && s.PSMode == ps && s.Threads == threads && s.Target == target {
+			return s, true
+		}
+	}
+	return SysbenchRun{}, false
+}
+
+func (r *Results) streamRun(target string) (StreamRun, bool) {
+	for _, s := range r.Stream {
+		if s.Target == target {
+			return s, true
+		}
+	}
+	return StreamRun{}, false
+}
+
+// qpsRatio is the lowest QPS ratio of target to base over every sysbench
+// configuration at the given thread counts, and where it occurred.
+func (r *Results) qpsRatio(target, base string, threads ...int) (float64, string) {
+	lowest, where := math.Inf(1), ""
+	for _, s := range r.Sysbench {
+		if s.Target != target || !containsInt(threads, s.Threads) {
+			continue
+		}
+		b, ok := r.sysbenchRun(s.Workload, s.PSMode, s.Threads, base)
+		if !ok || b.QPS == 0 {
+			continue
+		}
+		if x := s.QPS / b.QPS; x < lowest {
+			lowest, where = x, fmt.Sprintf("%s ps=%s %d threads", s.Workload, s.PSMode, s.Threads)
+		}
+	}
+	if math.IsInf(lowest, 1) {
+		return 0, ""
+	}
+	return lowest, where
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+// goals states each target of issue 8 and what this run reached.
+func goals(r *Results) []Goal {
+	var g []Goal
+	pct := func(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) }
+	add := func(name, want string, value float64, got string, met bool) {
+		g = append(g, Goal{Name: name, Want: want, Value: value, Got: got, Met: met})
+	}
+	if len(r.Sysbench) > 0 {
+		x, where := r.qpsRatio(TargetRRProxy, TargetHAProxy, 8, 32)
+		add("QPS rrproxy / HAProxy (8 and 32 threads, lowest)", "≥ 90%", x, pct(x)+" ("+where+")", x >= 0.9)
+		x, where = r.qpsRatio(TargetRRProxyTLS, TargetHAProxyTLS, 8, 32)
+		add("QPS rrproxy-tls / HAProxy-tls (8 and 32 threads, lowest)", "≥ 90%", x, pct(x)+" ("+where+")", x >= 0.9)
+		worst, where := 0.0, ""
+		for _, s := range r.Sysbench {
+			if s.Target != TargetRRProxy || s.Threads != 1 {
+				continue
+			}
+			d, ok := r.sysbenchRun(s.Workload, s.PSMode, 1, TargetDirect)
+			if !ok {
+				continue
+			}
+			if added := (s.P99Ms - d.P99Ms) * 1000; added > worst || where == "" {
+				worst, where = added, fmt.Sprintf("%s ps=%s", s.Workload, s.PSMode)
+			}
+		}
+		add("Added p99 latency at 1 thread (rrproxy − direct, worst)", "≤ 150 µs", worst, fmt.Sprintf("%.0f µs (%s)", worst, where), worst <= 150)
+	}
+	if d, ok := r.streamRun(TargetDirect); ok && d.MBps > 0 {
+		if s, ok := r.streamRun(TargetRRProxy); ok {
+			x := s.MBps / d.MBps
+			add("Bulk stream MB/s rrproxy / direct", "≥ 90%", x, fmt.Sprintf("%s (%.0f / %.0f MB/s)", pct(x), s.MBps, d.MBps), x >= 0.9)
+		}
+	}
+	if d, ok := r.streamRun(TargetDirectTLS); ok && d.MBps > 0 {
+		if s, ok := r.streamRun(TargetRRProxyTLS); ok {
+			x := s.MBps / d.MBps
+			add("Bulk stream MB/s rrproxy-tls / direct-tls", "≥ 90%", x, fmt.Sprintf("%s (%.0f / %.0f MB/s)", pct(x), s.MBps, d.MBps), x >= 0.9)
+		}
+	}
+	if len(r.Stream) > 0 {
+		peak := 0.0
+		for _, s := range r.Stream {
+			if s.Target == TargetRRProxy || s.Target == TargetRRProxyTLS {
+				peak = math.Max(peak, s.ProxyMaxRSSMB)
+			}
+		}
+		add("rrproxy RSS while streaming", "< 64 MB", peak, fmt.Sprintf("%.1f MB (%d rows); VmHWM of the whole run before the idle test %.1f MB", peak, r.Stream[0].Rows, r.ProxyPeakRSSMB), peak < 64)
+	}
+	for _, i := range r.Idle {
+		if i.Target == TargetRRProxyTLS {
+			add("Proxy memory per idle connection", "≤ 64 KB", i.KBPerConn, fmt.Sprintf("%.1f KB (%d TLS connections)", i.KBPerConn, i.Conns), i.KBPerConn <= 64)
+		}
+	}
+	for _, b := range r.GoBench {
+		if b.Name == "BenchmarkDecideCached/point" {
+			add("Policy decision, cache hit", "≤ 5 µs", b.NsPerOp/1000, fmt.Sprintf("%.2f µs", b.NsPerOp/1000), b.NsPerOp <= 5000)
+		}
+	}
+	for _, s := range r.Storm {
+		if s.Target == TargetRRProxyTLS {
+			add("Connection storm, TLS + full auth ("+s.Credential+")", "≥ 1,000 logins/s", s.PerSec,
+				fmt.Sprintf("%.0f logins/s, p50 %.2f ms, p99 %.2f ms", s.PerSec, s.P50Ms, s.P99Ms), s.PerSec >= 1000)
+		}
+	}
+	return g
+}
+
+func goalTable(gs []Goal) string {
+	var b strings.Builder
+	b.WriteString("| Goal | Target | This run | Met |\n|---|---|---|---|\n")
+	for _, g := range gs {
+		met := "no"
+		if g.Met {
+			met = "yes"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", g.Name, g.Want, g.Got, met)
+	}
+	return b.String()
+}
+
+func markdown(r *Results, png string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# rrproxy benchmark, %s run of %s\n\n", r.Mode, r.Date.Format("2006-01-02 15:04 UTC"))
+	cmd := "./bench/run.sh"
+	if r.Mode == "quick" {
+		cmd += " -quick"
+	}
+	fmt.Fprintf(&b, "Produced by `%s` in %.0f s on %d CPUs (%s, %d GiB, Linux %s).\n", cmd, r.Seconds, r.Machine.CPUs, r.Machine.CPU, r.Machine.MemGB, r.Machine.Kernel)
+	fmt.Fprintf(&b, "rrproxy %s (%s), %s, MariaDB %s, %s.\n", r.Versions.RRProxy, r.Versions.Go, r.Versions.HAProxy, r.Versions.MariaDB, "sysbench "+r.Versions.Sysbench)
+	b.WriteString("Clients, MariaDB, HAProxy and rrproxy share the same cores: every figure is from the same run, and the ratios are what to compare.\n\n")
+	fmt.Fprintf(&b, "![QPS per target](%s)\n\n## Goals (issue 8)\n\n%s\n", png, goalTable(r.Goals))
+
+	if len(r.Sysbench) > 0 {
+		b.WriteString("## sysbench\n\nQueries per second, p99 latency in ms, and the proxy's CPU time per query. `auto` uses server-side prepared statements, `disable` sends text queries.\n\n")
+		targets := []string{}
+		for _, t := range sysbenchTargets {
+			for _, s := range r.Sysbench {
+				if s.Target == t {
+					targets = append(targets, t)
+					break
+				}
+			}
+		}
+		b.WriteString("| workload | ps | threads |")
+		for _, t := range targets {
+			fmt.Fprintf(&b, " %s q/s (p99) |", t)
+		}
+		b.WriteString(" rrproxy/haproxy | rrproxy/direct | rrproxy-tls/haproxy-tls | rrproxy µs CPU/q |\n|---|---|---|")
+		b.WriteString(strings.Repeat("---|", len(targets)+4) + "\n")
+		seen := map[string]bool{}
+		for _, s := range r.Sysbench {
+			key := fmt.Sprintf("%s/%s/%d", s.Workload, s.PSMode, s.Threads)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			fmt.Fprintf(&b, "| %s | %s | %d |", s.Workload, s.PSMode, s.Threads)
+			q := map[string]SysbenchRun{}
+			for _, t := range targets {
+				x, _ := r.sysbenchRun(s.Workload, s.PSMode, s.Threads, t)
+				q[t] = x
+				fmt.Fprintf(&b, " %.0f (%.2f) |", x.QPS, x.P99Ms)
+			}
+			ratio := func(a, c string) string {
+				if q[c].QPS == 0 {
+					return "–"
+				}
+				return fmt.Sprintf("%.0f%%", 100*q[a].QPS/q[c].QPS)
+			}
+			fmt.Fprintf(&b, " %s | %s | %s | %.1f |\n", ratio(TargetRRProxy, TargetHAProxy), ratio(TargetRRProxy, TargetDirect),
+				ratio(TargetRRProxyTLS, TargetHAProxyTLS), q[TargetRRProxy].ProxyCPUPerQueryUs)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Stream) > 0 {
+		fmt.Fprintf(&b, "## Bulk streaming\n\n`mariadb --quick --batch -e 'SELECT %s FROM trial.observations'`, output counted by the harness.\n\n", streamColumns)
+		b.WriteString("| target | rows | MB | seconds | MB/s | proxy max RSS MB | proxy CPU s |\n|---|---|---|---|---|---|---|\n")
+		for _, s := range r.Stream {
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %.2f | %.0f | %.1f | %.2f |\n", s.Target, s.Rows, float64(s.Bytes)/1e6, s.Seconds, s.MBps, s.ProxyMaxRSSMB, s.ProxyCPUSeconds)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Storm) > 0 {
+		b.WriteString("## Connection storm\n\nNew connections, each with a TLS handshake and a full authentication, opened and closed by concurrent workers (go-sql-driver).\n\n")
+		b.WriteString("| target | credential | workers | logins | errors | logins/s | p50 ms | p99 ms | proxy CPU s |\n|---|---|---|---|---|---|---|---|---|\n")
+		for _, s := range r.Storm {
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %.0f | %.2f | %.2f | %.2f |\n", s.Target, s.Credential, s.Workers, s.Logins, s.Errors, s.PerSec, s.P50Ms, s.P99Ms, s.ProxyCPU)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Idle) > 0 {
+		b.WriteString("## Idle connections\n\nConnections opened with TLS, one `SELECT 1` each, then held; the proxy's VmRSS before and after.\n\n")
+		b.WriteString("| target | connections | RSS before MB | RSS after MB | KB per connection |\n|---|---|---|---|---|\n")
+		for _, s := range r.Idle {
+			fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f |\n", s.Target, s.Conns, s.RSSBeforeMB, s.RSSAfterMB, s.KBPerConn)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.GoBench) > 0 {
+		b.WriteString("## Go micro-benchmarks\n\n| package | benchmark | ns/op | other |\n|---|---|---|---|\n")
+		for _, g := range r.GoBench {
+			var extra []string
+			for k, v := range g.Metrics {
+				extra = append(extra, fmt.Sprintf("%g %s", v, k))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.0f | %s |\n", strings.TrimPrefix(g.Package, "github.com/rrproxy/rrproxy/"), g.Name, g.NsPerOp, strings.Join(sortedStrings(extra), ", "))
+		}
+	}
+	return b.String()
+}
+
+func sortedStrings(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}

@@ -1,0 +1,129 @@
+package main
+
+import "time"
+
+// Results is everything one run of the benchmark measured. It is written
+// as bench/results/<date>[-quick].json, rendered as the .md next to it,
+// and plotted as the .png the README shows.
+type Results struct {
+	Date     time.Time `json:"date"`
+	Mode     string    `json:"mode"` // "quick" or "full"
+	Machine  Machine   `json:"machine"`
+	Versions Versions  `json:"versions"`
+	Seconds  float64   `json:"seconds"` // wall time of the whole run
+
+	Sysbench []SysbenchRun `json:"sysbench"`
+	Stream   []StreamRun   `json:"stream"`
+	Storm    []StormRun    `json:"storm"`
+	Idle     []IdleRun     `json:"idle"`
+	GoBench  []GoBench     `json:"go_bench"`
+	Goals    []Goal        `json:"goals"`
+
+	// ProxyPeakRSSMB is rrproxy's VmHWM (peak resident set) after the
+	// throughput and streaming workloads, before the idle-connection test.
+	ProxyPeakRSSMB float64 `json:"proxy_peak_rss_mb"`
+}
+
+// Machine describes where the figures were taken.
+type Machine struct {
+	CPUs   int    `json:"cpus"`
+	CPU    string `json:"cpu"`
+	Kernel string `json:"kernel"`
+	MemGB  int    `json:"mem_gb"`
+}
+
+// Versions of every component in the run.
+type Versions struct {
+	RRProxy  string `json:"rrproxy"` // git describe of the tree that was built
+	Go       string `json:"go"`
+	MariaDB  string `json:"mariadb"`
+	HAProxy  string `json:"haproxy"`
+	Sysbench string `json:"sysbench"`
+}
+
+// Targets a client connects to. Every workload runs against each of them
+// in the same run, so ratios compare like with like.
+const (
+	TargetDirect     = "direct"      // MariaDB itself
+	TargetHAProxy    = "haproxy"     // HAProxy 2.6, mode tcp (the L4 floor)
+	TargetRRProxy    = "rrproxy"     // policy + audit (batch), client TLS off
+	TargetRRProxyTLS = "rrproxy-tls" // the same with client TLS on
+	TargetNoAudit    = "rrproxy-noaudit"
+	TargetDirectTLS  = "direct-tls"
+	TargetHAProxyTLS = "haproxy-tls" // TLS passed through to MariaDB
+)
+
+// SysbenchRun is one sysbench run: one workload, prepared-statement mode,
+// thread count and target.
+type SysbenchRun struct {
+	Workload string  `json:"workload"` // oltp_point_select | oltp_read_only
+	PSMode   string  `json:"ps_mode"`  // auto (server-side prepared) | disable
+	Threads  int     `json:"threads"`
+	Target   string  `json:"target"`
+	Seconds  int     `json:"seconds"`
+	QPS      float64 `json:"qps"`
+	TPS      float64 `json:"tps"`
+	AvgMs    float64 `json:"avg_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	Errors   int     `json:"errors"`
+	// ProxyCPUSeconds is the CPU time (user+system) the proxy process
+	// (rrproxy or HAProxy) used during the run; 0 for direct.
+	ProxyCPUSeconds float64 `json:"proxy_cpu_seconds"`
+	// ProxyCPUPerQueryUs is ProxyCPUSeconds per query, in µs.
+	ProxyCPUPerQueryUs float64 `json:"proxy_cpu_per_query_us"`
+}
+
+// StreamRun is the wide table read whole through the mariadb client.
+type StreamRun struct {
+	Target  string  `json:"target"`
+	Rows    int     `json:"rows"`
+	Bytes   int64   `json:"bytes"` // bytes of the client's output
+	Seconds float64 `json:"seconds"`
+	MBps    float64 `json:"mb_per_s"`
+	// ProxyMaxRSSMB is the largest VmRSS of the proxy process sampled
+	// every 50 ms during the read.
+	ProxyMaxRSSMB   float64 `json:"proxy_max_rss_mb"`
+	ProxyCPUSeconds float64 `json:"proxy_cpu_seconds"`
+}
+
+// StormRun is a connection storm: workers opening new connections with
+// full authentication and closing them, as fast as they can.
+type StormRun struct {
+	Target     string  `json:"target"`
+	Credential string  `json:"credential"` // local | sso-issued | native (MariaDB account)
+	TLS        bool    `json:"tls"`
+	Workers    int     `json:"workers"`
+	Logins     int     `json:"logins"`
+	Errors     int     `json:"errors"`
+	Seconds    float64 `json:"seconds"`
+	PerSec     float64 `json:"logins_per_s"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	ProxyCPU   float64 `json:"proxy_cpu_seconds"`
+}
+
+// IdleRun is many connections held open after one query each.
+type IdleRun struct {
+	Target      string  `json:"target"`
+	Conns       int     `json:"conns"`
+	RSSBeforeMB float64 `json:"rss_before_mb"`
+	RSSAfterMB  float64 `json:"rss_after_mb"`
+	KBPerConn   float64 `json:"kb_per_conn"`
+}
+
+// Goal is one of the targets in issue 8, with what this run reached.
+type Goal struct {
+	Name  string  `json:"name"`
+	Want  string  `json:"want"`
+	Got   string  `json:"got"`
+	Value float64 `json:"value"`
+	Met   bool    `json:"met"`
+}
+
+// GoBench is one `go test -bench` result from the hot-path benchmarks.
+type GoBench struct {
+	Package string             `json:"package"`
+	Name    string             `json:"name"`
+	NsPerOp float64            `json:"ns_per_op"`
+	Metrics map[string]float64 `json:"metrics"` // B/op, allocs/op and b.ReportMetric units
+}

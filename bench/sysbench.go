@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+)
+
+// sysbenchTargets are compared in every sysbench configuration, one after
+// another, so slow drift (page cache, CPU frequency) spreads over all.
+var sysbenchTargets = []string{TargetDirect, TargetHAProxy, TargetRRProxy, TargetDirectTLS, TargetHAProxyTLS, TargetRRProxyTLS}
+
+func (b *bench) sysbench(ctx context.Context) error {
+	tlsDir, err := b.sysbenchTLSDir()
+	if err != nil {
+		return err
+	}
+	// Warm every target once: buffer pool, pools, the login cache.
+	for _, t := range sysbenchTargets {
+		if _, err := b.sysbenchRun(ctx, tlsDir, "oltp_point_select", "auto", 8, 1, t); err != nil {
+			return err
+		}
+	}
+	for _, w := range []string{"oltp_point_select", "oltp_read_only"} {
+		for _, ps := range b.plan.psModes[w] {
+			for _, th := range b.plan.threads {
+				for _, t := range sysbenchTargets {
+					run, err := b.sysbenchRun(ctx, tlsDir, w, ps, th, b.plan.runSeconds, t)
+					if err != nil {
+						return err
+					}
+					log.Printf("%-17s ps=%-7s %2d threads %-12s %8.0f q/s  p99 %.2f ms  proxy CPU %.1f µs/q",
+						w, ps, th, t, run.QPS, run.P99Ms, run.ProxyCPUPerQueryUs)
+					b.res.Sysbench = append(b.res.Sysbench, run)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// sysbenchTLSDir holds the files sysbench 1.0's --mysql-ssl=on passes to
+// the client library by fixed names in its working directory. Neither
+// MariaDB nor rrproxy asks for a client certificate; the library insists
+// on one, so the server's own pair stands in.
+func (b *bench) sysbenchTLSDir() (string, error) {
+	dir := filepath.Join(b.work, "sysbench-tls")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	for dst, src := range map[string]string{"cacert.pem": "ca.pem", "client-cert.pem": "server.pem", "client-key.pem": "server-key.pem"} {
+		data, err := os.ReadFile(filepath.Join(b.certs, src))
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dir, dst), data, 0o600); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+var (
+	sbQueries = regexp.MustCompile(`queries:\s+(\d+)\s+\(([\d.]+) per sec`)
+	sbTrx     = regexp.MustCompile(`transactions:\s+(\d+)\s+\(([\d.]+) per sec`)
+	sbErrors  = regexp.MustCompile(`ignored errors:\s+(\d+)`)
+	sbAvg     = regexp.MustCompile(`avg:\s+([\d.]+)`)
+	sbP99     = regexp.MustCompile(`99th percentile:\s+([\d.]+)`)
+)
+
+func (b *bench) sysbenchRun(ctx context.Context, tlsDir, workload, ps string, threads, seconds int, target string) (SysbenchRun, error) {
+	host, port := splitAddr(b.addr(target))
+	args := []string{workload, "--db-driver=mysql", "--mysql-host=" + host, "--mysql-port=" + port,
+		"--mysql-user=" + benchUser, "--mysql-password=" + benchPW, "--mysql-db=" + benchSchema,
+		"--tables=4", "--table-size=" + strconv.Itoa(b.plan.tableSize), "--threads=" + strconv.Itoa(threads),
+		"--time=" + strconv.Itoa(seconds), "--percentile=99", "--db-ps-mode=" + ps, "--rand-type=uniform"}
+	if isTLS(target) {
+		args = append(args, "--mysql-ssl=on")
+	}
+	c := exec.CommandContext(ctx, "sysbench", append(args, "run")...)
+	c.Dir = tlsDir
+	pid := b.proxyPID(target)
+	cpu0 := cpuOf(pid)
+	out, err := c.CombinedOutput()
+	cpu := cpuOf(pid) - cpu0
+	run := SysbenchRun{Workload: workload, PSMode: ps, Threads: threads, Target: target, Seconds: seconds, ProxyCPUSeconds: cpu}
+	if err != nil {
+		return run, fmt.Errorf("sysbench %s against %s: %v\n%s", workload, target, err, out)
+	}
+	m := sbQueries.FindSubmatch(out)
+	if m == nil {
+		return run, fmt.Errorf("sysbench %s against %s: no query count in\n%s", workload, target, out)
+	}
+	queries, _ := strconv.Atoi(string(m[1]))
+	run.QPS, _ = strconv.ParseFloat(string(m[2]), 64)
+	if m := sbTrx.FindSubmatch(out); m != nil {
+		run.TPS, _ = strconv.ParseFloat(string(m[2]), 64)
+	}
+	if m := sbErrors.FindSubmatch(out); m != nil {
+		run.Errors, _ = strconv.Atoi(string(m[1]))
+	}
+	if m := sbAvg.FindSubmatch(out); m != nil {
+		run.AvgMs, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	if m := sbP99.FindSubmatch(out); m != nil {
+		run.P99Ms, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	if queries > 0 {
+		run.ProxyCPUPerQueryUs = cpu * 1e6 / float64(queries)
+	}
+	if run.Errors > 0 {
+		return run, fmt.Errorf("sysbench %s against %s: %d errors\n%s", workload, target, run.Errors, out)
+	}
+	return run, nil
+}
+
+func splitAddr(addr string) (string, string) {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[:i], addr[i+1:]
+		}
+	}
+	return addr, ""
+}
