@@ -12,8 +12,11 @@ import (
 // map lookup instead of a parse. It lives in a Policy: a reload starts
 // an empty cache, which is what keys on the policy version would do.
 //
-// The key is the exact text, not a normalised one: a decision carries
-// the rewritten SQL, which holds the statement's literals.
+// The key is the exact text, or for decisions that cannot depend on
+// literal values, the statement's shape (sqlscope.Shape: literals
+// replaced), so a dashboard's lookups by id share one decision. Only a
+// decision that forwards the text unchanged may be shared that way: a
+// rewritten one carries the statement's literals in its SQL.
 // Decisions that used the upstream catalog (SELECT * expanded, views
 // checked, indexes ignored) expire after CatalogTTL: the catalog may
 // change.
@@ -34,7 +37,13 @@ const maxCachedDecisions = 8192
 // maxCachedText keeps huge statements (bulk literals) out of the cache.
 const maxCachedText = 16 << 10
 
-func decisionKey(id *Identity, s Session, sql string) string {
+// Key kinds, so that an exact text can never collide with a shape.
+const (
+	keyText  byte = 2
+	keyShape byte = 3
+)
+
+func decisionKey(id *Identity, s Session, kind byte, sql string) string {
 	if len(sql) > maxCachedText {
 		return ""
 	}
@@ -58,7 +67,7 @@ func decisionKey(id *Identity, s Session, sql string) string {
 	b.WriteByte(1)
 	b.WriteString(strconv.FormatBool(s.MultiStatements))
 	b.WriteString(strconv.FormatBool(s.Prepared))
-	b.WriteByte(1)
+	b.WriteByte(kind)
 	b.WriteString(sql)
 	return b.String()
 }

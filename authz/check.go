@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,6 +159,10 @@ type Decision struct {
 	Digest, Normalized string
 	// Cached is set when the decision came from the decision cache.
 	Cached bool
+
+	// literals are where the analysed text had value expressions
+	// (sqlscope.Result.Literals), for the shape cache.
+	literals []int
 }
 
 // Allowed reports whether the statement may be forwarded.
@@ -233,10 +238,20 @@ func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
 	if err := p.accountGone(id); err != nil {
 		return Decision{PolicyVersion: p.Version, Err: err}
 	}
-	key := decisionKey(id, sess, sql)
+	key := decisionKey(id, sess, keyText, sql)
 	if d, ok := p.decisions.get(key); ok {
 		d.Cached = true
 		return d
+	}
+	shapeKey, shapeLits := "", []int(nil)
+	if len(sql) <= maxCachedText {
+		if shape, lits, ok := sqlscope.Shape(sql); ok {
+			shapeKey, shapeLits = decisionKey(id, sess, keyShape, shape), lits
+			if d, ok := p.decisions.get(shapeKey); ok {
+				d.Cached = true
+				return d
+			}
+		}
 	}
 	g := p.grantsFor(id, false)
 	d, cacheable := p.checkQuery(g, id, sess, sql)
@@ -264,10 +279,36 @@ func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
 	if !cacheable {
 		ttl = CatalogTTL
 	}
-	if !errors.Is(d.Err, ErrCatalog) { // a failed read is retried next time
+	lits := d.literals
+	d.literals = nil
+	switch {
+	case errors.Is(d.Err, ErrCatalog): // a failed read is retried next time
+	case shapeKey != "" && shareable(d, lits, shapeLits):
+		p.decisions.put(shapeKey, d, ttl)
+	default:
 		p.decisions.put(key, d, ttl)
 	}
 	return d
+}
+
+// shareable reports whether decision d may serve every statement of the
+// same shape: it allows the text to be forwarded as it is, only
+// SELECTs, nothing about it depends on a value (no rewrite carrying
+// literals, no filtered result, no pseudonyms, no shadow difference),
+// and the parse found a value expression exactly at each literal the
+// shape replaced and nowhere else, so the other texts differ from this
+// one only in values the analysis never reads.
+func shareable(d Decision, parsedLits, shapeLits []int) bool {
+	if d.Err != nil || d.SQL != "" || d.Probe || len(d.Pseudonyms) > 0 || d.Rows != nil || d.HideColumn != nil ||
+		d.Diagnostics || d.UseDB != "" || d.Shadow != "" || len(d.Kinds) == 0 || !slices.Equal(parsedLits, shapeLits) {
+		return false
+	}
+	for _, k := range d.Kinds {
+		if k != string(sqlscope.KindSelect) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkQuery decides sql for grants g. A hidden object must answer
@@ -298,6 +339,7 @@ func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d 
 		d.Err = fmt.Errorf("%w: %w", ErrUnparseable, err)
 		return d, true
 	}
+	d.literals = res.Literals
 	if len(res.Statements) > 1 && !sess.MultiStatements {
 		d.Err = &DeniedError{Rule: RuleMultiStmt, Class: ClassStatement,
 			Msg: "several statements in one query, but this connection did not enable multi-statements"}

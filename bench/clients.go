@@ -307,6 +307,11 @@ func (b *bench) idleRun(ctx context.Context, target string) (IdleRun, error) {
 	}
 	run.RSSAfterMB = after.rssMB
 	run.KBPerConn = (after.rssMB - before.rssMB) * 1024 / float64(run.Conns)
+	if b.profiling && target == TargetRRProxyTLS {
+		if err := b.saveProfile(ctx, "heap-idle", "/debug/pprof/heap"); err != nil {
+			return run, err
+		}
+	}
 	for _, c := range conns {
 		c.Close()
 	}

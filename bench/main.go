@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -47,7 +48,7 @@ func main() {
 	quick := flag.Bool("quick", false, "smaller tables and shorter runs (about 2 minutes)")
 	out := flag.String("out", "bench/results", "directory for <date>.json, .md and .png")
 	keep := flag.Bool("keep", false, "keep the work directory (logs, configs, audit log) after the run")
-	parts := flag.String("only", "sysbench,stream,storm,idle,gobench", "comma-separated parts to run")
+	parts := flag.String("only", "sysbench,stream,storm,idle,gobench", "comma-separated parts to run (also: profile, which saves rrproxy CPU profiles under <out>/profiles)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -111,8 +112,9 @@ func run(ctx context.Context, p plan, outDir string, keep bool, parts []string) 
 		return err
 	}
 	defer rr.close()
-	env := &bench{plan: p, work: work, certs: certs, db: db, hap: hap, rr: rr, res: r}
+	env := &bench{plan: p, work: work, certs: certs, db: db, hap: hap, rr: rr, res: r, outDir: outDir}
 
+	env.profiling = slices.Contains(parts, "profile")
 	for _, part := range parts {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -130,6 +132,8 @@ func run(ctx context.Context, p plan, outDir string, keep bool, parts []string) 
 				r.ProxyPeakRSSMB = st.hwmMB
 			}
 			err = env.idle(ctx)
+		case "profile":
+			err = env.profile(ctx)
 		case "gobench":
 			err = env.goBench(ctx)
 		case "":
@@ -159,6 +163,10 @@ type bench struct {
 	hap   *haProxy
 	rr    *rrProxy
 	res   *Results
+	// outDir receives the results and, with -only ...,profile, the
+	// CPU and heap profiles.
+	outDir    string
+	profiling bool
 }
 
 func write(dir string, r *Results) error {

@@ -203,6 +203,7 @@ func (db *mariaDB) load(ctx context.Context, p plan) error {
 		return fmt.Errorf("sysbench prepare: %v\n%s", err, out)
 	}
 	return db.root(ctx, fmt.Sprintf(`
+USE trial;
 CREATE TABLE trial.observations (
   obs_id BIGINT PRIMARY KEY,
   study_id CHAR(8) NOT NULL,
@@ -240,7 +241,7 @@ func startHAProxy(ctx context.Context, g *procGroup, work string, dbPort int) (*
 	h := &haProxy{port: freePort()}
 	cfg := filepath.Join(work, "haproxy.cfg")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`global
-  maxconn 20000
+  maxconn 6000
 defaults
   mode tcp
   timeout connect 5s

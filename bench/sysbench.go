@@ -2,13 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"log"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // sysbenchTargets are compared in every sysbench configuration, one after
@@ -45,24 +53,71 @@ func (b *bench) sysbench(ctx context.Context) error {
 }
 
 // sysbenchTLSDir holds the files sysbench 1.0's --mysql-ssl=on passes to
-// the client library by fixed names in its working directory. Neither
-// MariaDB nor rrproxy asks for a client certificate; the library insists
-// on one, so the server's own pair stands in.
+// the client library by fixed names in its working directory. The
+// library always sends the client certificate, and MariaDB (given
+// --ssl-ca) checks any it receives, so the run's CA signs one.
 func (b *bench) sysbenchTLSDir() (string, error) {
 	dir := filepath.Join(b.work, "sysbench-tls")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	for dst, src := range map[string]string{"cacert.pem": "ca.pem", "client-cert.pem": "server.pem", "client-key.pem": "server-key.pem"} {
-		data, err := os.ReadFile(filepath.Join(b.certs, src))
-		if err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(filepath.Join(dir, dst), data, 0o600); err != nil {
+	caPEM, err := os.ReadFile(filepath.Join(b.certs, "ca.pem"))
+	if err != nil {
+		return "", err
+	}
+	cert, key, err := clientCert(b.certs)
+	if err != nil {
+		return "", err
+	}
+	for name, data := range map[string][]byte{"cacert.pem": caPEM, "client-cert.pem": cert, "client-key.pem": key} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			return "", err
 		}
 	}
 	return dir, nil
+}
+
+// clientCert issues a client certificate from the run's CA.
+func clientCert(certs string) (certPEM, keyPEM []byte, err error) {
+	caCertPEM, err := os.ReadFile(filepath.Join(certs, "ca.pem"))
+	if err != nil {
+		return nil, nil, err
+	}
+	caKeyPEM, err := os.ReadFile(filepath.Join(certs, "ca-key.pem"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cb, _ := pem.Decode(caCertPEM)
+	kb, _ := pem.Decode(caKeyPEM)
+	if cb == nil || kb == nil {
+		return nil, nil, fmt.Errorf("no PEM in %s", certs)
+	}
+	ca, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	caKey, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		if caKey, err = x509.ParseECPrivateKey(kb.Bytes); err != nil {
+			return nil, nil, fmt.Errorf("CA key: %w", err)
+		}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "sysbench"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
 }
 
 var (

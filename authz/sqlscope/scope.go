@@ -3,6 +3,7 @@ package sqlscope
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -186,6 +187,9 @@ type Statement struct {
 // Result holds one Statement per statement of the text, in order.
 type Result struct {
 	Statements []Statement `json:"statements"`
+	// Literals lists, in ascending order, the byte offsets in the text
+	// where the parse has a value expression (see Shape).
+	Literals []int `json:"-"`
 }
 
 // MaxLen is the longest text Analyze accepts. Longer text is rejected
@@ -228,7 +232,9 @@ func AnalyzeMode(sql, currentDB, sqlMode string) (*Result, error) {
 
 	res := &Result{Statements: make([]Statement, 0, len(stmts))}
 	db := strings.ToLower(currentDB)
+	var lits literalFinder
 	for i, s := range stmts {
+		s.Accept(&lits)
 		st := analyzeStmt(s, db)
 		if i < len(stmts)-1 {
 			// The server lexes each later statement under the session
@@ -243,6 +249,8 @@ func AnalyzeMode(sql, currentDB, sqlMode string) (*Result, error) {
 		}
 		res.Statements = append(res.Statements, st)
 	}
+	slices.Sort(lits.at)
+	res.Literals = lits.at
 	return res, nil
 }
 

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// profile takes rrproxy's CPU profile (from /debug/pprof on its metrics
+// listener) while one workload runs against it, and saves it next to the
+// results, so a change to a hot path can cite the profile that motivated
+// it: go tool pprof -top bench/results/profiles/<name>.pprof
+func (b *bench) profile(ctx context.Context) error {
+	tlsDir, err := b.sysbenchTLSDir()
+	if err != nil {
+		return err
+	}
+	secs := max(b.plan.runSeconds, 5)
+	cases := []struct {
+		name string
+		load func() error
+	}{
+		{"cpu-point-select-text-8", func() error {
+			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_point_select", "disable", 8, secs+1, TargetRRProxy)
+			return err
+		}},
+		{"cpu-point-select-prepared-8", func() error {
+			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_point_select", "auto", 8, secs+1, TargetRRProxy)
+			return err
+		}},
+		{"cpu-read-only-tls-8", func() error {
+			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_read_only", "auto", 8, secs+1, TargetRRProxyTLS)
+			return err
+		}},
+		{"cpu-stream", func() error {
+			_, err := b.streamRun(ctx, TargetRRProxy)
+			return err
+		}},
+	}
+	for _, c := range cases {
+		done := make(chan error, 1)
+		go func() { done <- c.load() }()
+		time.Sleep(500 * time.Millisecond) // past connection set-up
+		if err := b.saveProfile(ctx, c.name, "/debug/pprof/profile?seconds="+strconv.Itoa(secs-1)); err != nil {
+			return err
+		}
+		if err := <-done; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// saveProfile fetches one /debug/pprof path into the profiles directory.
+func (b *bench) saveProfile(ctx context.Context, name, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.rr.admin+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	dir := filepath.Join(b.outDir, "profiles")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	file := filepath.Join(dir, b.res.Date.Format("2006-01-02")+"-"+b.plan.mode+"-"+name+".pprof")
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	log.Printf("profile %s", file)
+	return f.Close()
+}
