@@ -34,15 +34,34 @@ type Identity struct {
 // or RSA-decrypted) against the account's argon2id hash. It does the same
 // argon2id work whether or not the account exists or is disabled, so the
 // answer's timing does not reveal which user names are real.
+//
+// A success is remembered for the login cache TTL (see verifyCache): the
+// same user with the same password is then let in without argon2id.
+// Failures are never remembered and always pay the full cost.
 func (p *Policy) AuthenticatePassword(user, password string) (*Identity, error) {
 	a, ok := p.users[user]
 	h := dummyHash
 	if ok && a.hash != nil {
 		h = a.hash
 	}
+	valid := ok && !a.disabled && a.hash != nil
+	// The key is computed and looked up for every attempt, real account or
+	// not, so that this step does not time differently for unknown names.
+	var key verifyKey
+	cache := p.logins.ttl.Load() > 0
+	if cache {
+		key = verifyKeyOf(user, h.encoded, password)
+		if p.logins.hit(key) && valid {
+			return a.identity(), nil
+		}
+	}
+	p.logins.argonCalls.Add(1)
 	match := h.verify(password)
-	if !ok || a.disabled || a.hash == nil || !match {
+	if !valid || !match {
 		return nil, ErrAuthFailed
+	}
+	if cache {
+		p.logins.add(key)
 	}
 	return a.identity(), nil
 }

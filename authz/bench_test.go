@@ -2,6 +2,7 @@ package authz
 
 import (
 	"testing"
+	"time"
 )
 
 // Decision cost for typical BI statements. Figures for the issue note:
@@ -66,4 +67,45 @@ func BenchmarkDecideCached(b *testing.B) {
 			}
 		})
 	})
+}
+
+// Login cost: a full argon2id verification (m=19456 KiB, t=2, p=1, the
+// example policy's hashes) against a login cache hit. Both run on every
+// CPU, as a storm of logins does:
+//
+//	go test -run '^$' -bench Login -benchmem ./authz
+func BenchmarkLoginCold(b *testing.B) {
+	p, _ := benchPolicy(b)
+	p.SetLoginCacheTTL(0)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := p.AuthenticatePassword("alice", "alice-demo-password"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
+
+func BenchmarkLoginCached(b *testing.B) {
+	p, _ := benchPolicy(b)
+	p.SetLoginCacheTTL(time.Hour) // no expiry mid-run
+	if _, err := p.AuthenticatePassword("alice", "alice-demo-password"); err != nil {
+		b.Fatal(err)
+	}
+	runs := p.logins.argonCalls.Load()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := p.AuthenticatePassword("alice", "alice-demo-password"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+	if p.logins.argonCalls.Load() != runs {
+		b.Fatal("a login missed the cache")
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -36,6 +37,7 @@ func HashPassword(password string) (string, error) {
 }
 
 type argonHash struct {
+	encoded string // the PHC string it was parsed from
 	memory  uint32
 	time    uint32
 	threads uint8
@@ -52,7 +54,7 @@ func parseArgon2id(encoded string) (*argonHash, error) {
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
 		return nil, fmt.Errorf("unsupported argon2 version %q", parts[2])
 	}
-	h := &argonHash{}
+	h := &argonHash{encoded: encoded}
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &h.memory, &h.time, &h.threads); err != nil {
 		return nil, fmt.Errorf("bad argon2 parameters %q", parts[3])
 	}
@@ -71,7 +73,16 @@ func parseArgon2id(encoded string) (*argonHash, error) {
 	return h, nil
 }
 
+// argonSlots caps concurrent argon2id verifications at one per CPU. Each
+// allocates its memory parameter (19 MiB by default): 500 cold logins at
+// once would otherwise ask for ~10 GB, and more at once than there are
+// CPUs finish no sooner. A login waits here like any other blocking step;
+// the proxy's handshake timeout bounds the wait.
+var argonSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
 func (h *argonHash) verify(password string) bool {
+	argonSlots <- struct{}{}
+	defer func() { <-argonSlots }()
 	got := argon2.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(got, h.key) == 1
 }

@@ -158,6 +158,7 @@ type Policy struct {
 
 	grantsCache sync.Map // identity key -> *grants
 	decisions   decisionCache
+	logins      verifyCache
 }
 
 type account struct {
@@ -229,6 +230,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 	sum := sha256.Sum256(data)
 	p := &Policy{Version: hex.EncodeToString(sum[:8]), File: file,
 		users: map[string]*account{}, groups: map[string]*groupDef{}}
+	p.logins.setTTL(DefaultLoginCacheTTL)
 	var errs []error
 	bad := func(path []any, format string, args ...any) {
 		errs = append(errs, doc.Errorf(path, format, args...))
@@ -604,11 +606,16 @@ func NewStore(p *Policy) *Store {
 func (s *Store) Current() *Policy { return s.cur.Load() }
 
 // Reload loads file and, only if it is valid, puts it in force. A bad file
-// leaves the old policy serving and returns every problem found.
+// leaves the old policy serving and returns every problem found. The new
+// policy keeps the login cache TTL of the one it replaces: that is server
+// configuration, not policy. Its login cache starts empty.
 func (s *Store) Reload(file string) (*Policy, error) {
 	p, err := Load(file)
 	if err != nil {
 		return nil, err
+	}
+	if old := s.cur.Load(); old != nil {
+		p.SetLoginCacheTTL(old.LoginCacheTTL())
 	}
 	s.cur.Store(p)
 	return p, nil

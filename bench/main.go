@@ -132,6 +132,13 @@ func run(ctx context.Context, p plan, outDir string, keep bool, parts []string) 
 				r.ProxyPeakRSSMB = st.hwmMB
 			}
 			err = env.idle(ctx)
+		case "serve":
+			// For working on the proxy: leave everything running and
+			// say where, until interrupted.
+			log.Printf("serving until interrupted: direct %s, haproxy %s, rrproxy %s (admin %s, pid %d), user %s password %s, work %s",
+				db.addr(), hap.addr(), rr.addr, rr.admin, rr.pid(), benchUser, benchPW, work)
+			<-ctx.Done()
+			return nil
 		case "profile":
 			err = env.profile(ctx)
 		case "gobench":

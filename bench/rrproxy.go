@@ -22,6 +22,7 @@ import (
 // default (batch) durability mode.
 type rrProxy struct {
 	addr   string
+	admin  string // metrics and /debug/pprof
 	cmd    *exec.Cmd
 	idp    *mockoidc.MockOIDC
 	ssoPW  string // an issued password for ssoUser
@@ -129,12 +130,15 @@ sso:
     - issuer: %s
       client_id: %s
       client_secret: {from_env: RRBENCH_IDP_SECRET}
+metrics:
+  listen: %s
+  pprof: true
 log:
   level: warn
 `
 
 func startRRProxy(ctx context.Context, g *procGroup, work, bin, certs string, db *mariaDB) (*rrProxy, error) {
-	r := &rrProxy{addr: fmt.Sprintf("127.0.0.1:%d", freePort()), dir: filepath.Join(work, "rrproxy")}
+	r := &rrProxy{addr: fmt.Sprintf("127.0.0.1:%d", freePort()), admin: fmt.Sprintf("127.0.0.1:%d", freePort()), dir: filepath.Join(work, "rrproxy.d")}
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -153,7 +157,7 @@ func startRRProxy(ctx context.Context, g *procGroup, work, bin, certs string, db
 	_, _ = rand.Read(key)
 	ssoKey := sso.NewKeyHex()
 	cfg := fmt.Sprintf(benchConfig, r.addr, filepath.Join(certs, "server.pem"), filepath.Join(certs, "server-key.pem"), db.addr(),
-		fmt.Sprintf("127.0.0.1:%d", freePort()), idp.Issuer(), idp.ClientID)
+		fmt.Sprintf("127.0.0.1:%d", freePort()), idp.Issuer(), idp.ClientID, r.admin)
 	for name, text := range map[string]string{"policy.yaml": pol, "rrproxy.yaml": cfg, "pseudonym.key": hex.EncodeToString(key), "sso.key": ssoKey} {
 		if err := os.WriteFile(filepath.Join(r.dir, name), []byte(text), 0o600); err != nil {
 			return nil, err

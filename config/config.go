@@ -75,7 +75,21 @@ type Limits struct {
 	// MaxPacketMB caps one client command (all its 16 MiB packets). A
 	// larger command is refused before it is read into memory.
 	MaxPacketMB int `yaml:"max_packet_mb"`
+	// LoginCache is how long a successful password check is remembered,
+	// so that a storm of logins by the same users skips argon2id: up to
+	// 15m, default 60s, 0s turns it off. Read it with LoginCacheTTL. A
+	// memory dump taken within that window would let an attacker test
+	// guesses at the passwords used at HMAC speed (authz.verifyCache).
+	LoginCache *time.Duration `yaml:"login_cache"`
 }
+
+// DefaultLoginCache is limits.login_cache when the key is absent.
+const DefaultLoginCache = 60 * time.Second
+
+// maxLoginCache caps limits.login_cache: a longer window would keep
+// recently used passwords guessable at HMAC speed from a memory dump for
+// longer than a storm of logins needs.
+const maxLoginCache = 15 * time.Minute
 
 // Timeouts for client sessions.
 type Timeouts struct {
@@ -116,6 +130,12 @@ type Audit struct {
 // empty. Bind it to a management network: it needs no password.
 type Metrics struct {
 	Listen string `yaml:"listen"`
+	// Pprof also serves Go's profiler under /debug/pprof/ on the same
+	// listener (CPU, heap, goroutine and mutex profiles), for the
+	// benchmark and for diagnosing a slow proxy. Profiles show SQL text
+	// in stack arguments no more than the audit log does, but they are
+	// more data on an unauthenticated port: off by default.
+	Pprof bool `yaml:"pprof"`
 }
 
 // SSO is the single sign-on web listener and credential store; off when
@@ -189,6 +209,15 @@ func (s *Server) RequireTLS() bool { return s.TLS.Require == nil || *s.TLS.Requi
 
 // MaxPacket is the client command cap in bytes.
 func (s *Server) MaxPacket() int { return s.Limits.MaxPacketMB << 20 }
+
+// LoginCacheTTL is the effective limits.login_cache; 0 is off. (A
+// pointer, because 0 means off, not "use the default".)
+func (s *Server) LoginCacheTTL() time.Duration {
+	if s.Limits.LoginCache == nil {
+		return DefaultLoginCache
+	}
+	return *s.Limits.LoginCache
+}
 
 func (s *Server) applyDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -314,6 +343,9 @@ func (s *Server) validate(doc *strictyaml.Doc) error {
 	}
 	if s.Limits.MaxPacketMB < 1 || s.Limits.MaxPacketMB > 1024 {
 		bad(P("limits", "max_packet_mb"), "must be between 1 and 1024")
+	}
+	if d := s.LoginCacheTTL(); d < 0 || d > maxLoginCache {
+		bad(P("limits", "login_cache"), "must be between 0s (off) and 15m, not %v", d)
 	}
 	if s.Policy == "" {
 		bad(P("policy"), "is required (path to policy.yaml)")

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, body string) string {
@@ -161,6 +162,45 @@ func TestSSOSection(t *testing.T) {
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestLoginCache(t *testing.T) {
+	s, err := Load(write(t, minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.LoginCacheTTL(); got != DefaultLoginCache {
+		t.Errorf("absent login_cache = %v, want the default %v", got, DefaultLoginCache)
+	}
+	for _, c := range []struct {
+		v    string
+		want time.Duration
+	}{
+		{"0s", 0}, // off
+		{"90s", 90 * time.Second},
+		{"15m", 15 * time.Minute},
+	} {
+		s, err := Load(write(t, minimal+"limits:\n  login_cache: "+c.v+"\n"))
+		if err != nil {
+			t.Errorf("login_cache: %s: %v", c.v, err)
+			continue
+		}
+		if got := s.LoginCacheTTL(); got != c.want {
+			t.Errorf("login_cache: %s = %v, want %v", c.v, got, c.want)
+		}
+	}
+	// minimal ends on line 9: limits is line 10, login_cache line 12.
+	for _, c := range []struct{ v, want string }{
+		{"16m", "rrproxy.yaml:12: limits.login_cache: must be between 0s (off) and 15m, not 16m0s"},
+		{"-1s", "rrproxy.yaml:12: limits.login_cache: must be between 0s (off) and 15m, not -1s"},
+		{"60", "rrproxy.yaml:12: cannot unmarshal !!int `60` into time.Duration"}, // a unit is required
+		{"soon", "rrproxy.yaml:12: cannot unmarshal !!str `soon` into time.Duration"},
+	} {
+		_, err := Load(write(t, minimal+"limits:\n  max_connections: 10\n  login_cache: "+c.v+"\n"))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("login_cache: %s: err = %v, want %q", c.v, err, c.want)
 		}
 	}
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"log/slog"
 	"net"
+	"net/http/pprof"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/rrproxy/rrproxy/auditlog"
@@ -70,6 +72,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	if err != nil {
 		return err
 	}
+	pol.SetLoginCacheTTL(cfg.LoginCacheTTL()) // Store.Reload carries it to reloaded policies
 	store := authz.NewStore(pol)
 	user, err := cfg.Upstream.User.Resolve()
 	if err != nil {
@@ -108,7 +111,16 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 		if err != nil {
 			return fmt.Errorf("metrics.listen: %w", err)
 		}
-		hs := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if cfg.Metrics.Pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			runtime.SetMutexProfileFraction(100)
+		}
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = hs.Serve(mln) }()
 		defer hs.Close()
 		log.Info("metrics listening", "addr", mln.Addr().String())
@@ -150,7 +162,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 		return err
 	}
 	log.Info("rrproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream.Address,
-		"upstream_version", pool.ServerVersion(), "policy_version", pol.Version, "require_tls", cfg.RequireTLS())
+		"upstream_version", pool.ServerVersion(), "policy_version", pol.Version, "require_tls", cfg.RequireTLS(), "login_cache", cfg.LoginCacheTTL())
 	defer watchPolicy(ctx, store, cfg.Policy, audit, log)() // SIGHUP or an edit reloads policy.yaml; stops before audit.Close
 	if ready != nil {
 		ready(ln.Addr())
