@@ -184,7 +184,9 @@ func (s *session) handshake() (*handshakeResponse, error) {
 		if n := s.cw.r.Buffered(); n > 0 {
 			early, _ := s.cw.r.Peek(n)
 			raw = &prefixConn{Conn: s.conn, prefix: bytes.Clone(early)}
+			_, _ = s.cw.r.Discard(n)
 		}
+		s.cw.idle() // the plain-text wire's buffers go back to the pool
 		tc := tls.Server(raw, s.srv.cfg.TLS)
 		if err := tc.Handshake(); err != nil {
 			return nil, fmt.Errorf("tls handshake: %w", err)

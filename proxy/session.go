@@ -380,6 +380,11 @@ func (s *session) loop(ctx context.Context) {
 			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
 		}
 		s.cw.seq = 0
+		// Between statements the session holds no buffers (see wire).
+		s.cw.idle()
+		if s.up != nil {
+			s.up.w.idle()
+		}
 		pkt, err := s.cw.readPacket(s.buf, s.srv.cfg.MaxPacket)
 		if errors.Is(err, errPacketTooLarge) {
 			s.sendError(errPacket(mysql.ER_NET_PACKET_TOO_LARGE, "08S01",
@@ -392,8 +397,8 @@ func (s *session) loop(ctx context.Context) {
 			}
 			return
 		}
-		if cap(pkt) <= 1<<20 {
-			s.buf = pkt // keep small buffers; let huge ones go
+		if cap(pkt) <= maxKeptCommandBuf {
+			s.buf = pkt // keep small buffers; let large ones go
 		}
 		if len(pkt) == 0 {
 			s.sendError(errPacket(mysql.ER_UNKNOWN_COM_ERROR, "08S01", "rrproxy: empty command packet"))
@@ -431,6 +436,11 @@ func (s *session) loop(ctx context.Context) {
 }
 
 var errQuit = errors.New("client quit")
+
+// maxKeptCommandBuf is the largest command buffer a session keeps between
+// commands: an idle session should cost little, and a large command
+// (a bulk literal) is rare enough to allocate for.
+const maxKeptCommandBuf = 16 << 10
 
 func isClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)

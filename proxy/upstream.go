@@ -152,6 +152,7 @@ func (p *Pool) Release(c *upConn, ok bool) {
 		return
 	}
 	c.lastUsed = time.Now()
+	c.w.idle()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.idle) >= p.cfg.MaxIdle {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -24,21 +25,90 @@ var errProtocol = errors.New("protocol error")
 // wire frames MySQL packets over one connection with buffered I/O. It
 // keeps the sequence id: reads check it, writes stamp it. Writes stay in
 // the buffer until Flush, so a result set goes out in few syscalls.
+//
+// The buffers are pooled: idle gives them back while the connection waits
+// for its peer (a session between statements, a pooled upstream), and the
+// next read or write takes a pair again. Thousands of idle BI connections
+// then cost no buffer memory, while a busy one keeps its buffers for the
+// whole response.
 type wire struct {
-	r   *bufio.Reader
-	w   *bufio.Writer
-	seq uint8
-	hdr [4]byte
+	rw   io.ReadWriter
+	size int
+	r    *bufio.Reader // nil while idle
+	w    *bufio.Writer // nil while idle
+	seq  uint8
+	hdr  [4]byte
 }
 
 func newWire(rw io.ReadWriter, bufSize int) *wire {
-	return &wire{r: bufio.NewReaderSize(rw, bufSize), w: bufio.NewWriterSize(rw, bufSize)}
+	c := &wire{rw: rw, size: bufSize}
+	c.take()
+	return c
+}
+
+// bufPools holds idle buffers by size (the proxy uses two sizes).
+var bufPools sync.Map // int -> *bufPool
+
+type bufPool struct{ r, w sync.Pool }
+
+func poolFor(size int) *bufPool {
+	if p, ok := bufPools.Load(size); ok {
+		return p.(*bufPool)
+	}
+	p, _ := bufPools.LoadOrStore(size, &bufPool{
+		r: sync.Pool{New: func() any { return bufio.NewReaderSize(nil, size) }},
+		w: sync.Pool{New: func() any { return bufio.NewWriterSize(nil, size) }},
+	})
+	return p.(*bufPool)
+}
+
+// take makes sure the wire has its buffers.
+func (c *wire) take() {
+	if c.r != nil && c.w != nil {
+		return
+	}
+	p := poolFor(c.size)
+	if c.r == nil {
+		c.r = p.r.Get().(*bufio.Reader)
+		c.r.Reset(c.rw)
+	}
+	if c.w == nil {
+		c.w = p.w.Get().(*bufio.Writer)
+		c.w.Reset(c.rw)
+	}
+}
+
+// idle returns the buffers to the pool, each only if it holds nothing:
+// unread bytes (a pipelined command) or unflushed ones stay where they
+// are.
+func (c *wire) idle() {
+	p := poolFor(c.size)
+	if c.r != nil && c.r.Buffered() == 0 {
+		c.r.Reset(nil)
+		p.r.Put(c.r)
+		c.r = nil
+	}
+	if c.w != nil && c.w.Buffered() == 0 {
+		c.w.Reset(nil)
+		p.w.Put(c.w)
+		c.w = nil
+	}
 }
 
 // readHeader reads one physical packet header and checks its sequence.
+// On an idle wire the header is read straight from the connection (the
+// wait for it needs no buffer), and the buffers are taken for the rest.
 func (c *wire) readHeader() (int, error) {
-	if _, err := io.ReadFull(c.r, c.hdr[:]); err != nil {
-		return 0, err
+	if c.r == nil {
+		if _, err := io.ReadFull(c.rw, c.hdr[:]); err != nil {
+			return 0, err
+		}
+		c.take()
+	} else {
+		if _, err := io.ReadFull(c.r, c.hdr[:]); err != nil {
+			return 0, err
+		}
+		c.take()
 	}
 	n := int(c.hdr[0]) | int(c.hdr[1])<<8 | int(c.hdr[2])<<16
 	if c.hdr[3] != c.seq {
@@ -87,6 +157,7 @@ func (c *wire) readPacket(buf []byte, limit int) ([]byte, error) {
 // writePacket writes one logical payload, splitting it into 16 MiB
 // physical packets. It does not flush.
 func (c *wire) writePacket(payload []byte) error {
+	c.take()
 	for {
 		n := len(payload)
 		if n > maxPayload {
@@ -107,7 +178,12 @@ func (c *wire) writePacket(payload []byte) error {
 	}
 }
 
-func (c *wire) flush() error { return c.w.Flush() }
+func (c *wire) flush() error {
+	if c.w == nil {
+		return nil // idle: nothing buffered
+	}
+	return c.w.Flush()
+}
 
 // --- packet builders -------------------------------------------------------
 
