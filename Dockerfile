@@ -4,7 +4,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -o /rrproxy ./cmd/rrproxy
+RUN CGO_ENABLED=0 go build -trimpath -tags nodemo -o /rrproxy ./cmd/rrproxy
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /rrproxy /rrproxy

@@ -29,7 +29,8 @@ func TestImportGraph(t *testing.T) {
 				t.Errorf("auditlog imports %s; it must depend on nothing of ours", imp)
 			case (imp == mod+"/sandbox" || strings.Contains(imp, "dolthub")) && pkg != mod+"/cmd/rrproxy" && pkg != mod+"/sandbox":
 				t.Errorf("%s imports %s; the demo database belongs to the demo only", pkg, imp)
-			case strings.Contains(imp, "mockoidc") || strings.Contains(imp, "zitadel"):
+			case (strings.Contains(imp, "mockoidc") || strings.Contains(imp, "zitadel")) && pkg != mod+"/bench":
+				// bench (the benchmark) runs a mock IdP to issue SSO passwords.
 				t.Errorf("%s imports the test identity provider %s outside its tests", pkg, imp)
 			case (imp == mod+"/sso" && strings.HasPrefix(pkg, mod+"/proxy")) || (imp == mod+"/proxy" && pkg == mod+"/sso"):
 				t.Errorf("%s imports %s: the proxy knows single sign-on only through proxy.SSOAuth", pkg, imp)
@@ -37,5 +38,32 @@ func TestImportGraph(t *testing.T) {
 				t.Errorf("%s imports proxy: authz must not depend on the proxy", pkg)
 			}
 		}
+	}
+}
+
+// TestProductionBuildLeavesOutTheDemo: the Dockerfile builds with -tags
+// nodemo, which must leave the demo's embedded database out of the
+// binary (its WebAssembly regex engine costs ~45 MB at start), and the
+// binary must say so when asked for the demo.
+func TestProductionBuildLeavesOutTheDemo(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-tags", "nodemo", "./cmd/rrproxy").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.Contains(dep, "dolthub") || strings.Contains(dep, "wazero") || strings.HasSuffix(dep, "rrproxy/sandbox") {
+			t.Errorf("the nodemo build links %s", dep)
+		}
+	}
+	bin := t.TempDir() + "/rrproxy"
+	if out, err := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, "./cmd/rrproxy").CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags nodemo: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "demo").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "-tags nodemo") {
+		t.Errorf("demo in the nodemo build: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil {
+		t.Errorf("version in the nodemo build: %v\n%s", err, out)
 	}
 }

@@ -86,7 +86,7 @@ func run(ctx context.Context, p plan, outDir string, keep bool, parts []string) 
 
 	log.Printf("building rrproxy")
 	bin := filepath.Join(work, "rrproxy")
-	if err := command(ctx, "go", "build", "-o", bin, "./cmd/rrproxy").Run(); err != nil {
+	if err := command(ctx, "go", "build", "-tags", "nodemo", "-o", bin, "./cmd/rrproxy").Run(); err != nil { // as the Dockerfile builds it
 		return fmt.Errorf("go build: %w", err)
 	}
 	certs := filepath.Join(work, "certs")

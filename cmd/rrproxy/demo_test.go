@@ -1,0 +1,108 @@
+//go:build !nodemo
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/rrproxy/rrproxy/sandbox"
+)
+
+// TestDemo runs the README's main command in-process: sandbox upstream,
+// dev certificates, the repository's policy.yaml, real config loading,
+// and checks the README's two example statements with go-sql-driver.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	var out bytes.Buffer
+	go func() { errc <- runDemo(ctx, "127.0.0.1:0", dir, &out, func(a net.Addr) { addrc <- a }) }()
+	var addr net.Addr
+	select {
+	case addr = <-addrc:
+	case err := <-errc:
+		t.Fatalf("demo stopped: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("demo did not become ready")
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, "certs", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	if err := mysql.RegisterTLSConfig("demo", &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	open := func(user, pw string) *sql.DB {
+		db, err := sql.Open("mysql", user+":"+pw+"@tcp("+addr.String()+")/?tls=demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	var n int
+	if err := open("alice", "alice-demo-password").QueryRow("SELECT COUNT(*) FROM study.subjects").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if want := sandbox.SampleCounts()["study.subjects"]; n != want {
+		t.Fatalf("subjects = %d, want %d", n, want)
+	}
+	// bob may not read ops: the answer is the one for a schema that does
+	// not exist, so he cannot tell.
+	bob := open("bob", "bob-demo-password")
+	_, err = bob.Query("SELECT * FROM ops.site_payments")
+	_, missing := bob.Query("SELECT * FROM nosuch.site_payments")
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || missing == nil || err.Error() != strings.ReplaceAll(missing.Error(), "nosuch", "ops") {
+		t.Fatalf("bob reading ops: got %v; for a missing schema: %v", err, missing)
+	}
+	if err := open("carol", "carol-demo-password").Ping(); !errors.As(err, &me) || me.Number != 1045 {
+		t.Fatalf("disabled carol: want 1045, got %v", err)
+	}
+	for _, want := range []string{"mariadb -h127.0.0.1", "jdbc:mariadb://127.0.0.1", "pymysql.connect", "alice-demo-password"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q", want)
+		}
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("demo did not stop cleanly: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop after cancel")
+	}
+	audit, err := os.ReadFile(filepath.Join(dir, "audit", "rrproxy-audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"event.action":"proxy-start"`, `"rule.id":"default-deny"`, `"event.action":"proxy-stop"`} {
+		if !bytes.Contains(audit, []byte(want)) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+}
+
+func TestDemoRefusesNonLoopback(t *testing.T) {
+	err := runDemo(context.Background(), "0.0.0.0:3307", t.TempDir(), &bytes.Buffer{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("want loopback refusal, got %v", err)
+	}
+}
