@@ -44,11 +44,19 @@ func fullPlan() plan {
 		stormFor: 8 * time.Second, stormWorker: 8, idleConns: 2000, goBenchTime: "1s"}
 }
 
+// smokePlan checks that every part of the harness works, in about a
+// minute (bench_test.go); its figures mean nothing.
+func smokePlan() plan {
+	return plan{mode: "smoke", tableSize: 2_000, wideRows: 20_000, runSeconds: 1, threads: []int{4},
+		psModes:  map[string][]string{"oltp_point_select": {"auto", "disable"}, "oltp_read_only": {"auto"}},
+		stormFor: time.Second, stormWorker: 4, idleConns: 200, goBenchTime: "1x"}
+}
+
 func main() {
 	quick := flag.Bool("quick", false, "smaller tables and shorter runs (about 2 minutes)")
 	out := flag.String("out", "bench/results", "directory for <date>.json, .md and .png")
 	keep := flag.Bool("keep", false, "keep the work directory (logs, configs, audit log) after the run")
-	parts := flag.String("only", "sysbench,stream,storm,idle,gobench", "comma-separated parts to run (also: profile, which saves rrproxy CPU profiles under <out>/profiles)")
+	parts := flag.String("only", "sysbench,stream,storm,idle,audit,gobench", "comma-separated parts to run (also: profile, which saves rrproxy CPU profiles under <out>/profiles)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -141,6 +149,8 @@ func run(ctx context.Context, p plan, outDir string, keep bool, parts []string) 
 			return nil
 		case "profile":
 			err = env.profile(ctx)
+		case "audit":
+			err = env.auditCost(ctx)
 		case "gobench":
 			err = env.goBench(ctx)
 		case "":
@@ -181,8 +191,8 @@ func write(dir string, r *Results) error {
 		return err
 	}
 	name := r.Date.Format("2006-01-02")
-	if r.Mode == "quick" {
-		name += "-quick"
+	if r.Mode != "full" {
+		name += "-" + r.Mode
 	}
 	base := filepath.Join(dir, name)
 	js, err := json.MarshalIndent(r, "", "  ")

@@ -69,7 +69,9 @@ func goals(r *Results) []Goal {
 		add("QPS rrproxy-tls / HAProxy-tls (8 and 32 threads, lowest)", "≥ 90%", x, pct(x)+" ("+where+")", x >= 0.9)
 		worst, where := 0.0, ""
 		for _, s := range r.Sysbench {
-			if s.Target != TargetRRProxy || s.Threads != 1 {
+			// sysbench's latency is per event: one query for
+			// point_select, 14 for read_only.
+			if s.Target != TargetRRProxy || s.Threads != 1 || s.Workload != "oltp_point_select" {
 				continue
 			}
 			d, ok := r.sysbenchRun(s.Workload, s.PSMode, 1, TargetDirect)
@@ -80,7 +82,7 @@ func goals(r *Results) []Goal {
 				worst, where = added, fmt.Sprintf("%s ps=%s", s.Workload, s.PSMode)
 			}
 		}
-		add("Added p99 latency at 1 thread (rrproxy − direct, worst)", "≤ 150 µs", worst, fmt.Sprintf("%.0f µs (%s)", worst, where), worst <= 150)
+		add("Added p99 latency per point select at 1 thread (rrproxy − direct, worst)", "≤ 150 µs", worst, fmt.Sprintf("%.0f µs (%s)", worst, where), worst <= 150)
 	}
 	if d, ok := r.streamRun(TargetDirect); ok && d.MBps > 0 {
 		if s, ok := r.streamRun(TargetRRProxy); ok {
@@ -112,6 +114,10 @@ func goals(r *Results) []Goal {
 		if b.Name == "BenchmarkDecideCached/point" {
 			add("Policy decision, cache hit", "≤ 5 µs", b.NsPerOp/1000, fmt.Sprintf("%.2f µs", b.NsPerOp/1000), b.NsPerOp <= 5000)
 		}
+	}
+	if a := r.Audit; a != nil && a.Ratio > 0 {
+		add("Audit (batch) QPS / audit off, in-process point selects", "≥ 95%", a.Ratio,
+			fmt.Sprintf("%.0f%% (medians of %d alternating rounds: %.0f / %.0f q/s)", 100*a.Ratio, a.Rounds, median(a.BatchQPS), median(a.OffQPS)), a.Ratio >= 0.95)
 	}
 	for _, s := range r.Storm {
 		if s.Target == TargetRRProxyTLS {

@@ -17,6 +17,7 @@ type Results struct {
 	Storm    []StormRun    `json:"storm"`
 	Idle     []IdleRun     `json:"idle"`
 	GoBench  []GoBench     `json:"go_bench"`
+	Audit    *AuditCost    `json:"audit_cost,omitempty"`
 	Goals    []Goal        `json:"goals"`
 
 	// ProxyPeakRSSMB is rrproxy's VmHWM (peak resident set) after the
@@ -126,4 +127,15 @@ type GoBench struct {
 	Name    string             `json:"name"`
 	NsPerOp float64            `json:"ns_per_op"`
 	Metrics map[string]float64 `json:"metrics"` // B/op, allocs/op and b.ReportMetric units
+}
+
+// AuditCost is the in-process point-select benchmark (e2e
+// BenchmarkPointSelectAudit*) run alternately with the audit log off
+// (records discarded) and in its default batch mode.
+type AuditCost struct {
+	Rounds   int       `json:"rounds"`
+	OffQPS   []float64 `json:"off_qps"`
+	BatchQPS []float64 `json:"batch_qps"`
+	// Ratio is median(batch) / median(off).
+	Ratio float64 `json:"ratio"`
 }

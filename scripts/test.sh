@@ -19,6 +19,8 @@ command -v isql >/dev/null 2>&1 || need+=(unixodbc)
 [ -f /usr/lib/x86_64-linux-gnu/odbc/libmaodbc.so ] || need+=(odbc-mariadb)
 /usr/bin/python3 -c 'import pyodbc' >/dev/null 2>&1 || need+=(python3-pyodbc)
 command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+# The benchmark's smoke test (bench/) compares against HAProxy.
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 /usr/bin/python3 -c 'import pymysql' >/dev/null 2>&1 || need+=(python3-pymysql)

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rrproxy/rrproxy/internal/testtool"
+)
+
+// TestSmoke runs the whole harness with tiny tables and one-second runs:
+// every part must produce its figures against real MariaDB, HAProxy and
+// rrproxy, with no client errors, and write the report. It checks that
+// the README's benchmark command works, not how fast anything is (no
+// figure is compared with a threshold).
+func TestSmoke(t *testing.T) {
+	for _, bin := range []string{"mariadbd", "haproxy", "sysbench", "mariadb"} {
+		if _, ok := testtool.Need(t, bin, bin, "the benchmark smoke test"); !ok {
+			return
+		}
+	}
+	t.Chdir("..") // the harness builds ./cmd/rrproxy and ./e2e from the repository root
+	out := t.TempDir()
+	parts := []string{"sysbench", "stream", "storm", "idle", "audit", "gobench"}
+	if err := run(context.Background(), smokePlan(), out, false, parts); err != nil {
+		t.Fatal(err)
+	}
+	matches, _ := filepath.Glob(filepath.Join(out, "*-smoke.json"))
+	if len(matches) != 1 {
+		t.Fatalf("results: %v", matches)
+	}
+	base := strings.TrimSuffix(matches[0], ".json")
+	b, err := os.ReadFile(base + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	p := smokePlan()
+	configs := 0
+	for _, ps := range p.psModes {
+		configs += len(ps) * len(p.threads)
+	}
+	if want := configs * len(sysbenchTargets); len(r.Sysbench) != want {
+		t.Errorf("%d sysbench runs, want %d", len(r.Sysbench), want)
+	}
+	for _, s := range r.Sysbench {
+		if s.QPS <= 0 || s.Errors != 0 || (s.Target != TargetDirect && s.Target != TargetDirectTLS && s.ProxyCPUSeconds <= 0) {
+			t.Errorf("sysbench run without figures: %+v", s)
+		}
+	}
+	if len(r.Stream) != 5 {
+		t.Errorf("%d stream runs, want 5", len(r.Stream))
+	}
+	for _, s := range r.Stream {
+		if s.Rows != p.wideRows || s.MBps <= 0 {
+			t.Errorf("stream run: %+v", s)
+		}
+	}
+	if len(r.Storm) != 4 {
+		t.Errorf("%d storm runs, want 4", len(r.Storm))
+	}
+	for _, s := range r.Storm {
+		if s.Logins == 0 || s.Errors != 0 {
+			t.Errorf("storm run: %+v", s)
+		}
+	}
+	if len(r.Idle) != 2 || r.Idle[1].Conns != p.idleConns || r.Idle[1].RSSAfterMB <= 0 {
+		t.Errorf("idle runs: %+v", r.Idle)
+	}
+	if r.Audit == nil || len(r.Audit.OffQPS) != 1 || r.Audit.Ratio <= 0 {
+		t.Errorf("audit cost: %+v", r.Audit)
+	}
+	names := map[string]bool{}
+	for _, g := range r.GoBench {
+		names[g.Name] = true
+	}
+	for _, want := range []string{"BenchmarkDecideCached/point", "BenchmarkLoginCached", "BenchmarkRecord/sync=batch/sessions=32"} {
+		if !names[want] {
+			t.Errorf("go benchmarks lack %s: %v", want, names)
+		}
+	}
+	if len(r.Goals) < 8 {
+		t.Errorf("%d goals stated, want every goal of issue 8: %+v", len(r.Goals), r.Goals)
+	}
+	md, err := os.ReadFile(base + ".md")
+	if err != nil || !strings.Contains(string(md), "## Goals") || !strings.Contains(string(md), "oltp_read_only") {
+		t.Errorf("report: %v\n%s", err, md)
+	}
+	if st, err := os.Stat(base + ".png"); err != nil || st.Size() < 10_000 {
+		t.Errorf("plot: %v", err)
+	}
+}
