@@ -136,6 +136,8 @@ type AuditCost struct {
 	Rounds   int       `json:"rounds"`
 	OffQPS   []float64 `json:"off_qps"`
 	BatchQPS []float64 `json:"batch_qps"`
-	// Ratio is median(batch) / median(off).
-	Ratio float64 `json:"ratio"`
+	// Ratios are batch/off for each round (the off run just before the
+	// batch one); Ratio is their median.
+	Ratios []float64 `json:"ratios"`
+	Ratio  float64   `json:"ratio"`
 }

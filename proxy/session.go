@@ -31,6 +31,8 @@ type session struct {
 	salt   []byte
 	remote netip.AddrPort
 	tls    *tls.ConnectionState
+	// idleDeadline is the read deadline last set on conn (loop).
+	idleDeadline time.Time
 
 	user  string
 	ident *authz.Identity
@@ -376,8 +378,15 @@ func (s *session) loop(ctx context.Context) {
 		if s.setBusy(false) {
 			return
 		}
-		if s.srv.cfg.IdleTimeout > 0 {
-			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
+		if t := s.srv.cfg.IdleTimeout; t > 0 {
+			// Moving the deadline re-arms a runtime timer; doing it
+			// once a second rather than per statement shortens the idle
+			// timeout by at most that second. Commands never read from
+			// the client, so the deadline can stay armed while one runs.
+			if want := time.Now().Add(t); want.Sub(s.idleDeadline) > time.Second {
+				_ = s.conn.SetReadDeadline(want)
+				s.idleDeadline = want
+			}
 		}
 		s.cw.seq = 0
 		// Between statements the session holds no buffers (see wire).
@@ -404,7 +413,6 @@ func (s *session) loop(ctx context.Context) {
 			s.sendError(errPacket(mysql.ER_UNKNOWN_COM_ERROR, "08S01", "rrproxy: empty command packet"))
 			continue
 		}
-		_ = s.conn.SetReadDeadline(time.Time{})
 		if s.ssoEnded(pkt[0]) {
 			return
 		}

@@ -83,3 +83,57 @@ func FuzzParseHandshakeResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestWireIdleKeepsBufferedBytes: an idle wire gives its buffers back only
+// when they hold nothing, so a pipelined command is never lost, and it
+// reads and writes as before once it takes buffers again.
+func TestWireIdleKeepsBufferedBytes(t *testing.T) {
+	var conn bytes.Buffer
+	src := newWire(&conn, 64)
+	for _, p := range []string{"first", "second"} {
+		if err := src.writePacket([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := newWire(&conn, 64)
+	if p, err := c.readPacket(nil, 1<<10); err != nil || string(p) != "first" {
+		t.Fatalf("first: %q %v", p, err)
+	}
+	c.idle()
+	if c.r == nil {
+		t.Fatal("idle gave back a reader holding the next command")
+	}
+	if c.w != nil {
+		t.Fatal("idle kept an empty writer")
+	}
+	if p, err := c.readPacket(nil, 1<<10); err != nil || string(p) != "second" {
+		t.Fatalf("second: %q %v", p, err)
+	}
+	c.idle()
+	if c.r != nil || c.w != nil {
+		t.Fatal("idle kept empty buffers")
+	}
+	// The next header is read straight from the connection.
+	src.seq = 2
+	if err := src.writePacket([]byte("third")); err != nil {
+		t.Fatal(err)
+	}
+	_ = src.flush()
+	if p, err := c.readPacket(nil, 1<<10); err != nil || string(p) != "third" {
+		t.Fatalf("third after idle: %q %v", p, err)
+	}
+	c.idle()
+	c.seq = 9
+	if err := c.writePacket([]byte("reply")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := conn.Bytes(); len(got) != 9 || got[3] != 9 || string(got[4:]) != "reply" {
+		t.Fatalf("write after idle: % x", got)
+	}
+}
