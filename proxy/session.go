@@ -389,7 +389,11 @@ func (s *session) loop(ctx context.Context) {
 			}
 		}
 		s.cw.seq = 0
-		// Between statements the session holds no buffers (see wire).
+		// Between statements the session holds no pooled buffers, only
+		// a small reader of its own for the next command (see wire).
+		if !s.cw.ownReader {
+			s.cw.keepSmallReader(clientIdleReadBuf)
+		}
 		s.cw.idle()
 		if s.up != nil {
 			s.up.w.idle()
@@ -444,6 +448,10 @@ func (s *session) loop(ctx context.Context) {
 }
 
 var errQuit = errors.New("client quit")
+
+// clientIdleReadBuf is the read buffer a session keeps between commands:
+// most commands fit, and it is what an idle session costs in buffers.
+const clientIdleReadBuf = 4 << 10
 
 // maxKeptCommandBuf is the largest command buffer a session keeps between
 // commands: an idle session should cost little, and a large command

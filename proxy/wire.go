@@ -38,6 +38,9 @@ type wire struct {
 	w    *bufio.Writer // nil while idle
 	seq  uint8
 	hdr  [4]byte
+	// ownReader: r is this wire's own, small, and kept while idle (see
+	// keepSmallReader).
+	ownReader bool
 }
 
 func newWire(rw io.ReadWriter, bufSize int) *wire {
@@ -78,12 +81,28 @@ func (c *wire) take() {
 	}
 }
 
+// keepSmallReader gives the wire a reader of its own of size bytes, kept
+// while idle. For a client connection: the next command is then read
+// with the bytes already there in one read (a wire without a reader
+// must read the header first and the rest after), for a few KiB per
+// idle session.
+func (c *wire) keepSmallReader(size int) {
+	if c.r != nil && !c.ownReader {
+		if c.r.Buffered() > 0 {
+			return // keep what is buffered; try again when idle
+		}
+		c.r.Reset(nil)
+		poolFor(c.size).r.Put(c.r)
+	}
+	c.r, c.ownReader = bufio.NewReaderSize(c.rw, size), true
+}
+
 // idle returns the buffers to the pool, each only if it holds nothing:
 // unread bytes (a pipelined command) or unflushed ones stay where they
 // are.
 func (c *wire) idle() {
 	p := poolFor(c.size)
-	if c.r != nil && c.r.Buffered() == 0 {
+	if c.r != nil && !c.ownReader && c.r.Buffered() == 0 {
 		c.r.Reset(nil)
 		p.r.Put(c.r)
 		c.r = nil

@@ -3,7 +3,10 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net"
 	"testing"
+	"time"
 )
 
 func TestWireRoundTripLargePayloads(t *testing.T) {
@@ -135,5 +138,100 @@ func TestWireIdleKeepsBufferedBytes(t *testing.T) {
 	}
 	if got := conn.Bytes(); len(got) != 9 || got[3] != 9 || string(got[4:]) != "reply" {
 		t.Fatalf("write after idle: % x", got)
+	}
+}
+
+// TestWireIdleOnTCP: an idle wire on a plain TCP socket waits for
+// readability without a buffer, then reads the command whole; a read
+// deadline and the peer's close end the wait with the usual errors.
+func TestWireIdleOnTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := newWire(conn, 64)
+	c.idle()
+
+	// Nothing sent yet: the deadline ends the wait as a timeout.
+	_ = conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := c.readPacket(nil, 1<<10); !isTimeout(err) {
+		t.Fatalf("wait past the deadline: %v", err)
+	}
+	if c.r != nil {
+		t.Fatal("a timed-out wait took buffers")
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+
+	pw := newWire(peer, 64)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		time.Sleep(20 * time.Millisecond)
+		_ = pw.writePacket([]byte("SELECT 1"))
+		_ = pw.flush()
+	}()
+	if p, err := c.readPacket(nil, 1<<10); err != nil || string(p) != "SELECT 1" {
+		t.Fatalf("command after waiting: %q %v", p, err)
+	}
+	<-sent
+	c.idle()
+	// Bytes that arrived before the wait began are seen at once.
+	if err := pw.writePacket([]byte("SELECT 2")); err != nil {
+		t.Fatal(err)
+	}
+	_ = pw.flush()
+	time.Sleep(20 * time.Millisecond)
+	if p, err := c.readPacket(nil, 1<<10); err != nil || string(p) != "SELECT 2" {
+		t.Fatalf("command already there: %q %v", p, err)
+	}
+	c.idle()
+	peer.Close()
+	if _, err := c.readPacket(nil, 1<<10); !errors.Is(err, io.EOF) {
+		t.Fatalf("peer closed: %v", err)
+	}
+}
+
+// TestWireSmallReaderKeptWhileIdle: a client wire keeps its own small
+// reader through idle (the next command is read in one go) and never
+// drops buffered bytes when switching to it.
+func TestWireSmallReaderKeptWhileIdle(t *testing.T) {
+	var conn bytes.Buffer
+	src := newWire(&conn, 64)
+	for _, p := range []string{"one", "two"} {
+		_ = src.writePacket([]byte(p))
+	}
+	_ = src.flush()
+	c := newWire(&conn, 64)
+	if p, err := c.readPacket(nil, 1<<10); err != nil || string(p) != "one" {
+		t.Fatalf("one: %q %v", p, err)
+	}
+	c.keepSmallReader(16) // "two" is buffered: not now
+	if c.ownReader {
+		t.Fatal("switched readers with bytes buffered")
+	}
+	if p, err := c.readPacket(nil, 1<<10); err != nil || string(p) != "two" {
+		t.Fatalf("two: %q %v", p, err)
+	}
+	c.keepSmallReader(16)
+	c.idle()
+	if !c.ownReader || c.r == nil || c.r.Size() != 16 || c.w != nil {
+		t.Fatalf("after idle: own=%v reader=%v writer=%v", c.ownReader, c.r != nil, c.w != nil)
+	}
+	src.seq = 2
+	_ = src.writePacket([]byte("three, longer than the reader"))
+	_ = src.flush()
+	if p, err := c.readPacket(nil, 1<<10); err != nil || string(p) != "three, longer than the reader" {
+		t.Fatalf("three: %q %v", p, err)
 	}
 }
