@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,27 +28,8 @@ import (
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan net.Addr, 1)
-	errc := make(chan error, 1)
 	var out bytes.Buffer
-	go func() { errc <- runDemo(ctx, "127.0.0.1:0", dir, &out, func(a net.Addr) { addrc <- a }) }()
-	var addr net.Addr
-	select {
-	case addr = <-addrc:
-	case err := <-errc:
-		t.Fatalf("demo stopped: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("demo did not become ready")
-	}
-	pem, err := os.ReadFile(filepath.Join(dir, "certs", "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
-	if err := mysql.RegisterTLSConfig("demo", &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
+	addr, errc := startDemo(t, ctx, dir, &out, "demo")
 	open := func(user, pw string) *sql.DB {
 		db, err := sql.Open("mysql", user+":"+pw+"@tcp("+addr.String()+")/?tls=demo")
 		if err != nil {
@@ -66,7 +48,7 @@ func TestDemo(t *testing.T) {
 	// bob may not read ops: the answer is the one for a schema that does
 	// not exist, so he cannot tell.
 	bob := open("bob", "bob-demo-password")
-	_, err = bob.Query("SELECT * FROM ops.site_payments")
+	_, err := bob.Query("SELECT * FROM ops.site_payments")
 	_, missing := bob.Query("SELECT * FROM nosuch.site_payments")
 	var me *mysql.MySQLError
 	if !errors.As(err, &me) || missing == nil || err.Error() != strings.ReplaceAll(missing.Error(), "nosuch", "ops") {
@@ -80,15 +62,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("banner lacks %q", want)
 		}
 	}
-	cancel()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("demo did not stop cleanly: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not stop after cancel")
-	}
+	stopDemo(t, cancel, errc)
 	audit, err := os.ReadFile(filepath.Join(dir, "audit", "rrproxy-audit.jsonl"))
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +71,51 @@ func TestDemo(t *testing.T) {
 		if !bytes.Contains(audit, []byte(want)) {
 			t.Errorf("audit log lacks %s", want)
 		}
+	}
+}
+
+// startDemo runs the demo in-process in dir, its banner going to out,
+// and returns its address once it is ready, with a go-sql-driver TLS
+// configuration named tlsName that trusts the demo's CA, and the channel
+// the demo's result arrives on after ctx ends.
+func startDemo(t *testing.T, ctx context.Context, dir string, out io.Writer, tlsName string) (net.Addr, <-chan error) {
+	t.Helper()
+	addrc := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- runDemo(ctx, "127.0.0.1:0", dir, out, func(a net.Addr) { addrc <- a }) }()
+	var addr net.Addr
+	select {
+	case addr = <-addrc:
+	case err := <-errc:
+		t.Fatalf("demo stopped: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("demo did not become ready")
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, "certs", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	if err := mysql.RegisterTLSConfig(tlsName, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mysql.DeregisterTLSConfig(tlsName) })
+	return addr, errc
+}
+
+// stopDemo cancels a demo started by startDemo and waits for it to end
+// cleanly.
+func stopDemo(t *testing.T, cancel context.CancelFunc, errc <-chan error) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("demo did not stop cleanly: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop after cancel")
 	}
 }
 

@@ -6,14 +6,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,27 +35,7 @@ func TestReloadPolicyDemo(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addrc := make(chan net.Addr, 1)
-	errc := make(chan error, 1)
-	go func() { errc <- runDemo(ctx, "127.0.0.1:0", dir, &bytes.Buffer{}, func(a net.Addr) { addrc <- a }) }()
-	var addr net.Addr
-	select {
-	case addr = <-addrc:
-	case err := <-errc:
-		t.Fatalf("demo stopped: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("demo did not become ready")
-	}
-	pem, err := os.ReadFile(filepath.Join(dir, "certs", "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
-	if err := mysql.RegisterTLSConfig("reload-demo", &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
-	defer mysql.DeregisterTLSConfig("reload-demo")
+	addr, errc := startDemo(t, ctx, dir, &bytes.Buffer{}, "reload-demo")
 	db, err := sql.Open("mysql", "alice:alice-demo-password@tcp("+addr.String()+")/?tls=reload-demo")
 	if err != nil {
 		t.Fatal(err)
@@ -117,15 +94,7 @@ func TestReloadPolicyDemo(t *testing.T) {
 	denied("study.subjects") // the last good policy still decides
 	allowed("study.sites")
 
-	cancel()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("demo did not stop cleanly: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not stop after cancel")
-	}
+	stopDemo(t, cancel, errc)
 }
 
 // replaceFile writes data beside path and renames it over path, as
