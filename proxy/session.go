@@ -33,6 +33,10 @@ type session struct {
 	tls    *tls.ConnectionState
 	// idleDeadline is the read deadline last set on conn (loop).
 	idleDeadline time.Time
+	// evConn caches the connection's audit fields once loggedIn
+	// (connFields).
+	evConn   eventConn
+	loggedIn bool
 
 	user  string
 	ident *authz.Identity
@@ -109,11 +113,9 @@ func (s *session) setBusy(b bool) bool {
 
 // event starts an audit event carrying the session's identity.
 func (s *session) event(action string) *auditlog.Event {
-	ev := &auditlog.Event{Action: action, User: s.user, Source: s.remote.String(), SessionID: s.id, Database: s.db,
-		Host: s.srv.host}
-	if s.remote.IsValid() {
-		ev.SourceIP, ev.SourcePort = s.remote.Addr().Unmap().String(), int(s.remote.Port())
-	}
+	c := s.connFields()
+	ev := &auditlog.Event{Action: action, User: s.user, Source: c.source, SourceIP: c.ip, SourcePort: c.port,
+		SessionID: s.id, Database: s.db, Host: s.srv.host, TLS: c.tls, Cipher: c.cipher, Client: c.client}
 	if s.ident != nil {
 		ev.IDSource, ev.Groups = s.ident.Source, s.ident.Groups
 		ev.Subject, ev.Credential = s.ident.Subject, s.ident.Credential
@@ -121,17 +123,43 @@ func (s *session) event(action string) *auditlog.Event {
 	if s.up != nil {
 		ev.Upstream = s.up.id
 	}
+	return ev
+}
+
+// eventConn is what every audit record says about the connection itself.
+type eventConn struct {
+	source, ip  string
+	port        int
+	tls, cipher string
+	client      string
+	complete    bool // logged in: nothing here changes any more
+}
+
+// connFields returns the connection's audit fields, formatted once the
+// session has logged in (two records per statement would otherwise
+// format the address, TLS names and client program every time).
+func (s *session) connFields() eventConn {
+	if s.evConn.complete {
+		return s.evConn
+	}
+	c := eventConn{source: s.remote.String()}
+	if s.remote.IsValid() {
+		c.ip, c.port = s.remote.Addr().Unmap().String(), int(s.remote.Port())
+	}
 	if s.tls != nil {
-		ev.TLS = tls.VersionName(s.tls.Version)
-		ev.Cipher = tls.CipherSuiteName(s.tls.CipherSuite)
+		c.tls, c.cipher = tls.VersionName(s.tls.Version), tls.CipherSuiteName(s.tls.CipherSuite)
 	}
 	if s.attrs != nil {
-		ev.Client = s.attrs["_client_name"]
+		c.client = s.attrs["_client_name"]
 		if p := s.attrs["program_name"]; p != "" {
-			ev.Client = p + " (" + ev.Client + ")"
+			c.client = p + " (" + c.client + ")"
 		}
 	}
-	return ev
+	if s.loggedIn {
+		c.complete = true
+		s.evConn = c
+	}
+	return c
 }
 
 func (s *session) record(ev *auditlog.Event) (uint64, error) {
@@ -186,6 +214,7 @@ func (s *session) run(ctx context.Context) {
 	}
 	s.attrs = h.attrs
 	s.user = s.ident.User
+	s.loggedIn = true // the connection's audit fields are final (connFields)
 	owner := s.ident.Source + "\x00" + s.ident.User
 	s.owner.Store(&owner)
 	s.log = s.log.With("user", s.user)
