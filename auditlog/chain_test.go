@@ -5,9 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func writeChain(t *testing.T, o Options, n int) {
@@ -200,5 +203,61 @@ func TestFailedSyncTakesRecordBack(t *testing.T) {
 	sum, err := Verify([]string{dir}, VerifyOptions{})
 	if err != nil || sum.Chains[0].LastSequence <= seq {
 		t.Fatalf("verify: %v %v", sum, err)
+	}
+}
+
+// TestVerifyMemoryFlat: verification keeps the previous record, not the
+// log, so its live heap stays small however long the chain (the first
+// version kept a summary of every record: ~600 MB for a million).
+func TestVerifyMemoryFlat(t *testing.T) {
+	dir := t.TempDir()
+	w, err := OpenChain(Options{Path: filepath.Join(dir, "a.jsonl"), Sync: SyncNone, Instance: "flat", RotateBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const records = 40_000
+	for range records {
+		if _, err := w.Record(&Event{Action: "statement", User: "alice", Statement: "SELECT visit_name FROM visits WHERE visit_id = 42", Outcome: "success"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Keep the heap close to what is live, and sample it while verifying.
+	defer debug.SetGCPercent(debug.SetGCPercent(5))
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	done := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var m runtime.MemStats
+		var max uint64
+		for {
+			select {
+			case <-done:
+				peak <- max
+				return
+			case <-time.After(2 * time.Millisecond):
+				runtime.ReadMemStats(&m)
+				if m.HeapAlloc > max {
+					max = m.HeapAlloc
+				}
+			}
+		}
+	}()
+	sum, err := Verify([]string{dir}, VerifyOptions{})
+	close(done)
+	grew := int64(<-peak) - int64(base.HeapAlloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sum.Chains[0].Records; got < records {
+		t.Fatalf("verified %d records, want at least %d", got, records)
+	}
+	// A summary per record would be ~25 MB here.
+	if grew > 8<<20 {
+		t.Errorf("the heap grew by %d MB while verifying %d records", grew>>20, records)
 	}
 }

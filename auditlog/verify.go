@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -77,7 +78,8 @@ func (s *Summary) String() string {
 	return b.String()
 }
 
-// entry is what verification keeps of a record.
+// entry is what verification keeps of a record: the one just read, and
+// the one before it, which the next is checked against.
 type entry struct {
 	file       string
 	line       int
@@ -86,7 +88,7 @@ type entry struct {
 	action     string
 	time       string
 	rec        map[string]any
-	raw        []byte // checkpoint lines only
+	raw        []byte // staged records only: the line as it goes into the log
 }
 
 func (e *entry) fail(format string, args ...any) error {
@@ -94,6 +96,12 @@ func (e *entry) fail(format string, args ...any) error {
 }
 
 // Verify checks the chains in paths as docs/audit-format.md specifies.
+//
+// It reads the first record of every file to learn which chain the file
+// belongs to and where in it the file starts, then walks each chain's
+// files in that order one record at a time, keeping only the previous
+// record (and, for Checkpoints, the checkpoint lines): memory does not
+// grow with the size of the log.
 func Verify(paths []string, o VerifyOptions) (*Summary, error) {
 	files, err := ExpandPaths(paths)
 	if err != nil {
@@ -102,21 +110,25 @@ func Verify(paths []string, o VerifyOptions) (*Summary, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%w: no audit files in %v", ErrTampered, paths)
 	}
-	chains := map[string][]*entry{}
-	firstOf := map[string]uint64{} // file -> its first sequence
+	byChain := map[string][]fileStart{}
 	for _, file := range files {
-		if err := readEntries(file, chains, firstOf); err != nil {
+		st, ok, err := firstRecordOf(file)
+		if err != nil {
 			return nil, err
 		}
+		if ok {
+			byChain[st.inst] = append(byChain[st.inst], st)
+		}
 	}
-	var sum Summary
-	names := make([]string, 0, len(chains))
-	for n := range chains {
+	names := make([]string, 0, len(byChain))
+	for n := range byChain {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	checkpoints := map[string]bool{} // every checkpoint line of the log
+	var sum Summary
 	for _, inst := range names {
-		cs, err := verifyChain(inst, chains[inst], o.PublicKey)
+		cs, err := verifyChain(inst, byChain[inst], o.PublicKey, checkpoints)
 		if err != nil {
 			return nil, err
 		}
@@ -130,55 +142,50 @@ func Verify(paths []string, o VerifyOptions) (*Summary, error) {
 		sum.Chains = append(sum.Chains, cs)
 	}
 	if o.Checkpoints != "" {
-		if err := verifyCopy(o.Checkpoints, chains); err != nil {
+		if err := verifyCopy(o.Checkpoints, checkpoints); err != nil {
 			return nil, err
 		}
 	}
 	return &sum, nil
 }
 
-func readEntries(file string, chains map[string][]*entry, firstOf map[string]uint64) error {
+// fileStart is where a file's first record puts it: which chain, at
+// which sequence.
+type fileStart struct {
+	file, inst string
+	seq        uint64
+}
+
+// firstRecordOf reads the first record of file; ok is false for an empty
+// file.
+func firstRecordOf(file string) (st fileStart, ok bool, err error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return err
+		return st, false, err
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 256<<10)
-	var buf []byte
-	var lastSeq uint64
-	for line := 1; ; line++ {
-		b, err := r.ReadBytes('\n')
-		if len(b) == 0 && err != nil {
-			break
+	b, err := bufio.NewReaderSize(f, 64<<10).ReadBytes('\n')
+	if len(b) == 0 {
+		if err == io.EOF {
+			return st, false, nil
 		}
-		at := &entry{file: file, line: line, seq: lastSeq + 1}
-		if b[len(b)-1] != '\n' {
-			return at.fail("incomplete last line (the file was cut mid-record)")
-		}
-		b = b[:len(b)-1]
-		rec, derr := decodeLine(b)
-		if derr != nil {
-			return at.fail("not a JSON record: %v", derr)
-		}
-		e, cerr := checkRecord(at, b, rec, &buf)
-		if cerr != nil {
-			return cerr
-		}
-		lastSeq = e.seq
-		switch e.action {
-		case "checkpoint":
-			e.raw = append([]byte(nil), b...)
-		case "audit-file-start":
-		default:
-			e.rec = nil // keep memory to what the chain checks need
-		}
-		inst, _ := rec["rrproxy.instance"].(string)
-		chains[inst] = append(chains[inst], e)
-		if line == 1 {
-			firstOf[file] = e.seq
-		}
+		return st, false, err
 	}
-	return nil
+	at := &entry{file: file, line: 1, seq: 1}
+	if b[len(b)-1] != '\n' {
+		return st, false, at.fail("incomplete last line (the file was cut mid-record)")
+	}
+	rec, err := decodeLine(b[:len(b)-1])
+	if err != nil {
+		return st, false, at.fail("not a JSON record: %v", err)
+	}
+	n, _ := rec["event.sequence"].(json.Number)
+	seq, err := n.Int64()
+	if err != nil || seq <= 0 {
+		return st, false, at.fail("no valid event.sequence")
+	}
+	inst, _ := rec["rrproxy.instance"].(string)
+	return fileStart{file: file, inst: inst, seq: uint64(seq)}, true, nil
 }
 
 // checkRecord checks one record on its own: canonical form and hash.
@@ -213,82 +220,73 @@ func checkRecord(at *entry, line []byte, rec map[string]any, buf *[]byte) (*entr
 	return at, nil
 }
 
-func verifyChain(inst string, es []*entry, pub ed25519.PublicKey) (ChainSummary, error) {
+// verifyChain walks one chain's files in chain order (by their first
+// record; a reordering is reported at the first line out of place),
+// checking each record on its own and against the one before it, which
+// must give sequence 1, 2, 3... linked by hash. It adds the chain's
+// checkpoint lines to checkpoints.
+func verifyChain(inst string, files []fileStart, pub ed25519.PublicKey, checkpoints map[string]bool) (ChainSummary, error) {
 	cs := ChainSummary{Instance: inst}
-	// Files in chain order (by their first record), records in file
-	// order: walking them must give sequence 1, 2, 3... A reordering is
-	// reported at the first line out of place.
-	firstSeq := map[string]uint64{}
-	for _, e := range es {
-		if _, ok := firstSeq[e.file]; !ok {
-			firstSeq[e.file] = e.seq
-		}
-	}
-	sort.SliceStable(es, func(i, j int) bool {
-		if es[i].file != es[j].file {
-			return firstSeq[es[i].file] < firstSeq[es[j].file]
-		}
-		return es[i].line < es[j].line
-	})
+	sort.SliceStable(files, func(i, j int) bool { return files[i].seq < files[j].seq })
 	var keyID string
 	if pub != nil {
 		sum := sha256.Sum256(pub)
 		keyID = hex.EncodeToString(sum[:8])
 	}
-	var prev *entry
+	var prev, first *entry
 	stopped := false // the chain was closed by audit-stop (and its checkpoint)
-	for _, e := range es {
-		if stopped && e.action != "audit-restart" && e.action != "checkpoint" {
-			return cs, e.fail("%s after audit-stop: only audit-restart may follow a clean stop", e.action)
-		}
-		stopped = e.action == "audit-stop" || (stopped && e.action == "checkpoint")
-		switch {
-		case prev == nil:
-			if e.seq != 1 || e.prev != zeroHash {
-				return cs, e.fail("the chain starts here, not at sequence 1 (earlier records or files missing)")
+	var buf []byte
+	for _, fs := range files {
+		err := eachLine(fs.file, func(line int, b []byte) error {
+			at := &entry{file: fs.file, line: line, seq: 1}
+			if prev != nil && prev.file == fs.file {
+				at.seq = prev.seq + 1
 			}
-		case e.seq <= prev.seq:
-			return cs, e.fail("out of order: sequence %d comes after %d (%s:%d)", e.seq, prev.seq, prev.file, prev.line)
-		case e.seq != prev.seq+1:
-			return cs, e.fail("sequence jumps from %d (records missing)", prev.seq)
-		case e.prev != prev.hash:
-			return cs, e.fail("does not link to the previous record (%s:%d): a record was changed, inserted or removed", prev.file, prev.line)
-		case e.file != prev.file:
-			if e.line != 1 {
-				return cs, e.fail("the chain continues in the middle of a file")
+			if b[len(b)-1] != '\n' {
+				return at.fail("incomplete last line (the file was cut mid-record)")
 			}
-			if e.action != "audit-file-start" && e.action != "audit-restart" {
-				return cs, e.fail("a new file starts without audit-file-start")
+			b = b[:len(b)-1]
+			rec, derr := decodeLine(b)
+			if derr != nil {
+				return at.fail("not a JSON record: %v", derr)
 			}
-			if e.action == "audit-file-start" {
-				p, _ := e.rec["rrproxy.file.previous"].(string)
-				n, _ := e.rec["rrproxy.file.previous_last_sequence"].(json.Number)
-				last, _ := n.Int64()
-				if p != filepath.Base(prev.file) || uint64(last) != prev.seq {
-					return cs, e.fail("rotation link names %s up to %d, but the previous record is %s sequence %d", p, last, filepath.Base(prev.file), prev.seq)
-				}
+			e, err := checkRecord(at, b, rec, &buf)
+			if err != nil {
+				return err
 			}
-		}
-		if e.action == "checkpoint" {
-			if err := checkCheckpoint(inst, e, prev, pub, keyID); err != nil {
-				return cs, err
+			if in, _ := rec["rrproxy.instance"].(string); in != inst {
+				return e.fail("a record of chain %q in a file of chain %q", in, inst)
 			}
-			cs.LastCheckpoint, cs.Signed = prev.seq, pub != nil
+			if err := linkRecord(inst, e, prev, &stopped, pub, keyID); err != nil {
+				return err
+			}
+			if e.action == "checkpoint" {
+				checkpoints[string(b)] = true
+				cs.LastCheckpoint, cs.Signed = prev.seq, pub != nil
+			}
+			if len(cs.Files) == 0 || cs.Files[len(cs.Files)-1] != e.file {
+				cs.Files = append(cs.Files, e.file)
+			}
+			if cs.First == "" {
+				cs.First = e.time
+			}
+			cs.Last = e.time
+			cs.Records++
+			e.rec = nil
+			if first == nil {
+				first = e
+			}
+			prev = e
+			return nil
+		})
+		if err != nil {
+			return cs, err
 		}
-		if len(cs.Files) == 0 || cs.Files[len(cs.Files)-1] != e.file {
-			cs.Files = append(cs.Files, e.file)
-		}
-		if cs.First == "" {
-			cs.First = e.time
-		}
-		cs.Last = e.time
-		prev = e
 	}
-	cs.Records = len(es)
-	if pub != nil && cs.LastCheckpoint == 0 && prev != nil {
+	if pub != nil && cs.LastCheckpoint == 0 && first != nil {
 		// Anyone can write a well-formed chain; only the key holder can
 		// sign one.
-		return cs, es[0].fail("no signed checkpoint in this chain: it cannot be told from a forgery")
+		return cs, first.fail("no signed checkpoint in this chain: it cannot be told from a forgery")
 	}
 	if prev != nil {
 		cs.LastSequence = prev.seq
@@ -296,6 +294,69 @@ func verifyChain(inst string, es []*entry, pub ed25519.PublicKey) (ChainSummary,
 		cs.lastHash = prev.hash
 	}
 	return cs, nil
+}
+
+// eachLine calls fn with every line of file and its number, newline
+// included (a cut last line has none).
+func eachLine(file string, fn func(line int, b []byte) error) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 256<<10)
+	for line := 1; ; line++ {
+		b, err := r.ReadBytes('\n')
+		if len(b) == 0 {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		if err := fn(line, b); err != nil {
+			return err
+		}
+	}
+}
+
+// linkRecord checks e against the record before it in the chain (nil for
+// the first): sequence, hash link, rotation, restarts and checkpoints.
+func linkRecord(inst string, e, prev *entry, stopped *bool, pub ed25519.PublicKey, keyID string) error {
+	if *stopped && e.action != "audit-restart" && e.action != "checkpoint" {
+		return e.fail("%s after audit-stop: only audit-restart may follow a clean stop", e.action)
+	}
+	*stopped = e.action == "audit-stop" || (*stopped && e.action == "checkpoint")
+	switch {
+	case prev == nil:
+		if e.seq != 1 || e.prev != zeroHash {
+			return e.fail("the chain starts here, not at sequence 1 (earlier records or files missing)")
+		}
+	case e.seq <= prev.seq:
+		return e.fail("out of order: sequence %d comes after %d (%s:%d)", e.seq, prev.seq, prev.file, prev.line)
+	case e.seq != prev.seq+1:
+		return e.fail("sequence jumps from %d (records missing)", prev.seq)
+	case e.prev != prev.hash:
+		return e.fail("does not link to the previous record (%s:%d): a record was changed, inserted or removed", prev.file, prev.line)
+	case e.file != prev.file:
+		if e.line != 1 {
+			return e.fail("the chain continues in the middle of a file")
+		}
+		if e.action != "audit-file-start" && e.action != "audit-restart" {
+			return e.fail("a new file starts without audit-file-start")
+		}
+		if e.action == "audit-file-start" {
+			p, _ := e.rec["rrproxy.file.previous"].(string)
+			n, _ := e.rec["rrproxy.file.previous_last_sequence"].(json.Number)
+			last, _ := n.Int64()
+			if p != filepath.Base(prev.file) || uint64(last) != prev.seq {
+				return e.fail("rotation link names %s up to %d, but the previous record is %s sequence %d", p, last, filepath.Base(prev.file), prev.seq)
+			}
+		}
+	}
+	if e.action == "checkpoint" {
+		return checkCheckpoint(inst, e, prev, pub, keyID)
+	}
+	return nil
 }
 
 func checkCheckpoint(inst string, e, prev *entry, pub ed25519.PublicKey, keyID string) error {
@@ -321,18 +382,10 @@ func checkCheckpoint(inst string, e, prev *entry, pub ed25519.PublicKey, keyID s
 }
 
 // verifyCopy requires every checkpoint of the copy to be in the log.
-func verifyCopy(file string, chains map[string][]*entry) error {
+func verifyCopy(file string, have map[string]bool) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
-	}
-	have := map[string]bool{}
-	for _, es := range chains {
-		for _, e := range es {
-			if e.raw != nil {
-				have[string(e.raw)] = true
-			}
-		}
 	}
 	for i, line := range bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n")) {
 		if len(line) == 0 {
