@@ -111,16 +111,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 		if err != nil {
 			return fmt.Errorf("metrics.listen: %w", err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		if cfg.Metrics.Pprof {
-			mux.HandleFunc("/debug/pprof/", pprof.Index)
-			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-			runtime.SetMutexProfileFraction(100)
-		}
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		hs := &http.Server{Handler: adminHandler(reg, cfg.Metrics.Pprof), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = hs.Serve(mln) }()
 		defer hs.Close()
 		log.Info("metrics listening", "addr", mln.Addr().String())
@@ -252,4 +243,19 @@ func openAudit(a config.Audit) (*auditlog.Writer, error) {
 		o.CheckpointKey = k
 	}
 	return auditlog.OpenChain(o)
+}
+
+// adminHandler serves the metrics listener: GET /metrics, and with
+// withPprof Go's profiler under /debug/pprof/ (mutex profiling on too).
+func adminHandler(reg *prometheus.Registry, withPprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		runtime.SetMutexProfileFraction(100)
+	}
+	return mux
 }
