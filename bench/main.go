@@ -120,7 +120,11 @@ func run(ctx context.Context, p plan, outDir string, keep bool, parts []string) 
 		return err
 	}
 	defer rr.close()
-	env := &bench{plan: p, work: work, certs: certs, db: db, hap: hap, rr: rr, res: r, outDir: outDir}
+	relay, relayAddr, err := startGoRelay(ctx, &procs, work, db.addr())
+	if err != nil {
+		return err
+	}
+	env := &bench{plan: p, work: work, certs: certs, db: db, hap: hap, rr: rr, res: r, outDir: outDir, relay: relay, relayAddr: relayAddr}
 
 	env.profiling = slices.Contains(parts, "profile")
 	for _, part := range parts {
@@ -184,6 +188,8 @@ type bench struct {
 	// CPU and heap profiles.
 	outDir    string
 	profiling bool
+	relay     *exec.Cmd // bench/gorelay
+	relayAddr string
 }
 
 func write(dir string, r *Results) error {

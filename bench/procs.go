@@ -272,6 +272,8 @@ func (b *bench) proxyPID(target string) int {
 		return b.hap.pid()
 	case TargetRRProxy, TargetRRProxyTLS:
 		return b.rr.pid()
+	case TargetGoRelay:
+		return b.relay.Process.Pid
 	}
 	return 0
 }
@@ -283,6 +285,8 @@ func (b *bench) addr(target string) string {
 		return b.hap.addr()
 	case TargetRRProxy, TargetRRProxyTLS:
 		return b.rr.addr
+	case TargetGoRelay:
+		return b.relayAddr
 	}
 	return b.db.addr()
 }
@@ -298,4 +302,19 @@ func cpuOf(pid int) float64 {
 		log.Printf("read /proc/%d: %v", pid, err)
 	}
 	return st.cpuSeconds
+}
+
+// startGoRelay builds and starts bench/gorelay in front of MariaDB.
+func startGoRelay(ctx context.Context, g *procGroup, work string, dbAddr string) (*exec.Cmd, string, error) {
+	bin := filepath.Join(work, "gorelay")
+	if err := command(ctx, "go", "build", "-o", bin, "./bench/gorelay").Run(); err != nil {
+		return nil, "", fmt.Errorf("go build ./bench/gorelay: %w", err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	c := exec.Command(bin, addr, dbAddr, "copy")
+	c.Stderr = os.Stderr
+	if err := g.start(c); err != nil {
+		return nil, "", err
+	}
+	return c, addr, waitTCP(ctx, addr, 10*time.Second)
 }

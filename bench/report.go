@@ -168,8 +168,8 @@ func markdown(r *Results, png string) string {
 		for _, t := range targets {
 			fmt.Fprintf(&b, " %s q/s (p99) |", t)
 		}
-		b.WriteString(" rrproxy/haproxy | rrproxy/direct | rrproxy-tls/haproxy-tls | rrproxy µs CPU/q |\n|---|---|---|")
-		b.WriteString(strings.Repeat("---|", len(targets)+4) + "\n")
+		b.WriteString(" rrproxy/haproxy | rrproxy/direct | rrproxy-tls/haproxy-tls | gorelay/haproxy | rrproxy µs CPU/q | haproxy µs CPU/q | gorelay µs CPU/q |\n|---|---|---|")
+		b.WriteString(strings.Repeat("---|", len(targets)+7) + "\n")
 		seen := map[string]bool{}
 		for _, s := range r.Sysbench {
 			key := fmt.Sprintf("%s/%s/%d", s.Workload, s.PSMode, s.Threads)
@@ -180,18 +180,28 @@ func markdown(r *Results, png string) string {
 			fmt.Fprintf(&b, "| %s | %s | %d |", s.Workload, s.PSMode, s.Threads)
 			q := map[string]SysbenchRun{}
 			for _, t := range targets {
-				x, _ := r.sysbenchRun(s.Workload, s.PSMode, s.Threads, t)
+				x, ok := r.sysbenchRun(s.Workload, s.PSMode, s.Threads, t)
 				q[t] = x
+				if !ok {
+					b.WriteString(" – |")
+					continue
+				}
 				fmt.Fprintf(&b, " %.0f (%.2f) |", x.QPS, x.P99Ms)
 			}
 			ratio := func(a, c string) string {
-				if q[c].QPS == 0 {
+				if q[c].QPS == 0 || q[a].QPS == 0 {
 					return "–"
 				}
 				return fmt.Sprintf("%.0f%%", 100*q[a].QPS/q[c].QPS)
 			}
-			fmt.Fprintf(&b, " %s | %s | %s | %.1f |\n", ratio(TargetRRProxy, TargetHAProxy), ratio(TargetRRProxy, TargetDirect),
-				ratio(TargetRRProxyTLS, TargetHAProxyTLS), q[TargetRRProxy].ProxyCPUPerQueryUs)
+			cpu := func(t string) string {
+				if q[t].QPS == 0 {
+					return "–"
+				}
+				return fmt.Sprintf("%.1f", q[t].ProxyCPUPerQueryUs)
+			}
+			fmt.Fprintf(&b, " %s | %s | %s | %s | %s | %s | %s |\n", ratio(TargetRRProxy, TargetHAProxy), ratio(TargetRRProxy, TargetDirect),
+				ratio(TargetRRProxyTLS, TargetHAProxyTLS), ratio(TargetGoRelay, TargetHAProxy), cpu(TargetRRProxy), cpu(TargetHAProxy), cpu(TargetGoRelay))
 		}
 		b.WriteString("\n")
 	}

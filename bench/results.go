@@ -52,6 +52,9 @@ const (
 	TargetNoAudit    = "rrproxy-noaudit"
 	TargetDirectTLS  = "direct-tls"
 	TargetHAProxyTLS = "haproxy-tls" // TLS passed through to MariaDB
+	// TargetGoRelay is bench/gorelay: the smallest Go relay (io.Copy each
+	// way), the floor a Go proxy starts from. Point selects only.
+	TargetGoRelay = "gorelay"
 )
 
 // SysbenchRun is one sysbench run: one workload, prepared-statement mode,
