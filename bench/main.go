@@ -56,10 +56,17 @@ func main() {
 	quick := flag.Bool("quick", false, "smaller tables and shorter runs (about 2 minutes)")
 	out := flag.String("out", "bench/results", "directory for <date>.json, .md and .png")
 	keep := flag.Bool("keep", false, "keep the work directory (logs, configs, audit log) after the run")
+	replot := flag.String("replot", "", "write the .md and .png again from a results .json (no run)")
 	parts := flag.String("only", "sysbench,stream,storm,idle,audit,gobench", "comma-separated parts to run (also: profile, which saves rrproxy CPU profiles under <out>/profiles)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
+	if *replot != "" {
+		if err := rewrite(*replot); err != nil {
+			log.Fatalf("bench: %v", err)
+		}
+		return
+	}
 	p := fullPlan()
 	if *quick {
 		p = quickPlan()
@@ -217,6 +224,24 @@ func write(dir string, r *Results) error {
 	log.Printf("wrote %s.{json,md,png} in %.0f s", base, r.Seconds)
 	fmt.Print(goalTable(r.Goals))
 	return nil
+}
+
+// rewrite renders a results file's report and plot again, next to it.
+func rewrite(jsonFile string) error {
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		return err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	r.Goals = goals(&r)
+	base := strings.TrimSuffix(jsonFile, ".json")
+	if err := os.WriteFile(base+".md", []byte(markdown(&r, filepath.Base(base)+".png")), 0o644); err != nil {
+		return err
+	}
+	return writePlot(base+".png", &r)
 }
 
 func command(ctx context.Context, name string, args ...string) *exec.Cmd {

@@ -36,11 +36,13 @@ var (
 	colHAProxy    = color.RGBA{0x1f, 0x77, 0xb4, 0xff}
 	colRRProxy    = color.RGBA{0xff, 0x8c, 0x1a, 0xff}
 	colRRProxyTLS = color.RGBA{0xc4, 0x3c, 0x0c, 0xff}
+	colGoRelay    = color.RGBA{0x5a, 0xa0, 0x5a, 0xff}
 )
 
-// plotTarget is one bar of a thread group. The chart shows only these four
-// targets, in this order: the noaudit and TLS pass-through variants are in
-// the .md table, and seven bars per group would not be readable.
+// plotTarget is one bar of a thread group. The chart shows only these
+// targets, in this order (the Go relay only where it ran): the TLS
+// pass-through variants are in the .md table, and more bars per group
+// would not be readable.
 type plotTarget struct {
 	name   string
 	colour color.RGBA
@@ -50,6 +52,7 @@ type plotTarget struct {
 var plotTargets = []plotTarget{
 	{TargetDirect, colDirect, false},
 	{TargetHAProxy, colHAProxy, false},
+	{TargetGoRelay, colGoRelay, true},
 	{TargetRRProxy, colRRProxy, true},
 	{TargetRRProxyTLS, colRRProxyTLS, true},
 }
