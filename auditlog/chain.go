@@ -77,6 +77,7 @@ type Writer struct {
 	done      chan struct{}
 	bg        sync.WaitGroup
 	closed    bool
+	stopped   bool // audit-stop is written: Record refuses (Close)
 	buf       []byte
 	chainBuf  []byte // the chain members of the record being written
 	line      []byte // the record as written
@@ -530,7 +531,7 @@ func appendTimestamp(dst []byte, t time.Time) []byte {
 // appendPrepared adds the chain members to pr and writes it; w.mu is
 // held.
 func (w *Writer) appendPrepared(ev *Event, pr *prepared) (uint64, error) {
-	if w.closed {
+	if w.closed || w.stopped {
 		return 0, ErrClosed
 	}
 	if ev.Time.IsZero() {
@@ -875,6 +876,9 @@ func (w *Writer) Close() error {
 	if _, e := w.append(&Event{Action: "audit-stop", Outcome: "success"}); e != nil {
 		err = errors.Join(err, e)
 	}
+	// Nothing may follow audit-stop: waiting for a running sync below
+	// lets go of w.mu, and a session's Record must not get in then.
+	w.stopped = true
 	for w.syncing {
 		w.synced.Wait()
 	}

@@ -261,3 +261,47 @@ func TestVerifyMemoryFlat(t *testing.T) {
 		t.Errorf("the heap grew by %d MB while verifying %d records", grew>>20, records)
 	}
 }
+
+// TestNothingAfterAuditStop: Close waits for a running background sync
+// after writing audit-stop, which lets go of the writer's lock; a
+// session's Record in that moment must be refused, not written after
+// audit-stop (seen once in CI: a disconnect record after audit-stop, and
+// the log failed verification).
+func TestNothingAfterAuditStop(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(filepath.Join(dir, "a.jsonl"), SyncBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A background sync is running.
+	w.mu.Lock()
+	w.syncing = true
+	before := w.seq
+	w.mu.Unlock()
+	closed := make(chan error, 1)
+	go func() { closed <- w.Close() }()
+	// Wait until Close has written audit-stop (no checkpoint key: it is
+	// the only record Close writes) and waits for the sync.
+	for {
+		w.mu.Lock()
+		seq := w.seq
+		w.mu.Unlock()
+		if seq == before+1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := w.Record(&Event{Action: "disconnect", Outcome: "success"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Record after audit-stop: %v, want ErrClosed", err)
+	}
+	w.mu.Lock()
+	w.syncing = false
+	w.synced.Broadcast()
+	w.mu.Unlock()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify([]string{dir}, VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
