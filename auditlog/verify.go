@@ -159,33 +159,41 @@ type fileStart struct {
 // firstRecordOf reads the first record of file; ok is false for an empty
 // file.
 func firstRecordOf(file string) (st fileStart, ok bool, err error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return st, false, err
-	}
-	defer f.Close()
-	b, err := bufio.NewReaderSize(f, 64<<10).ReadBytes('\n')
-	if len(b) == 0 {
-		if err == io.EOF {
-			return st, false, nil
+	err = eachLine(file, func(line int, b []byte) error {
+		at := &entry{file: file, line: line, seq: 1}
+		rec, err := recordLine(at, b)
+		if err != nil {
+			return err
 		}
-		return st, false, err
+		n, _ := rec["event.sequence"].(json.Number)
+		seq, err := n.Int64()
+		if err != nil || seq <= 0 {
+			return at.fail("no valid event.sequence")
+		}
+		inst, _ := rec["rrproxy.instance"].(string)
+		st, ok = fileStart{file: file, inst: inst, seq: uint64(seq)}, true
+		return errStop
+	})
+	if err == errStop {
+		err = nil
 	}
-	at := &entry{file: file, line: 1, seq: 1}
+	return st, ok, err
+}
+
+// errStop ends an eachLine early.
+var errStop = errors.New("stop")
+
+// recordLine decodes one line as eachLine gives it (newline included),
+// or says where and why it is not a record.
+func recordLine(at *entry, b []byte) (map[string]any, error) {
 	if b[len(b)-1] != '\n' {
-		return st, false, at.fail("incomplete last line (the file was cut mid-record)")
+		return nil, at.fail("incomplete last line (the file was cut mid-record)")
 	}
 	rec, err := decodeLine(b[:len(b)-1])
 	if err != nil {
-		return st, false, at.fail("not a JSON record: %v", err)
+		return nil, at.fail("not a JSON record: %v", err)
 	}
-	n, _ := rec["event.sequence"].(json.Number)
-	seq, err := n.Int64()
-	if err != nil || seq <= 0 {
-		return st, false, at.fail("no valid event.sequence")
-	}
-	inst, _ := rec["rrproxy.instance"].(string)
-	return fileStart{file: file, inst: inst, seq: uint64(seq)}, true, nil
+	return rec, nil
 }
 
 // checkRecord checks one record on its own: canonical form and hash.
@@ -242,14 +250,11 @@ func verifyChain(inst string, files []fileStart, pub ed25519.PublicKey, checkpoi
 			if prev != nil && prev.file == fs.file {
 				at.seq = prev.seq + 1
 			}
-			if b[len(b)-1] != '\n' {
-				return at.fail("incomplete last line (the file was cut mid-record)")
+			rec, err := recordLine(at, b)
+			if err != nil {
+				return err
 			}
 			b = b[:len(b)-1]
-			rec, derr := decodeLine(b)
-			if derr != nil {
-				return at.fail("not a JSON record: %v", derr)
-			}
 			e, err := checkRecord(at, b, rec, &buf)
 			if err != nil {
 				return err

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -29,7 +30,7 @@ func (r *Results) streamRun(target string) (StreamRun, bool) {
 func (r *Results) qpsRatio(target, base string, threads ...int) (float64, string) {
 	lowest, where := math.Inf(1), ""
 	for _, s := range r.Sysbench {
-		if s.Target != target || !containsInt(threads, s.Threads) {
+		if s.Target != target || !slices.Contains(threads, s.Threads) {
 			continue
 		}
 		b, ok := r.sysbenchRun(s.Workload, s.PSMode, s.Threads, base)
@@ -44,15 +45,6 @@ func (r *Results) qpsRatio(target, base string, threads ...int) (float64, string
 		return 0, ""
 	}
 	return lowest, where
-}
-
-func containsInt(xs []int, x int) bool {
-	for _, y := range xs {
-		if x == y {
-			return true
-		}
-	}
-	return false
 }
 
 // goals states each target of issue 8 and what this run reached.
@@ -236,19 +228,11 @@ func markdown(r *Results, png string) string {
 			for k, v := range g.Metrics {
 				extra = append(extra, fmt.Sprintf("%g %s", v, k))
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.0f | %s |\n", strings.TrimPrefix(g.Package, "github.com/rrproxy/rrproxy/"), g.Name, g.NsPerOp, strings.Join(sortedStrings(extra), ", "))
+			slices.Sort(extra)
+			fmt.Fprintf(&b, "| %s | %s | %.0f | %s |\n", strings.TrimPrefix(g.Package, "github.com/rrproxy/rrproxy/"), g.Name, g.NsPerOp, strings.Join(extra, ", "))
 		}
 	}
 	return b.String()
-}
-
-func sortedStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
 }
 
 func pcts(xs []float64) string {

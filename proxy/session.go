@@ -132,16 +132,19 @@ type eventConn struct {
 	port        int
 	tls, cipher string
 	client      string
-	complete    bool // logged in: nothing here changes any more
 }
 
-// connFields returns the connection's audit fields, formatted once the
-// session has logged in (two records per statement would otherwise
-// format the address, TLS names and client program every time).
+// connFields returns the connection's audit fields: formatted once at
+// login (two records per statement would otherwise format the address,
+// TLS names and client program every time), and each time before.
 func (s *session) connFields() eventConn {
-	if s.evConn.complete {
+	if s.loggedIn {
 		return s.evConn
 	}
+	return s.formatConn()
+}
+
+func (s *session) formatConn() eventConn {
 	c := eventConn{source: s.remote.String()}
 	if s.remote.IsValid() {
 		c.ip, c.port = s.remote.Addr().Unmap().String(), int(s.remote.Port())
@@ -154,10 +157,6 @@ func (s *session) connFields() eventConn {
 		if p := s.attrs["program_name"]; p != "" {
 			c.client = p + " (" + c.client + ")"
 		}
-	}
-	if s.loggedIn {
-		c.complete = true
-		s.evConn = c
 	}
 	return c
 }
@@ -214,7 +213,7 @@ func (s *session) run(ctx context.Context) {
 	}
 	s.attrs = h.attrs
 	s.user = s.ident.User
-	s.loggedIn = true // the connection's audit fields are final (connFields)
+	s.evConn, s.loggedIn = s.formatConn(), true // the connection's audit fields are final (connFields)
 	owner := s.ident.Source + "\x00" + s.ident.User
 	s.owner.Store(&owner)
 	s.log = s.log.With("user", s.user)

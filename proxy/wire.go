@@ -118,17 +118,14 @@ func (c *wire) idle() {
 // On an idle wire the header is read straight from the connection (the
 // wait for it needs no buffer), and the buffers are taken for the rest.
 func (c *wire) readHeader() (int, error) {
+	var src io.Reader = c.r
 	if c.r == nil {
-		if _, err := io.ReadFull(c.rw, c.hdr[:]); err != nil {
-			return 0, err
-		}
-		c.take()
-	} else {
-		if _, err := io.ReadFull(c.r, c.hdr[:]); err != nil {
-			return 0, err
-		}
-		c.take()
+		src = c.rw
 	}
+	if _, err := io.ReadFull(src, c.hdr[:]); err != nil {
+		return 0, err
+	}
+	c.take()
 	n := int(c.hdr[0]) | int(c.hdr[1])<<8 | int(c.hdr[2])<<16
 	if c.hdr[3] != c.seq {
 		return 0, fmt.Errorf("%w: sequence %d, expected %d", errProtocol, c.hdr[3], c.seq)
