@@ -20,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options configure a Writer. docs/audit-format.md describes what it
@@ -71,17 +73,23 @@ type Writer struct {
 	sinceCkpt int
 	lastCkpt  time.Time
 	syncedSeq uint64 // every record up to here is on disk
-	syncing   bool   // an fdatasync is running outside the lock
-	syncErr   error  // the last background sync failed: refuse records until one succeeds
-	kick      chan struct{}
-	done      chan struct{}
-	bg        sync.WaitGroup
-	closed    bool
-	stopped   bool // audit-stop is written: Record refuses (Close)
-	buf       []byte
-	chainBuf  []byte // the chain members of the record being written
-	line      []byte // the record as written
-	keyID     string
+	written   uint64 // every record up to here is in the log file
+	dropped   int64  // the log's page cache is given back up to here (dropCache)
+	// busy: the background flusher is writing the stage's other half to
+	// the log, or syncing it, outside the lock. Nothing else may write
+	// the log file meanwhile; Record waits (quiesce) before any step that
+	// would, and the plain staging of a record never does.
+	busy     bool
+	syncErr  error // the last background sync failed: refuse records until one succeeds
+	kick     chan struct{}
+	done     chan struct{}
+	bg       sync.WaitGroup
+	closed   bool
+	stopped  bool // audit-stop is written: Record refuses (Close)
+	buf      []byte
+	chainBuf []byte // the chain members of the record being written
+	line     []byte // the record as written
+	keyID    string
 }
 
 // Open opens the log at path with default options, for callers that
@@ -203,7 +211,7 @@ func OpenChain(o Options) (*Writer, error) {
 			ev.Reason = "previous run stopped cleanly"
 		}
 	}
-	w.syncedSeq = w.seq
+	w.syncedSeq, w.written = w.seq, w.seq
 	// The start or restart record comes first, before any rotation or
 	// checkpoint the previous run left due: after an audit-stop only an
 	// audit-restart may follow (docs/audit-format.md).
@@ -370,6 +378,9 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 		return 0, err
 	}
 	w.mu.Lock()
+	if w.busy && w.mustWrite(pr) {
+		w.quiesce()
+	}
 	if w.syncErr != nil {
 		// The disk refused a sync: nothing is acknowledged until it
 		// takes one again.
@@ -421,6 +432,24 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	return seq, nil
 }
 
+// mustWrite reports whether recording pr may write the log file itself
+// rather than only stage the record: a failed sync to retry, a
+// checkpoint or rotation due, or a record that may not fit in the
+// current half of the stage. w.mu is held.
+func (w *Writer) mustWrite(pr *prepared) bool {
+	n := pr.maxLine()
+	return w.syncErr != nil || w.maintenanceDue() || w.stage == nil || !w.stage.fits(n) || !w.stage.room(n)
+}
+
+// quiesce waits until the background flusher is done with the log file.
+// It lets go of w.mu while it waits, so callers use it before they
+// start changing the chain, never in the middle. w.mu is held.
+func (w *Writer) quiesce() {
+	for w.busy {
+		w.synced.Wait()
+	}
+}
+
 // member is one encoded member of a record: "name":value, canonical.
 type member struct {
 	name string
@@ -441,6 +470,10 @@ type prepared struct {
 var preparedPool = sync.Pool{New: func() any {
 	return &prepared{members: make([]member, 0, 32), buf: make([]byte, 0, 1024)}
 }}
+
+// maxLine bounds the length of pr's line once the chain members (time,
+// sequence, previous hash, hash) are added: each is at most 96 bytes.
+func (pr *prepared) maxLine() int { return len(pr.buf) + len(pr.members) + 4*96 + 3 }
 
 // release returns pr to the pool; pr must not be used afterwards.
 func (pr *prepared) release() {
@@ -575,7 +608,7 @@ func (w *Writer) appendPrepared(ev *Event, pr *prepared) (uint64, error) {
 	copy(line[k+2:], body[at:])
 	line[n] = '\n'
 	w.buf, w.line = body, line
-	if err := w.put(line); err != nil {
+	if err := w.put(line, ev.Seq); err != nil {
 		return 0, err
 	}
 	w.size += int64(len(line))
@@ -584,18 +617,22 @@ func (w *Writer) appendPrepared(ev *Event, pr *prepared) (uint64, error) {
 	return ev.Seq, nil
 }
 
-// put stages line or, with SyncAlways or for a record too big for the
-// staging file, writes it to the log after what is staged; w.mu is held.
-// On error nothing of line is kept.
-func (w *Writer) put(line []byte) error {
+// put stages line (record seq) or, with SyncAlways or for a record too
+// big for the staging file, writes it to the log after what is staged;
+// w.mu is held. On error nothing of line is kept.
+func (w *Writer) put(line []byte, seq uint64) error {
 	s := w.stage
-	if s == nil || !s.fits(line) {
+	if s == nil || !s.fits(len(line)) {
 		if err := w.drainLocked(); err != nil {
 			return err
 		}
-		return w.writeFile(line)
+		if err := w.writeFile(line); err != nil {
+			return err
+		}
+		w.written = seq
+		return nil
 	}
-	if !s.room(line) {
+	if !s.room(len(line)) {
 		if err := w.drainLocked(); err != nil {
 			return err
 		}
@@ -604,17 +641,35 @@ func (w *Writer) put(line []byte) error {
 	return nil
 }
 
-// drainLocked writes the staged records to the log (not synced); w.mu
-// is held. On error they stay staged.
+// errBusy is an internal error: a step that writes the log file was
+// reached while the background flusher was writing it. Record quiesces
+// before every such step, so it is never expected; if it happens the
+// record is refused rather than written out of order.
+var errBusy = errors.New("auditlog: internal error: log written while the flusher is running")
+
+// drainLocked writes the staged records, both halves in order, to the
+// log (not synced); w.mu is held. On error they stay staged.
 func (w *Writer) drainLocked() error {
 	s := w.stage
-	if s == nil || s.off == 0 {
+	if s == nil || (s.pend == 0 && s.off == 0) {
 		return nil
 	}
-	if err := w.writeFile(s.mem[:s.off]); err != nil {
-		return err
+	if w.busy {
+		return errBusy
 	}
-	s.off = 0
+	if s.pend > 0 {
+		if err := w.writeFile(s.other()[:s.pend]); err != nil {
+			return err
+		}
+		s.pend, w.written = 0, s.pendSeq
+	}
+	if s.off > 0 {
+		if err := w.writeFile(s.cur()[:s.off]); err != nil {
+			return err
+		}
+		s.off = 0
+	}
+	w.written = w.seq
 	return nil
 }
 
@@ -634,12 +689,24 @@ func (w *Writer) writeFile(b []byte) error {
 	return nil
 }
 
+// due reports whether a rotation and a checkpoint are due; w.mu is held.
+func (w *Writer) due() (rotate, ckpt bool) {
+	o := w.o
+	rotate = (o.RotateBytes > 0 && w.size >= o.RotateBytes) || (o.RotateEvery > 0 && time.Since(w.opened) >= o.RotateEvery)
+	ckpt = o.CheckpointKey != nil && ((o.CheckpointEvery > 0 && w.sinceCkpt >= o.CheckpointEvery) ||
+		(o.CheckpointInterval > 0 && time.Since(w.lastCkpt) >= o.CheckpointInterval))
+	return rotate, ckpt
+}
+
+func (w *Writer) maintenanceDue() bool {
+	rotate, ckpt := w.due()
+	return rotate || ckpt
+}
+
 // maintain writes a checkpoint or rotates when due; w.mu is held.
 func (w *Writer) maintain() error {
 	o := w.o
-	rotate := (o.RotateBytes > 0 && w.size >= o.RotateBytes) || (o.RotateEvery > 0 && time.Since(w.opened) >= o.RotateEvery)
-	ckpt := o.CheckpointKey != nil && ((o.CheckpointEvery > 0 && w.sinceCkpt >= o.CheckpointEvery) ||
-		(o.CheckpointInterval > 0 && time.Since(w.lastCkpt) >= o.CheckpointInterval))
+	rotate, ckpt := w.due()
 	if ckpt || (rotate && o.CheckpointKey != nil) {
 		if err := w.checkpoint(); err != nil {
 			return err
@@ -670,8 +737,7 @@ func (w *Writer) checkpoint() error {
 		// visible; a failure to keep it is a failure to audit. The log
 		// is synced first: a copy must never hold a checkpoint that a
 		// power loss took from the log. (The lock stays held, so copies
-		// are written in chain order; a group-commit leader syncing the
-		// same file meanwhile does no harm.)
+		// are written in chain order.)
 		if err := w.syncLocked(w.seq); err != nil {
 			return err
 		}
@@ -694,10 +760,10 @@ func (w *Writer) checkpoint() error {
 // anything is renamed, so a failure (a full disk) leaves the active file
 // as it was.
 func (w *Writer) rotate() error {
-	// A group-commit leader may be syncing the old file outside the
-	// lock; let it finish before the file is closed.
-	for w.syncing {
-		w.synced.Wait()
+	// Record quiesced the flusher before maintain: it is not using the
+	// old file.
+	if w.busy {
+		return errBusy
 	}
 	if err := w.drainLocked(); err != nil {
 		return fmt.Errorf("auditlog: rotate: %w", err)
@@ -710,6 +776,7 @@ func (w *Writer) rotate() error {
 		return fmt.Errorf("auditlog: rotate: %w", err)
 	}
 	w.syncedSeq = w.seq
+	w.dropCache(w.f, w.fileSize)
 	name := rotatedName(w.o.Path, first)
 	tmp := w.o.Path + ".next"
 	nf, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -719,17 +786,18 @@ func (w *Writer) rotate() error {
 	if err != nil {
 		return fmt.Errorf("auditlog: rotate: %w", err)
 	}
-	old, oldSize, oldFileSize, oldSeq, oldPrev, oldSince := w.f, w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt
+	old, oldSize, oldFileSize, oldSeq, oldPrev, oldSince, oldDropped := w.f, w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt, w.dropped
 	undo := func(err error) error {
 		nf.Close()
 		_ = os.Remove(tmp)
 		if w.stage != nil {
 			w.stage.off = 0 // only the new file's first record was staged
 		}
-		w.f, w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt = old, oldSize, oldFileSize, oldSeq, oldPrev, oldSince
+		w.f, w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt, w.dropped = old, oldSize, oldFileSize, oldSeq, oldPrev, oldSince, oldDropped
+		w.written = w.seq
 		return fmt.Errorf("auditlog: rotate: %w", err)
 	}
-	w.f, w.size, w.fileSize = nf, 0, 0
+	w.f, w.size, w.fileSize, w.dropped = nf, 0, 0, 0
 	if _, err := w.append(&Event{Action: "audit-file-start", Outcome: "success",
 		FilePrevious: filepath.Base(name), FilePreviousLast: oldSeq}); err != nil {
 		return undo(err)
@@ -787,7 +855,33 @@ func (w *Writer) syncLocked(seq uint64) error {
 		return fmt.Errorf("auditlog: sync: %w", err)
 	}
 	w.syncedSeq = w.seq
+	if w.fileSize-w.dropped >= dropEvery {
+		w.dropCache(w.f, w.fileSize)
+	}
 	return nil
+}
+
+// dropEvery: with SyncAlways, the synced part of the log is dropped from
+// the page cache in steps of this size rather than after every record.
+const dropEvery = 1 << 20
+
+// dropCache tells the kernel that the log's bytes up to upto, which are
+// on disk, will not be read again, so their page cache is given back
+// and reused for the next records. An audit log is written once and
+// read only by a reviewer's tools: without this it would grow the page
+// cache by its own size (counted against a container's memory limit),
+// and every new record would land in a page the kernel has to find
+// and, in a VM, the host to back. Advice only: an error changes
+// nothing. Called with w.mu held, or by the flusher while busy.
+func (w *Writer) dropCache(f *os.File, upto int64) {
+	// The last, partly written page stays: dropping it would make the
+	// next write read it back from disk first.
+	upto &^= int64(os.Getpagesize() - 1)
+	if upto <= w.dropped {
+		return
+	}
+	_ = unix.Fadvise(int(f.Fd()), w.dropped, upto-w.dropped, unix.FADV_DONTNEED)
+	w.dropped = upto
 }
 
 // batchWindow is how long the background sync waits after the first
@@ -795,10 +889,13 @@ func (w *Writer) syncLocked(seq uint64) error {
 // fdatasync.
 const batchWindow = 10 * time.Millisecond
 
-// backgroundSync makes batch-mode records durable: within batchWindow of
-// a record being written, one fdatasync covers it and every record
-// written with it. A failed sync makes Record refuse further records
-// until a sync succeeds.
+// backgroundSync moves staged records into the log and, with
+// SyncBatch, makes them durable: within batchWindow of a record being
+// staged, one write and one fdatasync cover it and every record staged
+// with it. The write and the sync run outside the lock (w.busy), on the
+// half of the stage that was current until then, while sessions stage
+// into the other half. A failed write or sync makes Record refuse
+// further records until one succeeds.
 func (w *Writer) backgroundSync() {
 	defer w.bg.Done()
 	t := time.NewTimer(time.Hour)
@@ -815,40 +912,72 @@ func (w *Writer) backgroundSync() {
 			return
 		case <-t.C:
 		}
-		w.mu.Lock()
-		for w.syncing {
-			w.synced.Wait()
-		}
-		if w.closed {
-			w.mu.Unlock()
-			continue
-		}
-		if err := w.drainLocked(); err != nil {
-			// Records stay staged; Record refuses new ones and retries.
-			w.syncErr = err
-			w.mu.Unlock()
-			continue
-		}
-		if w.o.Sync != SyncBatch || w.syncedSeq >= w.seq {
-			w.mu.Unlock()
-			continue
-		}
-		w.syncing = true
-		target, f := w.seq, w.f
-		w.mu.Unlock()
-		err := fdatasyncFn(f)
-		w.mu.Lock()
-		w.syncing = false
-		if f == w.f {
-			if err != nil {
-				w.syncErr = fmt.Errorf("auditlog: sync: %w", err)
-			} else if target > w.syncedSeq {
-				w.syncedSeq = target
-			}
-		}
-		w.synced.Broadcast()
-		w.mu.Unlock()
+		w.flush()
 	}
+}
+
+// flush is one round of backgroundSync.
+func (w *Writer) flush() {
+	w.mu.Lock()
+	w.quiesce()
+	s := w.stage
+	if w.closed || w.syncErr != nil {
+		// After a failure, the next Record retries under the lock.
+		w.mu.Unlock()
+		return
+	}
+	if s.pend == 0 && s.off > 0 {
+		s.swap(w.seq)
+	}
+	batch := w.o.Sync == SyncBatch
+	if s.pend == 0 && (!batch || w.syncedSeq >= w.written) {
+		w.mu.Unlock()
+		return
+	}
+	f, at, data, target := w.f, w.fileSize, s.other()[:s.pend], w.written
+	if s.pend > 0 {
+		target = s.pendSeq
+	}
+	w.busy = true
+	w.mu.Unlock()
+
+	// Nobody else writes the log, moves its size or replaces the file
+	// while busy: Record quiesces first.
+	var werr, serr error
+	if len(data) > 0 {
+		if n, err := f.WriteAt(data, at); err != nil || n != len(data) {
+			_ = f.Truncate(at) // no partial record left behind
+			werr = fmt.Errorf("auditlog: write: %w", cmp.Or(err, io.ErrShortWrite))
+		}
+	}
+	if werr == nil && batch {
+		if err := fdatasyncFn(f); err != nil {
+			serr = fmt.Errorf("auditlog: sync: %w", err)
+		} else {
+			w.dropCache(f, at+int64(len(data)))
+		}
+	}
+
+	w.mu.Lock()
+	w.busy = false
+	switch {
+	case werr != nil:
+		// The records stay staged in the other half; the next Record
+		// writes them under the lock or refuses.
+		w.syncErr = werr
+	default:
+		if len(data) > 0 {
+			w.fileSize += int64(len(data))
+			s.pend, w.written = 0, target
+		}
+		if serr != nil {
+			w.syncErr = serr
+		} else if batch && target > w.syncedSeq {
+			w.syncedSeq = target
+		}
+	}
+	w.synced.Broadcast()
+	w.mu.Unlock()
 }
 
 // fdatasyncFn is fdatasync; tests replace it to make a sync fail, which
@@ -869,6 +998,9 @@ func fdatasync(f *os.File) error {
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// The flusher finishes first: from audit-stop on, w.mu is not let go
+	// until the writer is closed, so nothing can follow audit-stop.
+	w.quiesce()
 	if w.closed {
 		return nil
 	}
@@ -876,12 +1008,7 @@ func (w *Writer) Close() error {
 	if _, e := w.append(&Event{Action: "audit-stop", Outcome: "success"}); e != nil {
 		err = errors.Join(err, e)
 	}
-	// Nothing may follow audit-stop: waiting for a running sync below
-	// lets go of w.mu, and a session's Record must not get in then.
 	w.stopped = true
-	for w.syncing {
-		w.synced.Wait()
-	}
 	w.closed = true
 	derr := w.drainLocked()
 	err = errors.Join(err, derr, w.f.Sync(), w.closeFiles(derr == nil))

@@ -262,44 +262,45 @@ func TestVerifyMemoryFlat(t *testing.T) {
 	}
 }
 
-// TestNothingAfterAuditStop: Close waits for a running background sync
-// after writing audit-stop, which lets go of the writer's lock; a
-// session's Record in that moment must be refused, not written after
-// audit-stop (seen once in CI: a disconnect record after audit-stop, and
-// the log failed verification).
+// TestNothingAfterAuditStop: Close must not let go of the writer's lock
+// between writing audit-stop and closing, or a session's Record gets in
+// after audit-stop (seen once in CI, when Close waited for a running
+// background sync after audit-stop; the log failed verification). Close
+// now waits for the flusher first: a record staged meanwhile comes
+// before audit-stop, and one after it is refused.
 func TestNothingAfterAuditStop(t *testing.T) {
 	dir := t.TempDir()
 	w, err := Open(filepath.Join(dir, "a.jsonl"), SyncBatch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A background sync is running.
+	// The flusher is running.
 	w.mu.Lock()
-	w.syncing = true
-	before := w.seq
+	w.busy = true
 	w.mu.Unlock()
 	closed := make(chan error, 1)
 	go func() { closed <- w.Close() }()
-	// Wait until Close has written audit-stop (no checkpoint key: it is
-	// the only record Close writes) and waits for the sync.
-	for {
-		w.mu.Lock()
-		seq := w.seq
-		w.mu.Unlock()
-		if seq == before+1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if _, err := w.Record(&Event{Action: "disconnect", Outcome: "success"}); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Record after audit-stop: %v, want ErrClosed", err)
+	time.Sleep(20 * time.Millisecond) // Close is waiting for the flusher
+	if _, err := w.Record(&Event{Action: "statement", Outcome: "unknown", Statement: "SELECT 'staged while the flusher runs'"}); err != nil {
+		t.Fatalf("Record while the flusher runs and Close waits: %v", err)
 	}
 	w.mu.Lock()
-	w.syncing = false
+	w.busy = false
 	w.synced.Broadcast()
 	w.mu.Unlock()
 	if err := <-closed; err != nil {
 		t.Fatal(err)
+	}
+	if _, err := w.Record(&Event{Action: "disconnect", Outcome: "success"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Record after Close: %v, want ErrClosed", err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "a.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if !strings.Contains(lines[len(lines)-1], `"event.action":"audit-stop"`) || !strings.Contains(string(data), "staged while the flusher runs") {
+		t.Fatalf("want the staged statement, then audit-stop last; log:\n%s", data)
 	}
 	if _, err := Verify([]string{dir}, VerifyOptions{}); err != nil {
 		t.Fatal(err)

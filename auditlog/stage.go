@@ -19,20 +19,30 @@ import (
 // log's chain and are missing from it (a crash between the copy and the
 // flush).
 //
+// The mapping is two halves. Records are staged into one while the
+// flusher writes the other to the log outside the writer's lock, so a
+// session never waits for the flusher's write(2) (which, for a batch of a
+// few hundred records, takes longer than a statement). The half being
+// written holds records that precede every record of the current half.
+//
 // Stale lines from earlier batches stay in the mapping behind the
-// current offset; recovery ignores them because they do not continue the
-// log's chain (each was flushed before it was overwritten).
+// current offsets; recovery ignores them because they do not continue the
+// log's chain (a half is reused only once its records are in the log).
 
 // defaultStageBytes is the staging area's size: at 30,000 records a
-// second of about 700 bytes, two batch windows' worth. A batch that fills
-// it is flushed by the record that does not fit.
+// second of about 900 bytes, each half holds three batch windows. A
+// record that does not fit in the current half is written, with
+// everything staged before it, by the session that brings it.
 const defaultStageBytes = 2 << 20
 
 type stage struct {
-	path string
-	f    *os.File
-	mem  []byte // the mapping
-	off  int    // staged bytes not yet in the log
+	path    string
+	f       *os.File
+	mem     []byte // the mapping: two halves
+	half    int    // the half records are staged into (0 or 1)
+	off     int    // bytes staged in that half
+	pend    int    // bytes of the other half not yet in the log; they precede the current half's
+	pendSeq uint64 // the last sequence number in them
 }
 
 // stagePath is the staging file of the active log file path.
@@ -79,16 +89,29 @@ func openStage(active string, size int) (*stage, error) {
 	return &stage{path: p, f: f, mem: mem}, nil
 }
 
-// fits reports whether line can be staged at all (bigger records are
-// written to the log directly, after the staged ones).
-func (s *stage) fits(line []byte) bool { return len(line) <= len(s.mem)/2 }
+func (s *stage) halfBytes() int { return len(s.mem) / 2 }
 
-// room reports whether line fits after what is staged.
-func (s *stage) room(line []byte) bool { return s.off+len(line) <= len(s.mem) }
+// cur is the half being staged into, other the half being flushed.
+func (s *stage) cur() []byte   { h := s.halfBytes(); return s.mem[s.half*h : (s.half+1)*h] }
+func (s *stage) other() []byte { h := s.halfBytes(); return s.mem[(1-s.half)*h : (2-s.half)*h] }
+
+// fits reports whether a line of n bytes can be staged at all (bigger
+// records are written to the log directly, after the staged ones).
+func (s *stage) fits(n int) bool { return n <= s.halfBytes()/2 }
+
+// room reports whether a line of n bytes fits after what is staged.
+func (s *stage) room(n int) bool { return s.off+n <= s.halfBytes() }
 
 func (s *stage) put(line []byte) {
-	copy(s.mem[s.off:], line)
+	copy(s.cur()[s.off:], line)
 	s.off += len(line)
+}
+
+// swap hands the current half to the flusher (seq is the last sequence
+// number staged in it) and stages into the other, which must be empty.
+func (s *stage) swap(seq uint64) {
+	s.pend, s.pendSeq = s.off, seq
+	s.half, s.off = 1-s.half, 0
 }
 
 // close unmaps and closes the staging file, and removes it if remove is
