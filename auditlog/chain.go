@@ -378,8 +378,13 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 		return 0, err
 	}
 	w.mu.Lock()
-	if w.busy && w.mustWrite(pr) {
+	// Whether a rotation or checkpoint is due is decided once, here: a
+	// time limit passing between this and maintain below must not make
+	// maintain write the log while the flusher does.
+	rotate, ckpt := w.due()
+	for w.busy && w.mustWrite(pr, rotate || ckpt) {
 		w.quiesce()
+		rotate, ckpt = w.due()
 	}
 	if w.syncErr != nil {
 		// The disk refused a sync: nothing is acknowledged until it
@@ -394,7 +399,7 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	// Checkpoints and rotation due from earlier records come first: if
 	// they fail, nothing of this record is written, and the statement it
 	// announces is not run.
-	err = w.maintain()
+	err = w.maintain(rotate, ckpt)
 	var seq uint64
 	// Where the chain stood before this record, to take it back if the
 	// disk refuses to sync it (SyncAlways).
@@ -436,9 +441,9 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 // rather than only stage the record: a failed sync to retry, a
 // checkpoint or rotation due, or a record that may not fit in the
 // current half of the stage. w.mu is held.
-func (w *Writer) mustWrite(pr *prepared) bool {
+func (w *Writer) mustWrite(pr *prepared, maintain bool) bool {
 	n := pr.maxLine()
-	return w.syncErr != nil || w.maintenanceDue() || w.stage == nil || !w.stage.fits(n) || !w.stage.room(n)
+	return w.syncErr != nil || maintain || w.stage == nil || !w.stage.fits(n) || !w.stage.room(n)
 }
 
 // quiesce waits until the background flusher is done with the log file.
@@ -698,15 +703,9 @@ func (w *Writer) due() (rotate, ckpt bool) {
 	return rotate, ckpt
 }
 
-func (w *Writer) maintenanceDue() bool {
-	rotate, ckpt := w.due()
-	return rotate || ckpt
-}
-
-// maintain writes a checkpoint or rotates when due; w.mu is held.
-func (w *Writer) maintain() error {
+// maintain writes a checkpoint or rotates, as due says; w.mu is held.
+func (w *Writer) maintain(rotate, ckpt bool) error {
 	o := w.o
-	rotate, ckpt := w.due()
 	if ckpt || (rotate && o.CheckpointKey != nil) {
 		if err := w.checkpoint(); err != nil {
 			return err

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -12,8 +13,12 @@ import (
 // TestEncodeMembersMatchesJSON checks it against encoding/json and the
 // canonical form for every member of Event, so a member added to Event
 // and not here fails the tests.
+//
+// With e.Origin set, the origin members come from it, already encoded,
+// and e's own values for them are ignored.
 func encodeMembers(pr *prepared, e *Event) error {
 	x := encoder{pr: pr, buf: pr.buf[:0]}
+	own := e.Origin == nil
 	if e.ErrorCode != 0 {
 		x.uint("error.code", `"error.code":`, uint64(e.ErrorCode))
 	}
@@ -27,7 +32,7 @@ func encodeMembers(pr *prepared, e *Event) error {
 	if e.Reason != "" {
 		x.str("event.reason", `"event.reason":`, e.Reason)
 	}
-	if e.Host != "" {
+	if own && e.Host != "" {
 		x.str("host.name", `"host.name":`, e.Host)
 	}
 	if e.Bytes != 0 {
@@ -51,7 +56,7 @@ func encodeMembers(pr *prepared, e *Event) error {
 	if e.ConfigHash != "" {
 		x.str("rrproxy.config_sha256", `"rrproxy.config_sha256":`, e.ConfigHash)
 	}
-	if e.Credential != "" {
+	if own && e.Credential != "" {
 		x.str("rrproxy.credential_id", `"rrproxy.credential_id":`, e.Credential)
 	}
 	if e.Database != "" {
@@ -63,7 +68,7 @@ func encodeMembers(pr *prepared, e *Event) error {
 	if e.FilePreviousLast != 0 {
 		x.uint("rrproxy.file.previous_last_sequence", `"rrproxy.file.previous_last_sequence":`, e.FilePreviousLast)
 	}
-	if e.IDSource != "" {
+	if own && e.IDSource != "" {
 		x.str("rrproxy.identity_source", `"rrproxy.identity_source":`, e.IDSource)
 	}
 	if e.Instance != "" {
@@ -87,7 +92,7 @@ func encodeMembers(pr *prepared, e *Event) error {
 	if e.Rows != 0 {
 		x.int("rrproxy.rows", `"rrproxy.rows":`, e.Rows)
 	}
-	if e.SessionID != 0 {
+	if own && e.SessionID != 0 {
 		x.uint("rrproxy.session_id", `"rrproxy.session_id":`, uint64(e.SessionID))
 	}
 	if e.Shadow != "" {
@@ -111,34 +116,85 @@ func encodeMembers(pr *prepared, e *Event) error {
 	if e.Rule != "" {
 		x.str("rule.id", `"rule.id":`, e.Rule)
 	}
-	if e.Source != "" {
+	if own && e.Source != "" {
 		x.str("source.address", `"source.address":`, e.Source)
 	}
-	if e.SourceIP != "" {
+	if own && e.SourceIP != "" {
 		x.str("source.ip", `"source.ip":`, e.SourceIP)
 	}
-	if e.SourcePort != 0 {
+	if own && e.SourcePort != 0 {
 		x.int("source.port", `"source.port":`, int64(e.SourcePort))
 	}
-	if e.Cipher != "" {
+	if own && e.Cipher != "" {
 		x.str("tls.cipher", `"tls.cipher":`, e.Cipher)
 	}
-	if e.TLS != "" {
+	if own && e.TLS != "" {
 		x.str("tls.version", `"tls.version":`, e.TLS)
 	}
-	if e.Subject != "" {
+	if own && e.Subject != "" {
 		x.str("user.id", `"user.id":`, e.Subject)
 	}
-	if e.User != "" {
+	if own && e.User != "" {
 		x.str("user.name", `"user.name":`, e.User)
 	}
-	if len(e.Groups) > 0 {
+	if own && len(e.Groups) > 0 {
 		x.strs("user.roles", `"user.roles":`, e.Groups)
 	}
-	if e.Client != "" {
+	if own && e.Client != "" {
 		x.str("user_agent.name", `"user_agent.name":`, e.Client)
 	}
-	return x.finish()
+	if err := x.finish(); err != nil {
+		return err
+	}
+	if !own {
+		pr.members = mergeMembers(pr.members, e.Origin.members)
+	}
+	return nil
+}
+
+// Origin is what every record of one session says about where it comes
+// from: who (user, identity, groups), from where (address, TLS, client
+// program), which session, on which host. The proxy writes two records
+// per statement with the same dozen members; an Origin encodes them
+// once, and a record with Origin set takes them as they are. It is
+// immutable, so the records of one session share it.
+type Origin struct {
+	members []member // sorted by name; their encodings are in buf
+	buf     []byte
+}
+
+// NewOrigin encodes ev's origin members (User, Source, SourceIP,
+// SourcePort, IDSource, Groups, Subject, Credential, Cipher, Host,
+// SessionID, TLS, Client); its other members are not looked at.
+func NewOrigin(ev *Event) (*Origin, error) {
+	o := Event{User: ev.User, Source: ev.Source, SourceIP: ev.SourceIP, SourcePort: ev.SourcePort,
+		IDSource: ev.IDSource, Groups: ev.Groups, Subject: ev.Subject, Credential: ev.Credential,
+		Cipher: ev.Cipher, Host: ev.Host, SessionID: ev.SessionID, TLS: ev.TLS, Client: ev.Client}
+	pr := &prepared{}
+	if err := encodeMembers(pr, &o); err != nil {
+		return nil, err
+	}
+	// encodeMembers always writes event.action, which is not an origin
+	// member.
+	ms := slices.DeleteFunc(pr.members, func(m member) bool { return m.name == "event.action" })
+	return &Origin{members: slices.Clip(ms), buf: pr.buf}, nil
+}
+
+// mergeMembers merges the sorted extra into the sorted ms, in place
+// (the pool's member slices usually have room for both).
+func mergeMembers(ms, extra []member) []member {
+	n, k := len(ms), len(extra)
+	ms = slices.Grow(ms, k)[:n+k]
+	// From the back, so that nothing is overwritten before it is moved.
+	i, j := n-1, k-1
+	for at := n + k - 1; j >= 0; at-- {
+		if i >= 0 && ms[i].name > extra[j].name {
+			ms[at], i = ms[i], i-1
+		} else {
+			ms[at], j = extra[j], j-1
+		}
+	}
+	return ms
 }
 
 // encoder collects encoded members into one buffer; the members' slices

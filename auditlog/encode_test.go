@@ -33,7 +33,7 @@ func TestEncodeMembersMatchesJSON(t *testing.T) {
 		for f := range v.NumField() {
 			fv := v.Field(f)
 			name := v.Type().Field(f).Name
-			if name == "Time" || name == "Seq" || r.IntN(3) == 0 {
+			if name == "Time" || name == "Seq" || name == "Origin" || r.IntN(3) == 0 {
 				continue // chain members are not encodeMembers' job; some members empty
 			}
 			switch fv.Kind() {
@@ -65,6 +65,33 @@ func TestEncodeMembersMatchesJSON(t *testing.T) {
 		}
 		got, _ := join(nil, pr.members, nil, "")
 		pr.release()
+
+		// The same event with its origin members encoded beforehand
+		// (and its own values for them ignored) is the same record.
+		o, err := NewOrigin(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		withOrigin := Event{Origin: o, User: "ignored", SourcePort: 1, Groups: []string{"ignored"}}
+		ov, wv := reflect.ValueOf(&ev).Elem(), reflect.ValueOf(&withOrigin).Elem()
+		for f := range ov.NumField() {
+			switch v.Type().Field(f).Name {
+			case "User", "Source", "SourceIP", "SourcePort", "IDSource", "Groups", "Subject", "Credential",
+				"Cipher", "Host", "SessionID", "TLS", "Client", "Origin":
+			default:
+				wv.Field(f).Set(ov.Field(f))
+			}
+		}
+		pr = preparedPool.Get().(*prepared)
+		pr.members = pr.members[:0]
+		if err := encodeMembers(pr, &withOrigin); err != nil {
+			t.Fatal(err)
+		}
+		gotOrigin, _ := join(nil, pr.members, nil, "")
+		pr.release()
+		if string(gotOrigin) != string(got) {
+			t.Fatalf("with Origin:\n%s\nwithout:\n%s", gotOrigin, got)
+		}
 
 		js, err := json.Marshal(&ev)
 		if err != nil {

@@ -62,6 +62,7 @@ func readStage(active string) ([]byte, error) {
 // written so that a store into the mapping can never need disk space
 // (which a full disk would turn into SIGBUS), and maps it.
 func openStage(active string, size int) (*stage, error) {
+	size = max(size&^1, 4<<10) // two halves of equal size
 	p := stagePath(active)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -86,14 +87,24 @@ func openStage(active string, size int) (*stage, error) {
 	if err != nil {
 		return fail(err)
 	}
+	mem[0], mem[size/2] = '\n', '\n' // see halfBytes
 	return &stage{path: p, f: f, mem: mem}, nil
 }
 
-func (s *stage) halfBytes() int { return len(s.mem) / 2 }
+// halfBytes is what one half holds. Each half begins with a newline of
+// its own, outside that room: recovery reads the file as one run of
+// lines, and without it the first record of the second half would be
+// read as the end of whatever stale bytes end the first.
+func (s *stage) halfBytes() int { return len(s.mem)/2 - 1 }
 
 // cur is the half being staged into, other the half being flushed.
-func (s *stage) cur() []byte   { h := s.halfBytes(); return s.mem[s.half*h : (s.half+1)*h] }
-func (s *stage) other() []byte { h := s.halfBytes(); return s.mem[(1-s.half)*h : (2-s.half)*h] }
+func (s *stage) cur() []byte   { return s.halfAt(s.half) }
+func (s *stage) other() []byte { return s.halfAt(1 - s.half) }
+
+func (s *stage) halfAt(i int) []byte {
+	start := i*len(s.mem)/2 + 1
+	return s.mem[start : start+s.halfBytes()]
+}
 
 // fits reports whether a line of n bytes can be staged at all (bigger
 // records are written to the log directly, after the staged ones).

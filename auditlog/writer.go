@@ -44,6 +44,10 @@ type Event struct {
 	ErrorCode  uint16    `json:"error.code,omitempty"`
 	IntentSeq  uint64    `json:"rrproxy.intent_sequence,omitempty"`
 
+	// Origin, if set, supplies the origin members (see NewOrigin)
+	// already encoded, and this event's own values for them are ignored.
+	Origin *Origin `json:"-"`
+
 	// Set by the writer for its own records (docs/audit-format.md).
 	Instance         string `json:"rrproxy.instance,omitempty"`
 	ConfigHash       string `json:"rrproxy.config_sha256,omitempty"` // proxy-start: the rrproxy.yaml in force

@@ -33,10 +33,9 @@ type session struct {
 	tls    *tls.ConnectionState
 	// idleDeadline is the read deadline last set on conn (loop).
 	idleDeadline time.Time
-	// evConn caches the connection's audit fields once loggedIn
-	// (connFields).
-	evConn   eventConn
-	loggedIn bool
+	// origin is the audit records' who-and-from-where, encoded once at
+	// login (event).
+	origin *auditlog.Origin
 
 	user  string
 	ident *authz.Identity
@@ -113,7 +112,15 @@ func (s *session) setBusy(b bool) bool {
 
 // event starts an audit event carrying the session's identity.
 func (s *session) event(action string) *auditlog.Event {
-	c := s.connFields()
+	if s.origin != nil {
+		// Logged in: who and from where are final, and encoded once.
+		ev := &auditlog.Event{Action: action, Origin: s.origin, Database: s.db}
+		if s.up != nil {
+			ev.Upstream = s.up.id
+		}
+		return ev
+	}
+	c := s.formatConn()
 	ev := &auditlog.Event{Action: action, User: s.user, Source: c.source, SourceIP: c.ip, SourcePort: c.port,
 		SessionID: s.id, Database: s.db, Host: s.srv.host, TLS: c.tls, Cipher: c.cipher, Client: c.client}
 	if s.ident != nil {
@@ -132,16 +139,6 @@ type eventConn struct {
 	port        int
 	tls, cipher string
 	client      string
-}
-
-// connFields returns the connection's audit fields: formatted once at
-// login (two records per statement would otherwise format the address,
-// TLS names and client program every time), and each time before.
-func (s *session) connFields() eventConn {
-	if s.loggedIn {
-		return s.evConn
-	}
-	return s.formatConn()
 }
 
 func (s *session) formatConn() eventConn {
@@ -213,7 +210,14 @@ func (s *session) run(ctx context.Context) {
 	}
 	s.attrs = h.attrs
 	s.user = s.ident.User
-	s.evConn, s.loggedIn = s.formatConn(), true // the connection's audit fields are final (connFields)
+	// Who and from where are final now: every later record of the
+	// session takes them encoded once (two records per statement would
+	// otherwise format and encode them each time).
+	if o, err := auditlog.NewOrigin(s.event("")); err == nil {
+		s.origin = o
+	} else {
+		s.log.Warn("audit origin not encoded once; encoding it per record", "err", err)
+	}
 	owner := s.ident.Source + "\x00" + s.ident.User
 	s.owner.Store(&owner)
 	s.log = s.log.With("user", s.user)
