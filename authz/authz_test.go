@@ -233,3 +233,29 @@ func TestStoreReloadKeepsOldPolicyOnError(t *testing.T) {
 		t.Fatal("a failed reload replaced the policy")
 	}
 }
+
+// TestKillTarget: KILL in any case is found (without lower-casing a copy
+// of every statement), and statements that only mention the word are not
+// KILLs.
+func TestKillTarget(t *testing.T) {
+	for _, c := range []struct {
+		sql       string
+		id        uint64
+		queryOnly bool
+		ok        bool
+	}{
+		{"KILL 7", 7, false, true},
+		{"kill query 42", 42, true, true},
+		{"  KiLl   QUERY 9", 9, true, true},
+		{"SELECT 'kill 7'", 0, false, false},
+		{"SELECT skill FROM study.staff", 0, false, false},
+		{"SELECT 1", 0, false, false},
+		{"SELECT kil", 0, false, false},
+		{"", 0, false, false},
+	} {
+		id, q, ok := KillTarget(c.sql)
+		if id != c.id || q != c.queryOnly || ok != c.ok {
+			t.Errorf("KillTarget(%q) = %d, %v, %v; want %d, %v, %v", c.sql, id, q, ok, c.id, c.queryOnly, c.ok)
+		}
+	}
+}

@@ -746,7 +746,7 @@ func CheckUpstreamSQLMode(mode string) error {
 // the person's own sessions only; every other statement is decided by
 // CheckQuery, which refuses KILL.
 func KillTarget(sql string) (id uint64, queryOnly, ok bool) {
-	if !strings.Contains(strings.ToLower(sql), "kill") {
+	if !containsFold(sql, "kill") {
 		return 0, false, false
 	}
 	res, err := sqlscope.Analyze(sql, "")
@@ -758,4 +758,20 @@ func KillTarget(sql string) (id uint64, queryOnly, ok bool) {
 		return 0, false, false
 	}
 	return st.KillID, st.KillQuery, true
+}
+
+// containsFold reports whether s contains the lower-case ASCII word w in
+// any case, without the copy strings.ToLower would make: KillTarget
+// asks it of every statement.
+func containsFold(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		k := 0
+		for k < len(w) && s[i+k]|0x20 == w[k] {
+			k++
+		}
+		if k == len(w) {
+			return true
+		}
+	}
+	return false
 }
