@@ -2,7 +2,6 @@ package authz
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -44,40 +43,48 @@ const (
 )
 
 func decisionKey(id *Identity, s Session, kind byte, sql string) string {
-	if len(sql) > maxCachedText {
-		return ""
-	}
-	var b strings.Builder
-	b.Grow(len(sql) + len(id.Source) + len(id.Account) + len(id.User) + len(s.DB) + len(s.SQLMode) + 32)
-	// Source and Account first: an SSO user may share a local account's
-	// name but never its decisions.
-	b.WriteString(id.Source)
-	b.WriteByte(0)
-	b.WriteString(id.Account)
-	b.WriteByte(0)
-	b.WriteString(id.User)
-	for _, g := range id.Groups {
-		b.WriteByte(0)
-		b.WriteString(g)
-	}
-	b.WriteByte(1)
-	b.WriteString(s.DB)
-	b.WriteByte(1)
-	b.WriteString(s.SQLMode)
-	b.WriteByte(1)
-	b.WriteString(strconv.FormatBool(s.MultiStatements))
-	b.WriteString(strconv.FormatBool(s.Prepared))
-	b.WriteByte(kind)
-	b.WriteString(sql)
-	return b.String()
+	return string(appendDecisionKey(nil, id, s, kind, sql))
 }
 
-func (c *decisionCache) get(key string) (Decision, bool) {
-	if key == "" {
+// appendDecisionKey appends the cache key of sql to dst; nil if the
+// text is too long to cache. CheckQuery builds keys into a pooled buffer
+// and looks them up without making a string (get): a cache hit, the
+// common case, allocates nothing.
+func appendDecisionKey(dst []byte, id *Identity, s Session, kind byte, sql string) []byte {
+	if len(sql) > maxCachedText {
+		return nil
+	}
+	// Source and Account first: an SSO user may share a local account's
+	// name but never its decisions.
+	b := append(dst, id.Source...)
+	b = append(b, 0)
+	b = append(b, id.Account...)
+	b = append(b, 0)
+	b = append(b, id.User...)
+	for _, g := range id.Groups {
+		b = append(b, 0)
+		b = append(b, g...)
+	}
+	b = append(b, 1)
+	b = append(b, s.DB...)
+	b = append(b, 1)
+	b = append(b, s.SQLMode...)
+	b = append(b, 1)
+	b = strconv.AppendBool(b, s.MultiStatements)
+	b = strconv.AppendBool(b, s.Prepared)
+	b = append(b, kind)
+	return append(b, sql...)
+}
+
+// keyBufs recycles the buffers CheckQuery builds keys in.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func (c *decisionCache) get(key []byte) (Decision, bool) {
+	if len(key) == 0 {
 		return Decision{}, false
 	}
 	c.mu.RLock()
-	e, ok := c.m[key]
+	e, ok := c.m[string(key)] // no string is made for a lookup
 	c.mu.RUnlock()
 	if !ok || (!e.expires.IsZero() && time.Now().After(e.expires)) {
 		return Decision{}, false
@@ -85,8 +92,8 @@ func (c *decisionCache) get(key string) (Decision, bool) {
 	return e.d, true
 }
 
-func (c *decisionCache) put(key string, d Decision, ttl time.Duration) {
-	if key == "" {
+func (c *decisionCache) put(key []byte, d Decision, ttl time.Duration) {
+	if len(key) == 0 {
 		return
 	}
 	e := cachedDecision{d: d}
@@ -97,6 +104,6 @@ func (c *decisionCache) put(key string, d Decision, ttl time.Duration) {
 	if c.m == nil || len(c.m) >= maxCachedDecisions {
 		c.m = make(map[string]cachedDecision, 256)
 	}
-	c.m[key] = e
+	c.m[string(key)] = e
 	c.mu.Unlock()
 }

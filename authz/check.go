@@ -238,15 +238,22 @@ func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
 	if err := p.accountGone(id); err != nil {
 		return Decision{PolicyVersion: p.Version, Err: err}
 	}
-	key := decisionKey(id, sess, keyText, sql)
+	kb := keyBufs.Get().(*[]byte)
+	defer keyBufs.Put(kb)
+	key := appendDecisionKey((*kb)[:0], id, sess, keyText, sql)
+	if key != nil {
+		*kb = key[:0] // keep what the buffer grew to
+	}
 	if d, ok := p.decisions.get(key); ok {
 		d.Cached = true
 		return d
 	}
-	shapeKey, shapeLits := "", []int(nil)
+	var shapeKey []byte
+	var shapeLits []int
 	if len(sql) <= maxCachedText {
 		if shape, lits, ok := sqlscope.Shape(sql); ok {
-			shapeKey, shapeLits = decisionKey(id, sess, keyShape, shape), lits
+			// After the text key, in the same buffer while it has room.
+			shapeKey, shapeLits = appendDecisionKey(key[len(key):], id, sess, keyShape, shape), lits
 			if d, ok := p.decisions.get(shapeKey); ok {
 				d.Cached = true
 				return d
@@ -283,7 +290,7 @@ func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
 	d.literals = nil
 	switch {
 	case errors.Is(d.Err, ErrCatalog): // a failed read is retried next time
-	case shapeKey != "" && shareable(d, lits, shapeLits):
+	case len(shapeKey) > 0 && shareable(d, lits, shapeLits):
 		p.decisions.put(shapeKey, d, ttl)
 	default:
 		p.decisions.put(key, d, ttl)
