@@ -51,6 +51,17 @@ type Options struct {
 // zeroHash is the prev of a chain's first record.
 var zeroHash = strings.Repeat("0", 64)
 
+// chainHash is a record's hash as it is written, 64 hex digits: kept in
+// an array, not a string, so that writing a record does not allocate one.
+type chainHash [64]byte
+
+func hashOf(hex string) (h chainHash) {
+	copy(h[:], hex)
+	return h
+}
+
+func (h chainHash) String() string { return string(h[:]) }
+
 // ErrClosed: Record after Close.
 var ErrClosed = errors.New("auditlog: writer is closed")
 
@@ -69,7 +80,7 @@ type Writer struct {
 	stage     *stage // nil with SyncAlways
 	opened    time.Time
 	seq       uint64
-	prev      string
+	prev      chainHash
 	sinceCkpt int
 	lastCkpt  time.Time
 	syncedSeq uint64 // every record up to here is on disk
@@ -116,7 +127,7 @@ func OpenChain(o Options) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("auditlog: %w", err)
 	}
-	w := &Writer{o: o, prev: zeroHash, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &Writer{o: o, prev: hashOf(zeroHash), kick: make(chan struct{}, 1), done: make(chan struct{})}
 	w.synced = sync.NewCond(&w.mu)
 	if o.CheckpointKey != nil {
 		pub := o.CheckpointKey.Public().(ed25519.PublicKey)
@@ -154,7 +165,7 @@ func OpenChain(o Options) (*Writer, error) {
 	w.opened = time.Now()
 	w.lastCkpt = time.Now()
 	if last != nil {
-		w.seq, w.prev = last.seq, last.hash
+		w.seq, w.prev = last.seq, hashOf(last.hash)
 	}
 	// Records staged by a run that died before flushing them.
 	staged, err := readStage(o.Path)
@@ -162,14 +173,14 @@ func OpenChain(o Options) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("auditlog: %w", err)
 	}
-	recovered := stagedContinuation(staged, w.seq, w.prev)
+	recovered := stagedContinuation(staged, w.seq, w.prev.String())
 	for _, e := range recovered {
 		if err := w.writeFile(e.raw); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("auditlog: recovering staged records: %w", err)
 		}
 		w.size += int64(len(e.raw))
-		w.seq, w.prev = e.seq, e.hash
+		w.seq, w.prev = e.seq, hashOf(e.hash)
 		last, clean = &tailRecord{seq: e.seq, hash: e.hash}, false
 	}
 	if len(recovered) > 0 {
@@ -589,7 +600,7 @@ func (w *Writer) appendPrepared(ev *Event, pr *prepared) (uint64, error) {
 	ch = strconv.AppendUint(ch, ev.Seq, 10)
 	sq := len(ch)
 	ch = append(ch, `"rrproxy.chain.prev":"`...)
-	ch = append(ch, w.prev...)
+	ch = append(ch, w.prev[:]...)
 	ch = append(ch, '"')
 	w.chainBuf = ch
 	// Sorted: "@timestamp" < "event.sequence" < "rrproxy.chain.prev".
@@ -617,7 +628,8 @@ func (w *Writer) appendPrepared(ev *Event, pr *prepared) (uint64, error) {
 		return 0, err
 	}
 	w.size += int64(len(line))
-	w.seq, w.prev = ev.Seq, string(line[k-2*len(sum):k])
+	w.seq = ev.Seq
+	copy(w.prev[:], line[k-2*len(sum):k])
 	w.sinceCkpt++
 	return ev.Seq, nil
 }
@@ -722,9 +734,9 @@ func (w *Writer) checkpoint() error {
 	if w.o.CheckpointKey == nil {
 		return nil
 	}
-	msg := fmt.Sprintf("rrproxy-audit-checkpoint-v1\n%s\n%d\n%s\n", w.o.Instance, w.seq, w.prev)
+	msg := fmt.Sprintf("rrproxy-audit-checkpoint-v1\n%s\n%d\n%s\n", w.o.Instance, w.seq, w.prev.String())
 	sig := ed25519.Sign(w.o.CheckpointKey, []byte(msg))
-	ev := &Event{Action: "checkpoint", Outcome: "success", CheckpointSeq: w.seq, CheckpointHash: w.prev,
+	ev := &Event{Action: "checkpoint", Outcome: "success", CheckpointSeq: w.seq, CheckpointHash: w.prev.String(),
 		CheckpointKeyID: w.keyID, CheckpointSig: base64.StdEncoding.EncodeToString(sig)}
 	if _, err := w.append(ev); err != nil {
 		return err
