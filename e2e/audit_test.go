@@ -31,6 +31,16 @@ func TestNoAuditNoQuery(t *testing.T) {
 	if err := db.QueryRow("SELECT COUNT(*) FROM subjects").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
+	// Allowed and denied statements are counted, each under its label.
+	if _, err := db.Exec("DELETE FROM subjects"); err == nil {
+		t.Fatal("DELETE through the proxy succeeded")
+	}
+	if a := testutil.ToFloat64(metrics.Statements.WithLabelValues("allowed")); a < 1 {
+		t.Errorf(`rrproxy_statements_total{decision="allowed"} = %v after an allowed SELECT`, a)
+	}
+	if d := testutil.ToFloat64(metrics.Statements.WithLabelValues("denied")); d != 1 {
+		t.Errorf(`rrproxy_statements_total{decision="denied"} = %v after one denied DELETE`, d)
+	}
 	rec.broken.Store(true)
 	_, err := db.Query("SELECT COUNT(*) FROM subjects")
 	mysqlErr(t, err, 1105, "audit log cannot be written")

@@ -178,9 +178,9 @@ func (s *session) record(ev *auditlog.Event) (uint64, error) {
 		case err != nil:
 			m.AuditFailures.Inc()
 		case ev.Action == "statement" && ev.Phase == "intent":
-			m.Statements.WithLabelValues("allowed").Inc()
+			m.allowed.Inc()
 		case ev.Action == "statement" && ev.Phase == "denied":
-			m.Statements.WithLabelValues("denied").Inc()
+			m.denied.Inc()
 		case ev.Action == "login":
 			m.Logins.WithLabelValues(ev.Outcome).Inc()
 		case ev.Action == "connect":
@@ -884,7 +884,7 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	}
 	// The statement's SQL was decided at PREPARE; the zero Decision is an
 	// allow that carries that forward.
-	_, _, err := s.forwardChecked(name, fmt.Sprintf("statement %d: %s", id, ps.sql), authz.Decision{}, pkt, relay)
+	_, _, err := s.forwardChecked(name, ps.label(id), authz.Decision{}, pkt, relay)
 	return err
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/rrproxy/rrproxy/authz"
@@ -243,6 +244,17 @@ type prepared struct {
 	params int
 	types  []byte
 	long   map[uint16]*longParam
+	text   string // label
+}
+
+// label is how the audit log names each EXECUTE, FETCH or RESET of this
+// statement, "statement <id>: <sql>": built at the first, not formatted
+// again for every execution.
+func (ps *prepared) label(id uint32) string {
+	if ps.text == "" {
+		ps.text = "statement " + strconv.FormatUint(uint64(id), 10) + ": " + ps.sql
+	}
+	return ps.text
 }
 
 // errPolicyChanged: the policy changed since PREPARE and now rewrites
