@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -326,4 +327,65 @@ func TestArgonSlotsMatchCPUs(t *testing.T) {
 	if got, want := cap(argonSlots), runtime.GOMAXPROCS(0); got != want {
 		t.Errorf("argon2id verifications capped at %d, want GOMAXPROCS %d", got, want)
 	}
+}
+
+// TestArgonMemoryReleasedAfterBurst: once a burst of argon2id hashes is
+// over, their memory is handed back with one forced collection, not one
+// per hash and not during the burst.
+func TestArgonMemoryReleasedAfterBurst(t *testing.T) {
+	// A release scheduled by an earlier test's logins runs first, with
+	// the real settings.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		argonIdle.Lock()
+		pending := argonIdle.timer != nil
+		argonIdle.Unlock()
+		if !pending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an earlier burst's release never ran")
+		}
+	}
+	var released atomic.Int32
+	argonIdle.Lock()
+	oldAfter, oldFree := releaseAfter, freeOSMemory
+	releaseAfter, freeOSMemory = 100*time.Millisecond, func() { released.Add(1) }
+	argonIdle.Unlock()
+	defer func() {
+		argonIdle.Lock()
+		releaseAfter, freeOSMemory = oldAfter, oldFree
+		argonIdle.Unlock()
+	}()
+	waitFor := func(n int32) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for released.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d releases after the burst, want %d", released.Load(), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	burst := func() {
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				if dummyHash.verify("not the password") {
+					t.Error("a wrong password verified")
+				}
+			})
+		}
+		wg.Wait()
+	}
+	burst()
+	if n := released.Load(); n != 0 {
+		t.Fatalf("%d releases right after the burst, want none before it has been quiet for %v", n, releaseAfter)
+	}
+	waitFor(1)
+	time.Sleep(3 * releaseAfter)
+	if n := released.Load(); n != 1 {
+		t.Fatalf("%d releases for one burst, want 1", n)
+	}
+	burst()
+	waitFor(2)
 }
