@@ -37,15 +37,15 @@ GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;`); err != nil {
 	res := &AuditCost{Rounds: rounds}
 	for range rounds {
 		for _, mode := range []string{"Off", "Batch"} {
-			qps, err := b.runAuditBench(ctx, test, mode, benchtime)
+			qps, proxyCPU, cpu, err := b.runAuditBench(ctx, test, mode, benchtime)
 			if err != nil {
 				return err
 			}
-			log.Printf("audit %-5s %8.0f q/s", mode, qps)
+			log.Printf("audit %-5s %8.0f q/s  CPU per query %6.1f µs proxy and clients, %6.1f µs with MariaDB", mode, qps, proxyCPU, cpu)
 			if mode == "Off" {
-				res.OffQPS = append(res.OffQPS, qps)
+				res.OffQPS, res.OffCPU, res.OffProxyCPU = append(res.OffQPS, qps), append(res.OffCPU, cpu), append(res.OffProxyCPU, proxyCPU)
 			} else {
-				res.BatchQPS = append(res.BatchQPS, qps)
+				res.BatchQPS, res.BatchCPU, res.BatchProxyCPU = append(res.BatchQPS, qps), append(res.BatchCPU, cpu), append(res.BatchProxyCPU, proxyCPU)
 			}
 		}
 	}
@@ -54,28 +54,49 @@ GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;`); err != nil {
 	// load, CPU frequency) then cancels instead of deciding the result.
 	for i := range res.OffQPS {
 		res.Ratios = append(res.Ratios, res.BatchQPS[i]/res.OffQPS[i])
+		if res.OffCPU[i] > 0 && res.BatchCPU[i] > 0 {
+			res.CPURatios = append(res.CPURatios, res.OffCPU[i]/res.BatchCPU[i])
+		}
 	}
-	res.Ratio = median(res.Ratios)
+	res.Ratio, res.CPURatio = median(res.Ratios), median(res.CPURatios)
 	b.res.Audit = res
 	return nil
 }
 
-var queriesPerSec = regexp.MustCompile(`([\d.]+) queries/s`)
+var (
+	queriesPerSec = regexp.MustCompile(`([\d.]+) queries/s`)
+	clientCPU     = regexp.MustCompile(`([\d.]+) proxy\+client-cpu-us/query`)
+	serverCPU     = regexp.MustCompile(`([\d.]+) server-cpu-us/query`)
+)
 
-func (b *bench) runAuditBench(ctx context.Context, test, mode, benchtime string) (float64, error) {
+// runAuditBench returns queries per second and the CPU time per query
+// (µs) of the proxy and its clients, and of those and MariaDB together
+// (0 if the benchmark could not measure MariaDB's).
+func (b *bench) runAuditBench(ctx context.Context, test, mode, benchtime string) (qps, proxyCPU, cpu float64, err error) {
 	c := exec.CommandContext(ctx, test, "-test.run", "^$", "-test.bench", "^BenchmarkPointSelectAudit"+mode+"$", "-test.benchtime", benchtime)
 	c.Dir = "e2e"
 	c.Env = append(os.Environ(), fmt.Sprintf("RRPROXY_TEST_MARIADB=root:%s@tcp(%s)/", loaderPW, b.db.addr()),
-		"RRPROXY_TEST_MARIADB_CA="+filepath.Join(b.certs, "ca.pem"))
+		"RRPROXY_TEST_MARIADB_CA="+filepath.Join(b.certs, "ca.pem"),
+		"RRPROXY_TEST_MARIADB_PID="+strconv.Itoa(b.db.cmd.Process.Pid))
 	out, err := c.CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("e2e benchmark %s: %v\n%s", mode, err, out)
+		return 0, 0, 0, fmt.Errorf("e2e benchmark %s: %v\n%s", mode, err, out)
 	}
 	m := queriesPerSec.FindSubmatch(out)
 	if m == nil {
-		return 0, fmt.Errorf("e2e benchmark %s: no queries/s in\n%s", mode, out)
+		return 0, 0, 0, fmt.Errorf("e2e benchmark %s: no queries/s in\n%s", mode, out)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	qps, err = strconv.ParseFloat(string(m[1]), 64)
+	cm, sm := clientCPU.FindSubmatch(out), serverCPU.FindSubmatch(out)
+	if err != nil || cm == nil {
+		return qps, 0, 0, err
+	}
+	cc, _ := strconv.ParseFloat(string(cm[1]), 64)
+	if sm == nil {
+		return qps, cc, 0, nil
+	}
+	sc, _ := strconv.ParseFloat(string(sm[1]), 64)
+	return qps, cc, cc + sc, nil
 }
 
 func median(xs []float64) float64 {

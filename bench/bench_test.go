@@ -73,8 +73,9 @@ func TestSmoke(t *testing.T) {
 	if len(r.Idle) != 2 || r.Idle[1].Conns != p.idleConns || r.Idle[1].RSSAfterMB <= 0 {
 		t.Errorf("idle runs: %+v", r.Idle)
 	}
-	if r.Audit == nil || len(r.Audit.OffQPS) != 1 || r.Audit.Ratio <= 0 {
-		t.Errorf("audit cost: %+v", r.Audit)
+	if r.Audit == nil || len(r.Audit.OffQPS) != 1 || r.Audit.Ratio <= 0 ||
+		len(r.Audit.OffProxyCPU) != 1 || r.Audit.OffProxyCPU[0] <= 0 || r.Audit.CPURatio <= 0 {
+		t.Errorf("audit cost (QPS and CPU per query): %+v", r.Audit)
 	}
 	names := map[string]bool{}
 	for _, g := range r.GoBench {

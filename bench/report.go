@@ -111,6 +111,11 @@ func goals(r *Results) []Goal {
 		add("Audit (batch) QPS / audit off, in-process point selects", "≥ 95%", a.Ratio,
 			fmt.Sprintf("%.0f%% (median of %d alternating rounds, each %s; medians %.0f / %.0f q/s)", 100*a.Ratio, a.Rounds, pcts(a.Ratios), median(a.BatchQPS), median(a.OffQPS)), a.Ratio >= 0.95)
 	}
+	if a := r.Audit; a != nil && a.CPURatio > 0 {
+		add("Audit (batch) / audit off by CPU per query (proxy, clients and MariaDB: the QPS ratio of a saturated machine)", "≥ 95%", a.CPURatio,
+			fmt.Sprintf("%.0f%% (median of %d rounds, each %s; medians %.1f / %.1f µs per query; the audit log's share, batch − off in the proxy's process: %.1f µs per statement)",
+				100*a.CPURatio, len(a.CPURatios), pcts(a.CPURatios), median(a.OffCPU), median(a.BatchCPU), median(a.BatchProxyCPU)-median(a.OffProxyCPU)), a.CPURatio >= 0.95)
+	}
 	for _, s := range r.Storm {
 		if s.Target == TargetRRProxyTLS {
 			add("Connection storm, TLS + full auth ("+s.Credential+")", "≥ 1,000 logins/s", s.PerSec,

@@ -143,4 +143,17 @@ type AuditCost struct {
 	// batch one); Ratio is their median.
 	Ratios []float64 `json:"ratios"`
 	Ratio  float64   `json:"ratio"`
+	// OffCPU and BatchCPU are the CPU time per query of the benchmark's
+	// process (proxy and clients) plus MariaDB's, in µs, and
+	// OffProxyCPU and BatchProxyCPU the process's alone; CPURatios are
+	// off/batch per round (the throughput ratio of a saturated machine,
+	// a check on the QPS ratio), and CPURatio their median. The
+	// difference of the process's medians is what the audit log costs a
+	// statement in CPU.
+	OffCPU        []float64 `json:"off_cpu_us_per_query,omitempty"`
+	BatchCPU      []float64 `json:"batch_cpu_us_per_query,omitempty"`
+	OffProxyCPU   []float64 `json:"off_proxy_cpu_us_per_query,omitempty"`
+	BatchProxyCPU []float64 `json:"batch_proxy_cpu_us_per_query,omitempty"`
+	CPURatios     []float64 `json:"cpu_ratios,omitempty"`
+	CPURatio      float64   `json:"cpu_ratio,omitempty"`
 }

@@ -1,12 +1,18 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rrproxy/rrproxy/auditlog"
 )
@@ -62,6 +68,8 @@ func benchPointSelect(b *testing.B, mode string) {
 		c.Close() // back to the pool, still logged in
 	}
 	var next atomic.Int64
+	server := serverCPU(b)
+	cpu0, srv0 := processCPU(), server()
 	b.SetParallelism(pointSelectParallelism)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -76,9 +84,76 @@ func benchPointSelect(b *testing.B, mode string) {
 			}
 		}
 	})
+	b.StopTimer()
+	cpu, srv := processCPU()-cpu0, server()-srv0
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
 	b.ReportMetric(float64(clients), "clients")
+	// CPU per query of this process (the proxy and its clients) and of
+	// MariaDB: on a saturated machine throughput is the inverse of their
+	// sum, a check on queries/s, and the difference between audit modes
+	// in this process is what the audit log costs a statement
+	// (./bench/run.sh reports both).
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "proxy+client-cpu-us/query")
+	if srv0 >= 0 {
+		b.ReportMetric(float64(srv.Microseconds())/float64(b.N), "server-cpu-us/query")
+	}
 }
+
+// processCPU is this process's CPU time, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serverCPU returns a reader of the upstream MariaDB's CPU time, from its
+// pid file and /proc; the reader returns -1 if the server is not a
+// process on this machine that can be found that way.
+func serverCPU(b *testing.B) func() time.Duration {
+	none := func() time.Duration { return -1 }
+	// ./bench/run.sh names the pid of the MariaDB it started.
+	pid := os.Getenv("RRPROXY_TEST_MARIADB_PID")
+	if pid == "" {
+		db, err := sql.Open("mysql", rootDSN)
+		if err != nil {
+			return none
+		}
+		defer db.Close()
+		var pidFile string
+		if err := db.QueryRow("SELECT @@pid_file").Scan(&pidFile); err != nil {
+			b.Logf("server CPU not measured: %v", err)
+			return none
+		}
+		raw, err := os.ReadFile(pidFile)
+		if err != nil {
+			b.Logf("server CPU not measured (set RRPROXY_TEST_MARIADB_PID): %v", err)
+			return none
+		}
+		pid = strings.TrimSpace(string(raw))
+	}
+	stat := "/proc/" + pid + "/stat"
+	return func() time.Duration {
+		data, err := os.ReadFile(stat)
+		if err != nil {
+			return -1
+		}
+		// utime and stime are fields 14 and 15, counted after the
+		// parenthesised command name (which may hold spaces).
+		f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		if len(f) < 13 {
+			return -1
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		return time.Duration(ut+st) * time.Second / clockTicks
+	}
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on
+// every Linux this runs on.
+const clockTicks = 100
 
 // discardRecorder accepts every record and keeps none: the proxy
 // without an audit log, as the baseline the audit's cost is measured

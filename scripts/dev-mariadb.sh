@@ -23,5 +23,6 @@ mariadb --socket="$dir/data/sock" -uroot -e "ALTER USER 'root'@'localhost' IDENT
 cat >"$dir/env" <<ENV
 export RRPROXY_TEST_MARIADB="root:rrproxy-test-root@tcp(127.0.0.1:$port)/"
 export RRPROXY_TEST_MARIADB_CA="$dir/certs/ca.pem"
+export RRPROXY_TEST_MARIADB_PID="$(cat "$dir/pid")"
 ENV
 echo "MariaDB on 127.0.0.1:$port (pid $(cat "$dir/pid")); source $dir/env"
