@@ -110,7 +110,7 @@ var (
 		last  time.Time
 	}
 	// Both are read under argonIdle's lock; tests change them.
-	releaseAfter = 5 * time.Second
+	releaseAfter = 2 * time.Second
 	freeOSMemory = debug.FreeOSMemory
 )
 

@@ -33,7 +33,10 @@ type plan struct {
 }
 
 func quickPlan() plan {
-	return plan{mode: "quick", tableSize: 20_000, wideRows: 200_000, runSeconds: 2, threads: []int{1, 8, 32},
+	// One-second runs: the sixty sysbench runs are most of a quick run,
+	// and the issue asks for about two minutes. Quick figures are the
+	// noisier for it; the full run is what to quote.
+	return plan{mode: "quick", tableSize: 20_000, wideRows: 200_000, runSeconds: 1, threads: []int{1, 8, 32},
 		psModes:  map[string][]string{"oltp_point_select": {"auto", "disable"}, "oltp_read_only": {"auto"}},
 		stormFor: 3 * time.Second, stormWorker: 8, idleConns: 2000, goBenchTime: "200ms"}
 }
