@@ -489,7 +489,14 @@ var preparedPool = sync.Pool{New: func() any {
 
 // maxLine bounds the length of pr's line once the chain members (time,
 // sequence, previous hash, hash) are added: each is at most 96 bytes.
-func (pr *prepared) maxLine() int { return len(pr.buf) + len(pr.members) + 4*96 + 3 }
+// The members are counted one by one: an Origin's are not in pr.buf.
+func (pr *prepared) maxLine() int {
+	n := 4*96 + 3
+	for _, m := range pr.members {
+		n += len(m.enc) + 1
+	}
+	return n
+}
 
 // release returns pr to the pool; pr must not be used afterwards.
 func (pr *prepared) release() {

@@ -227,3 +227,59 @@ func TestCrashRecoversBothHalves(t *testing.T) {
 		t.Fatalf("last acknowledged record %d, chain ends at %d", last, c.LastSequence)
 	}
 }
+
+// TestRecordWithOriginWaitsWhenHalfIsFull: a record's size estimate
+// (whether it may have to write the log itself, and so wait for the
+// flusher) counts its Origin's members too. Without them a record that
+// fills the half was taken to fit and then refused with errBusy.
+func TestRecordWithOriginWaitsWhenHalfIsFull(t *testing.T) {
+	dir := t.TempDir()
+	w, err := OpenChain(Options{Path: filepath.Join(dir, "a.jsonl"), Sync: SyncBatch, StageBytes: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := NewOrigin(&Event{User: "alice", Client: strings.Repeat("c", 1500), SessionID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func() *Event { return &Event{Action: "statement", Outcome: "unknown", Statement: "SELECT 1", Origin: o} }
+	w.mu.Lock()
+	w.busy = true // the flusher is writing
+	w.mu.Unlock()
+	// Stage records while they fit; the one after must wait, not fail.
+	waited := make(chan error, 1)
+	go func() {
+		for {
+			w.mu.Lock()
+			full := !w.stage.room(1700)
+			w.mu.Unlock()
+			if full {
+				_, err := w.Record(ev())
+				waited <- err
+				return
+			}
+			if _, err := w.Record(ev()); err != nil {
+				waited <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-waited:
+		t.Fatalf("a record with no room in the half returned while the flusher ran: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	w.mu.Lock()
+	w.busy = false
+	w.synced.Broadcast()
+	w.mu.Unlock()
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify([]string{dir}, VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
