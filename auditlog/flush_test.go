@@ -242,7 +242,9 @@ func TestRecordWithOriginWaitsWhenHalfIsFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := func() *Event { return &Event{Action: "statement", Outcome: "unknown", Statement: "SELECT 1", Origin: o} }
+	ev := func() *Event {
+		return &Event{Action: "statement", Outcome: "unknown", Statement: "SELECT 1", Origin: o}
+	}
 	w.mu.Lock()
 	w.busy = true // the flusher is writing
 	w.mu.Unlock()
