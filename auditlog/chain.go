@@ -96,7 +96,6 @@ type Writer struct {
 	done     chan struct{}
 	bg       sync.WaitGroup
 	closed   bool
-	stopped  bool // audit-stop is written: Record refuses (Close)
 	buf      []byte
 	chainBuf []byte // the chain members of the record being written
 	line     []byte // the record as written
@@ -587,7 +586,7 @@ func appendTimestamp(dst []byte, t time.Time) []byte {
 // appendPrepared adds the chain members to pr and writes it; w.mu is
 // held.
 func (w *Writer) appendPrepared(ev *Event, pr *prepared) (uint64, error) {
-	if w.closed || w.stopped {
+	if w.closed {
 		return 0, ErrClosed
 	}
 	if ev.Time.IsZero() {
@@ -699,17 +698,22 @@ func (w *Writer) drainLocked() error {
 
 // writeFile appends b, whole records, to the log; w.mu is held.
 func (w *Writer) writeFile(b []byte) error {
-	if n, err := w.f.WriteAt(b, w.fileSize); err != nil || n != len(b) {
-		// Leave no partial record behind: the next record would
-		// otherwise follow garbage. If the cut fails too, the next
-		// write overwrites from the same offset anyway.
-		_ = w.f.Truncate(w.fileSize)
-		if err == nil {
-			err = io.ErrShortWrite
-		}
-		return fmt.Errorf("auditlog: write: %w", err)
+	if err := writeRecords(w.f, b, w.fileSize); err != nil {
+		return err
 	}
 	w.fileSize += int64(len(b))
+	return nil
+}
+
+// writeRecords writes b, whole records, to f at offset at (the end of
+// its complete records). On failure it leaves no partial record behind:
+// the next record would otherwise follow garbage. If the cut fails too,
+// the next write overwrites from the same offset anyway.
+func writeRecords(f *os.File, b []byte, at int64) error {
+	if n, err := f.WriteAt(b, at); err != nil || n != len(b) {
+		_ = f.Truncate(at)
+		return fmt.Errorf("auditlog: write: %w", cmp.Or(err, io.ErrShortWrite))
+	}
 	return nil
 }
 
@@ -963,10 +967,7 @@ func (w *Writer) flush() {
 	// while busy: Record quiesces first.
 	var werr, serr error
 	if len(data) > 0 {
-		if n, err := f.WriteAt(data, at); err != nil || n != len(data) {
-			_ = f.Truncate(at) // no partial record left behind
-			werr = fmt.Errorf("auditlog: write: %w", cmp.Or(err, io.ErrShortWrite))
-		}
+		werr = writeRecords(f, data, at)
 	}
 	if werr == nil && batch {
 		if err := fdatasyncFn(f); err != nil {
@@ -1026,7 +1027,6 @@ func (w *Writer) Close() error {
 	if _, e := w.append(&Event{Action: "audit-stop", Outcome: "success"}); e != nil {
 		err = errors.Join(err, e)
 	}
-	w.stopped = true
 	w.closed = true
 	derr := w.drainLocked()
 	err = errors.Join(err, derr, w.f.Sync(), w.closeFiles(derr == nil))
