@@ -42,10 +42,6 @@ const (
 	keyShape byte = 3
 )
 
-func decisionKey(id *Identity, s Session, kind byte, sql string) string {
-	return string(appendDecisionKey(nil, id, s, kind, sql))
-}
-
 // appendDecisionKey appends the cache key of sql to dst; nil if the
 // text is too long to cache. CheckQuery builds keys into a pooled buffer
 // and looks them up without making a string (get): a cache hit, the

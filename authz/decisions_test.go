@@ -1053,7 +1053,7 @@ func TestDecisionCache(t *testing.T) {
 	if d := p.CheckQuery(alice, study, "SELECT * FROM visits"); !d.Cached || d.Err != nil {
 		t.Fatalf("star over visits, again: cached=%v err=%v", d.Cached, d.Err)
 	}
-	e := p.decisions.m[decisionKey(alice, study, keyText, "SELECT * FROM visits")]
+	e := p.decisions.m[string(appendDecisionKey(nil, alice, study, keyText, "SELECT * FROM visits"))]
 	if left := time.Until(e.expires); left <= 0 || left > CatalogTTL {
 		t.Fatalf("a catalog-dependent decision expires in %v, want within %v", left, CatalogTTL)
 	}
