@@ -275,19 +275,14 @@ func TestNothingAfterAuditStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The flusher is running.
-	w.mu.Lock()
-	w.busy = true
-	w.mu.Unlock()
+	holdFlusher(w)
 	closed := make(chan error, 1)
 	go func() { closed <- w.Close() }()
 	time.Sleep(20 * time.Millisecond) // Close is waiting for the flusher
 	if _, err := w.Record(&Event{Action: "statement", Outcome: "unknown", Statement: "SELECT 'staged while the flusher runs'"}); err != nil {
 		t.Fatalf("Record while the flusher runs and Close waits: %v", err)
 	}
-	w.mu.Lock()
-	w.busy = false
-	w.synced.Broadcast()
-	w.mu.Unlock()
+	releaseFlusher(w)
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// holdFlusher makes w behave as if its background flusher were writing
+// the log (busy) until releaseFlusher.
+func holdFlusher(w *Writer) {
+	w.mu.Lock()
+	w.busy = true
+	w.mu.Unlock()
+}
+
+func releaseFlusher(w *Writer) {
+	w.mu.Lock()
+	w.busy = false
+	w.synced.Broadcast()
+	w.mu.Unlock()
+}
+
 // TestStagingDoesNotWaitForFlusher: while the background flusher writes
 // one half of the stage to the log outside the lock, a record that fits
 // in the other half is staged at once; one that may not fit (and so has
@@ -25,9 +40,7 @@ func TestStagingDoesNotWaitForFlusher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.mu.Lock()
-	w.busy = true // the flusher is writing
-	w.mu.Unlock()
+	holdFlusher(w)
 	staged := make(chan error, 1)
 	go func() {
 		_, err := w.Record(&Event{Action: "statement", Outcome: "unknown", Statement: "SELECT 'small'"})
@@ -52,10 +65,7 @@ func TestStagingDoesNotWaitForFlusher(t *testing.T) {
 		t.Fatalf("a record too big for the stage's half was written while the flusher ran (err %v)", err)
 	default:
 	}
-	w.mu.Lock()
-	w.busy = false
-	w.synced.Broadcast()
-	w.mu.Unlock()
+	releaseFlusher(w)
 	if err := <-big; err != nil {
 		t.Fatal(err)
 	}
@@ -245,9 +255,7 @@ func TestRecordWithOriginWaitsWhenHalfIsFull(t *testing.T) {
 	ev := func() *Event {
 		return &Event{Action: "statement", Outcome: "unknown", Statement: "SELECT 1", Origin: o}
 	}
-	w.mu.Lock()
-	w.busy = true // the flusher is writing
-	w.mu.Unlock()
+	holdFlusher(w)
 	// Stage records while they fit; the one after must wait, not fail.
 	waited := make(chan error, 1)
 	go func() {
@@ -271,10 +279,7 @@ func TestRecordWithOriginWaitsWhenHalfIsFull(t *testing.T) {
 		t.Fatalf("a record with no room in the half returned while the flusher ran: %v", err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	w.mu.Lock()
-	w.busy = false
-	w.synced.Broadcast()
-	w.mu.Unlock()
+	releaseFlusher(w)
 	if err := <-waited; err != nil {
 		t.Fatal(err)
 	}
