@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rrproxy/rrproxy/internal/procstat"
 )
 
 // procGroup stops, by pid, every process the run started (never by name:
@@ -54,21 +56,13 @@ type procStat struct {
 	hwmMB      float64 // VmHWM, the peak resident set
 }
 
-// clockTicks is USER_HZ, which Linux fixes at 100 for /proc/<pid>/stat.
-const clockTicks = 100
-
 func readProc(pid int) (procStat, error) {
 	var st procStat
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	cpu, err := procstat.CPU(pid)
 	if err != nil {
 		return st, err
 	}
-	// Fields after the command name, which is in parentheses and may
-	// hold spaces: state is field 3, utime 14, stime 15.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	st.cpuSeconds = (ut + stime) / clockTicks
+	st.cpuSeconds = cpu.Seconds()
 	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return st, err

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rrproxy/rrproxy/auditlog"
+	"github.com/rrproxy/rrproxy/internal/procstat"
 )
 
 // Point selects through the proxy from concurrent clients, with the
@@ -133,27 +133,19 @@ func serverCPU(b *testing.B) func() time.Duration {
 		}
 		pid = strings.TrimSpace(string(raw))
 	}
-	stat := "/proc/" + pid + "/stat"
+	n, err := strconv.Atoi(pid)
+	if err != nil {
+		b.Logf("server CPU not measured: pid %q", pid)
+		return none
+	}
 	return func() time.Duration {
-		data, err := os.ReadFile(stat)
+		cpu, err := procstat.CPU(n)
 		if err != nil {
 			return -1
 		}
-		// utime and stime are fields 14 and 15, counted after the
-		// parenthesised command name (which may hold spaces).
-		f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-		if len(f) < 13 {
-			return -1
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		return time.Duration(ut+st) * time.Second / clockTicks
+		return cpu
 	}
 }
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on
-// every Linux this runs on.
-const clockTicks = 100
 
 // discardRecorder accepts every record and keeps none: the proxy
 // without an audit log, as the baseline the audit's cost is measured
