@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,6 +61,14 @@ func TestSmoke(t *testing.T) {
 	for _, s := range r.Stream {
 		if s.Rows != p.wideRows || s.MBps <= 0 {
 			t.Errorf("stream run: %+v", s)
+		}
+		// The goal targets are read in rounds; HAProxy once.
+		wantRounds := p.streamRounds
+		if s.Target == TargetHAProxy {
+			wantRounds = 0
+		}
+		if len(s.RoundsMBps) != wantRounds || (wantRounds > 0 && !slices.Contains(s.RoundsMBps, s.MBps)) {
+			t.Errorf("stream %s: rounds %v, want %d holding the median %.1f", s.Target, s.RoundsMBps, wantRounds, s.MBps)
 		}
 	}
 	if len(r.Storm) != 4 {

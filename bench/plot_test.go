@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -146,5 +147,31 @@ func TestFormatQPS(t *testing.T) {
 	}
 	if got := thousands(2000000); got != "2,000,000" {
 		t.Errorf("thousands(2000000) = %q", got)
+	}
+}
+
+// TestMedianStream: a target read in rounds reports its median round,
+// every round's MB/s in the order run and the largest RSS of any; the
+// goal line pairs rounds of the two targets one by one.
+func TestMedianStream(t *testing.T) {
+	direct := medianStream([]StreamRun{{Target: TargetDirect, MBps: 100, Seconds: 4}, {Target: TargetDirect, MBps: 80, Seconds: 5}, {Target: TargetDirect, MBps: 90, Seconds: 4.4}})
+	if direct.MBps != 90 || direct.Seconds != 4.4 || !slices.Equal(direct.RoundsMBps, []float64{100, 80, 90}) {
+		t.Errorf("median of three: %+v", direct)
+	}
+	proxy := medianStream([]StreamRun{{MBps: 95, ProxyMaxRSSMB: 30}, {MBps: 60, ProxyMaxRSSMB: 41}, {MBps: 85, ProxyMaxRSSMB: 35}})
+	if proxy.MBps != 85 || proxy.ProxyMaxRSSMB != 41 {
+		t.Errorf("median %.0f MB/s (want 85), RSS %.0f MB (want the largest, 41)", proxy.MBps, proxy.ProxyMaxRSSMB)
+	}
+	if got, want := streamRounds(proxy, direct), ", medians of 3 rounds; each round 95% 75% 94%"; got != want {
+		t.Errorf("streamRounds = %q, want %q", got, want)
+	}
+	// Two rounds: the lower is the median (no averaging of rates).
+	if two := medianStream([]StreamRun{{MBps: 70}, {MBps: 90}}); two.MBps != 70 {
+		t.Errorf("median of two = %.0f, want 70", two.MBps)
+	}
+	// One read: no rounds listed, and nothing to pair.
+	one := medianStream([]StreamRun{{MBps: 50}})
+	if one.MBps != 50 || one.RoundsMBps != nil || streamRounds(one, direct) != "" {
+		t.Errorf("single read: %+v", one)
 	}
 }

@@ -88,6 +88,10 @@ type StreamRun struct {
 	// every 50 ms during the read.
 	ProxyMaxRSSMB   float64 `json:"proxy_max_rss_mb"`
 	ProxyCPUSeconds float64 `json:"proxy_cpu_seconds"`
+	// RoundsMBps is every round's MB/s in the order run, when the
+	// target was read more than once; the other fields are the median
+	// round's (ProxyMaxRSSMB: the largest of any round).
+	RoundsMBps []float64 `json:"rounds_mb_per_s,omitempty"`
 }
 
 // StormRun is a connection storm: workers opening new connections with
