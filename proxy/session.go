@@ -301,13 +301,22 @@ func (s *session) attach(ctx context.Context, db string) error {
 		}
 	}
 	for try := 0; ; try++ {
-		up, err := s.srv.pool.Acquire(ctx)
+		acquire := s.srv.pool.Acquire
+		if try >= 3 {
+			acquire = s.srv.pool.AcquireNew
+		}
+		up, err := acquire(ctx)
 		if err != nil {
 			return err
 		}
-		// A reset keeps the previous session's database; a session that
-		// asked for none must not inherit one.
-		if db == "" && up.db != "" && try < 3 {
+		// A reset keeps the previous session's database, and there is
+		// no command to select none: a session that asked for none
+		// must not inherit one. The proxy's idea of the current
+		// database must be the server's (an unqualified f() is checked
+		// against the current database's stored functions), so such a
+		// connection is never taken; after three of them, a new one is
+		// dialled.
+		if db == "" && up.db != "" {
 			s.srv.pool.Release(up, false)
 			continue
 		}

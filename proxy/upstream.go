@@ -131,6 +131,34 @@ func (p *Pool) Acquire(ctx context.Context) (*upConn, error) {
 	}
 }
 
+// AcquireNew dials a new connection, never reusing an idle one: for a
+// session that must not inherit state an idle connection may keep (the
+// database a previous session selected). It waits at most WaitTimeout
+// for a free slot.
+func (p *Pool) AcquireNew(ctx context.Context) (*upConn, error) {
+	timer := time.NewTimer(p.cfg.WaitTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case p.slots <- struct{}{}:
+			c, err := p.dial(ctx)
+			if err != nil {
+				<-p.slots
+				return nil, err
+			}
+			return c, nil
+		case c := <-p.idle:
+			// Every slot is taken, some by idle connections: close one
+			// to free its slot.
+			p.discard(c)
+		case <-timer.C:
+			return nil, ErrPoolExhausted
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // fresh checks an idle connection before reuse: lifetime, idle time, and
 // for connections idle a while, a ping (the server may have closed it).
 func (p *Pool) fresh(c *upConn) bool {
