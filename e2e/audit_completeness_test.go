@@ -409,16 +409,19 @@ func readAuditTrail(t *testing.T, path string) []*auditRec {
 	return out
 }
 
+// hexName is a name as catalog.go sends it: a utf8mb4 hex literal.
+const hexName = `_utf8mb4 X'(?:[0-9a-f]{2})*'`
+
 // The proxy's own statements, by exact template.
 var (
 	poolProbe     = "SELECT CONNECTION_ID(), @@SESSION.sql_mode"
 	setNamesRE    = regexp.MustCompile(`^SET NAMES [a-z0-9]+$`)
 	timeLimitRE   = regexp.MustCompile(`^SET SESSION max_statement_time = [0-9]+\.[0-9]{3}$`)
 	killQueryRE   = regexp.MustCompile(`^KILL QUERY ([0-9]+)$`)
-	catalogLookup = regexp.MustCompile(`^SELECT (COLUMN_NAME FROM information_schema\.COLUMNS WHERE TABLE_SCHEMA = '[^']*' AND TABLE_NAME = '[^']*' ORDER BY ORDINAL_POSITION LIMIT 4096` +
-		`|INDEX_NAME, COLUMN_NAME FROM information_schema\.STATISTICS WHERE TABLE_SCHEMA = '[^']*' AND TABLE_NAME = '[^']*' ORDER BY INDEX_NAME, SEQ_IN_INDEX LIMIT 4096` +
-		`|VIEW_DEFINITION FROM information_schema\.VIEWS WHERE TABLE_SCHEMA = '[^']*' AND TABLE_NAME = '[^']*' LIMIT 1` +
-		`|ROUTINE_NAME FROM information_schema\.ROUTINES WHERE ROUTINE_SCHEMA = '[^']*' AND ROUTINE_NAME = '[^']*' AND ROUTINE_TYPE = 'FUNCTION' LIMIT 1)$`)
+	catalogLookup = regexp.MustCompile(`^SELECT (CAST\(COLUMN_NAME AS BINARY\) FROM information_schema\.COLUMNS WHERE TABLE_SCHEMA = ` + hexName + ` AND TABLE_NAME = ` + hexName + ` ORDER BY ORDINAL_POSITION LIMIT 4096` +
+		`|CAST\(INDEX_NAME AS BINARY\), CAST\(COLUMN_NAME AS BINARY\) FROM information_schema\.STATISTICS WHERE TABLE_SCHEMA = ` + hexName + ` AND TABLE_NAME = ` + hexName + ` ORDER BY INDEX_NAME, SEQ_IN_INDEX LIMIT 4096` +
+		`|CAST\(VIEW_DEFINITION AS BINARY\) FROM information_schema\.VIEWS WHERE TABLE_SCHEMA = ` + hexName + ` AND TABLE_NAME = ` + hexName + ` LIMIT 1` +
+		`|CAST\(ROUTINE_NAME AS BINARY\) FROM information_schema\.ROUTINES WHERE ROUTINE_SCHEMA = ` + hexName + ` AND ROUTINE_NAME = ` + hexName + ` AND ROUTINE_TYPE = 'FUNCTION' LIMIT 1)$`)
 )
 
 type comparison struct {

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
+
+	"github.com/rrproxy/rrproxy/authz"
 )
 
 // Views in a schema the user may read, over objects she may not. vera
@@ -36,5 +39,77 @@ func TestLeakThroughViews(t *testing.T) {
 	} {
 		o := observeDriver(ctx, t, db, p.sql, false)
 		o.check(t, "view", p, true)
+	}
+}
+
+// TestViewCheckIgnoresSessionCharset: the catalog queries behind the
+// view check run on the user's own upstream session, and their answers
+// are cached for everyone, so the session's character sets must not
+// change them. With character_set_results = ascii, a view definition's
+// non-ASCII names came back as '?': the withheld column numéro_aléatoire
+// read as num?ro_al?atoire, matched no rule, and the view was allowed
+// (and cached as harmless for every session for a minute).
+func TestViewCheckIgnoresSessionCharset(t *testing.T) {
+	root := direct(t)
+	for _, q := range []string{
+		"DROP DATABASE IF EXISTS trialc", "CREATE DATABASE trialc",
+		"CREATE TABLE trialc.sujets (id INT PRIMARY KEY, `numéro_aléatoire` VARCHAR(32), site VARCHAR(8))",
+		"INSERT INTO trialc.sujets VALUES (1, 'MRK-RND-e1e1', 'FR-01')",
+		"CREATE VIEW trialc.codes AS SELECT id, `numéro_aléatoire` AS r FROM trialc.sujets",
+		"CREATE VIEW trialc.`sites_vérifiés` AS SELECT id, `numéro_aléatoire` AS r FROM trialc.sujets",
+		"CREATE VIEW trialc.sites AS SELECT id, site FROM trialc.sujets",
+		"GRANT SELECT, SHOW VIEW ON trialc.* TO " + svcUser,
+	} {
+		if _, err := root.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() { _, _ = root.Exec("DROP DATABASE IF EXISTS trialc") })
+	h, err := authz.HashPassword(veraPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := authz.Parse("charset-policy.yaml", []byte(fmt.Sprintf(`
+users:
+  vera: {password: %q, groups: [monitors]}
+groups:
+  monitors: {}
+rules:
+  - id: sites
+    to: [group:monitors]
+    allow: [trialc.*]
+  - id: randomisation-blinding
+    to: ["*"]
+    deny_columns: [trialc.sujets.numéro_aléatoire]
+`, h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
+	ctx := context.Background()
+	for _, set := range []string{
+		"SET character_set_results = ascii",
+		"SET NAMES latin1",
+		"SET character_set_connection = latin1",
+		"SET character_set_results = NULL",
+		"", // and the default, after all of them have filled the cache
+	} {
+		db := r.open("vera", veraPW, "trialc")
+		db.SetMaxOpenConns(1)
+		if set != "" {
+			if _, err := db.Exec(set); err != nil {
+				t.Fatalf("%s: %v", set, err)
+			}
+		}
+		for _, p := range []probe{
+			{"SELECT * FROM codes", refused},
+			{"SELECT r FROM codes WHERE id = 1", refused},
+			{"SELECT * FROM `sites_vérifiés`", refused},
+			{"SELECT * FROM sites", answered}, // the control
+		} {
+			o := observeDriver(ctx, t, db, p.sql, false)
+			o.check(t, "view under "+set, p, true)
+		}
+		db.Close()
 	}
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
@@ -37,12 +38,15 @@ func (s *session) catalog() sessionCatalog { return sessionCatalog{s} }
 func (c sessionCatalog) Columns(schema, table string) ([]string, error) {
 	// The query runs on the user's own upstream session, under the
 	// session variables they chose, and its answer is cached for every
-	// session: the explicit LIMIT overrides sql_select_limit, and names
-	// that are not plain UTF-8 (character_set_results = utf16, ...) are
-	// refused rather than cached.
-	rows, err := c.cached("columns\x00"+schema+"."+table, fmt.Sprintf(
-		"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION LIMIT %d",
-		quote(schema), quote(table), maxTableColumns), 1, func(rows [][]string) error {
+	// session, so it must not depend on them: the explicit LIMIT
+	// overrides sql_select_limit, names go in as utf8mb4 whatever
+	// character_set_connection is, and come back as binary, never
+	// converted to character_set_results (with ascii, a definition's
+	// non-ASCII names arrived as '?' and no longer matched the policy).
+	// Names that are still not plain UTF-8 are refused, not cached.
+	rows, err := c.cached(catalogKey("columns", schema, table), fmt.Sprintf(
+		"SELECT CAST(COLUMN_NAME AS BINARY) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION LIMIT %d",
+		catalogLiteral(schema), catalogLiteral(table), maxTableColumns), 1, func(rows [][]string) error {
 		for _, r := range rows {
 			if !plainName(r[0]) {
 				return fmt.Errorf("column names of %s.%s did not arrive as UTF-8 (session character_set_results?)", schema, table)
@@ -114,9 +118,19 @@ func plainName(s string) bool {
 	return true
 }
 
-func quote(s string) string {
-	s = strings.ReplaceAll(s, `\`, `\\`)
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+// catalogKey names a cached catalog answer. NUL, which no MySQL name
+// holds, separates the parts: with a dot, `a.b`.c and a.`b.c` shared
+// one key, and one's answer was given for the other.
+func catalogKey(kind, schema, name string) string {
+	return kind + "\x00" + schema + "\x00" + name
+}
+
+// catalogLiteral is s as a utf8mb4 string literal whose meaning does not
+// depend on the session's character_set_connection (a hex literal with
+// an introducer): under SET NAMES latin1 a quoted UTF-8 name matched
+// nothing, and a view looked like a table.
+func catalogLiteral(s string) string {
+	return "_utf8mb4 X'" + hex.EncodeToString([]byte(s)) + "'"
 }
 
 // queryRows runs a query whose result has ncols columns of text.
@@ -175,11 +189,11 @@ func (c *upConn) queryRows(q string, ncols int) ([][]string, error) {
 // Indexes lists t's indexes, name to columns, lower-case
 // (authz.IndexCatalog), from the same cache.
 func (c sessionCatalog) Indexes(schema, table string) (map[string][]string, error) {
-	rows, err := c.cached("index\x00"+schema+"."+table, fmt.Sprintf(
-		"SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY INDEX_NAME, SEQ_IN_INDEX LIMIT %d",
-		quote(schema), quote(table), maxTableColumns), 2, func(rows [][]string) error {
+	rows, err := c.cached(catalogKey("index", schema, table), fmt.Sprintf(
+		"SELECT CAST(INDEX_NAME AS BINARY), CAST(COLUMN_NAME AS BINARY) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY INDEX_NAME, SEQ_IN_INDEX LIMIT %d",
+		catalogLiteral(schema), catalogLiteral(table), maxTableColumns), 2, func(rows [][]string) error {
 		for _, r := range rows {
-			if !plainName(r[0]) {
+			if !plainName(r[0]) || !plainName(r[1]) {
 				return fmt.Errorf("index names of %s.%s did not arrive as UTF-8", schema, table)
 			}
 		}
@@ -201,9 +215,16 @@ func (c sessionCatalog) Indexes(schema, table string) (map[string][]string, erro
 // account needs SHOW VIEW on the schemas it reads, or definitions come
 // back empty and every view is refused.
 func (c sessionCatalog) ViewDefinition(schema, table string) (string, bool, error) {
-	defs, err := c.cached("view\x00"+schema+"."+table, fmt.Sprintf(
-		"SELECT VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s LIMIT 1",
-		quote(schema), quote(table)), 1, nil)
+	defs, err := c.cached(catalogKey("view", schema, table), fmt.Sprintf(
+		"SELECT CAST(VIEW_DEFINITION AS BINARY) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s LIMIT 1",
+		catalogLiteral(schema), catalogLiteral(table)), 1, func(rows [][]string) error {
+		for _, r := range rows {
+			if !utf8.ValidString(r[0]) {
+				return fmt.Errorf("the definition of view %s.%s is not UTF-8", schema, table)
+			}
+		}
+		return nil
+	})
 	if err != nil || len(defs) == 0 {
 		return "", false, err
 	}
@@ -213,8 +234,8 @@ func (c sessionCatalog) ViewDefinition(schema, table string) (string, bool, erro
 // IsStoredFunction reports whether schema has a stored function named
 // name (authz.RoutineCatalog), from the same cache.
 func (c sessionCatalog) IsStoredFunction(schema, name string) (bool, error) {
-	found, err := c.cached("function\x00"+schema+"."+name, fmt.Sprintf(
-		"SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s AND ROUTINE_NAME = %s AND ROUTINE_TYPE = 'FUNCTION' LIMIT 1",
-		quote(schema), quote(name)), 1, nil)
+	found, err := c.cached(catalogKey("function", schema, name), fmt.Sprintf(
+		"SELECT CAST(ROUTINE_NAME AS BINARY) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s AND ROUTINE_NAME = %s AND ROUTINE_TYPE = 'FUNCTION' LIMIT 1",
+		catalogLiteral(schema), catalogLiteral(name)), 1, nil)
 	return len(found) > 0, err
 }
