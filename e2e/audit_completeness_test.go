@@ -82,13 +82,16 @@ import (
 //     to the next person (session close), at most once per session that
 //     held the connection.
 //
-// Commands forwarded without any audit record, by design, and why they
-// are not statements:
+// Commands matched to no intent record, by design, and why they are not
+// statements (Ping, Statistics, Close stmt and Long Data each have a
+// `command` record written before they are forwarded, which this test
+// does not pair; audit_commands_test.go and longdata_test.go check
+// those):
 //
 //   - Connect, Quit: the pool's own connections opening and closing;
 //   - Ping (COM_PING, client's or the pool's liveness check): no data;
 //   - Statistics (COM_STATISTICS): the server's uptime and counters, no
-//     table data; forwarded unaudited (proxy/session.go passThrough);
+//     table data (proxy/session.go passThrough);
 //   - Close stmt (COM_STMT_CLOSE): frees a prepared statement, reads
 //     nothing, has no reply;
 //   - Long Data (COM_STMT_SEND_LONG_DATA): a parameter value for a later

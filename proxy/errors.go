@@ -67,6 +67,8 @@ func toMySQL(err error, seq uint64) (uint16, string, string) {
 		return mysql.ER_PARSE_ERROR, "42000", withSeq("rrproxy could not analyse this statement, so it was not run: "+unwrapMsg(err), seq)
 	case errors.Is(err, authz.ErrNoDatabase):
 		return mysql.ER_NO_DB_ERROR, "3D000", "No database selected: " + unwrapMsg(err)
+	case errors.Is(err, errLongDataLost):
+		return mysql.ER_UNKNOWN_ERROR, "HY000", withSeq("rrproxy: "+err.Error(), seq)
 	case errors.Is(err, ErrAuditUnavailable):
 		return mysql.ER_UNKNOWN_ERROR, "HY000", "rrproxy: the audit log cannot be written, so no statement can run; retry later"
 	case errors.Is(err, ErrUnknownCommand):

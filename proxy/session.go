@@ -846,10 +846,19 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 		}
 		return s.sendNoReply(pkt)
 	case mysql.COM_STMT_SEND_LONG_DATA:
+		ps := s.stmts[id]
+		if ps.longLost {
+			return nil // see longLost: nothing more of this value goes up
+		}
+		if !s.longDataRecord(ps.label(id), pkt) {
+			// This command has no reply, not even an error: the next
+			// EXECUTE answers for it.
+			ps.long, ps.longLost = nil, true
+			return nil
+		}
 		if len(pkt) >= 7 {
 			// Kept (its first bytes) for the EXECUTE record: the value
 			// runs upstream as a parameter like any other.
-			ps := s.stmts[id]
 			if ps.long == nil {
 				ps.long = map[uint16]*longParam{}
 			}
@@ -862,6 +871,10 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 		return s.sendNoReply(pkt)
 	}
 	ps := s.stmts[id]
+	if cmd == mysql.COM_STMT_EXECUTE && ps.longLost {
+		s.decide(name, ps.label(id), authz.Decision{Err: errLongDataLost}) // records and answers the refusal
+		return nil
+	}
 	if cmd == mysql.COM_STMT_EXECUTE {
 		if d := s.rebind(ps); !d.Allowed() {
 			s.decide(name, ps.sql, d) // records and answers the refusal
@@ -874,10 +887,15 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	switch cmd {
 	case mysql.COM_STMT_EXECUTE:
 		vals, types, err := decodeParams(pkt, ps.params, ps.types, ps.long)
-		ps.types, ps.long = types, nil
 		if err != nil {
-			vals = append(vals, "<parameters not decoded: "+err.Error()+">")
+			// The record would not say which values were asked for (which
+			// subject, which visit): not run, as a statement the analyser
+			// cannot read is not.
+			s.decide(name, ps.label(id), authz.Decision{Err: fmt.Errorf(
+				"%w: the parameters of this EXECUTE could not be read for the audit log (%v), so it was not run", errMalformed, err)})
+			return nil
 		}
+		ps.types, ps.long = types, nil
 		s.params = vals
 	case mysql.COM_STMT_RESET:
 		ps.long = nil
@@ -893,8 +911,26 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	}
 	// The statement's SQL was decided at PREPARE; the zero Decision is an
 	// allow that carries that forward.
-	_, _, err := s.forwardChecked(name, ps.label(id), authz.Decision{}, pkt, relay)
+	_, ok, err := s.forwardChecked(name, ps.label(id), authz.Decision{}, pkt, relay)
+	if ok && cmd == mysql.COM_STMT_RESET {
+		ps.longLost = false // the server dropped its pieces too
+	}
 	return err
+}
+
+// longDataRecord writes the command record of a COM_STMT_SEND_LONG_DATA
+// piece before it is forwarded: which statement, which parameter, how
+// many bytes (the value's first bytes are in the EXECUTE's record). It
+// reports whether the record was written.
+func (s *session) longDataRecord(label string, pkt []byte) bool {
+	ev := s.event("command")
+	ev.Command, ev.Outcome, ev.Statement = commandName(mysql.COM_STMT_SEND_LONG_DATA), "unknown", label
+	ev.Reason = "forwarded"
+	if len(pkt) >= 7 {
+		ev.Reason = fmt.Sprintf("forwarded: %d bytes of parameter %d", len(pkt)-7, binary.LittleEndian.Uint16(pkt[5:7])+1)
+	}
+	_, err := s.record(ev)
+	return err == nil
 }
 
 // relayFetch relays COM_STMT_FETCH's rows, or its ERR.
@@ -973,8 +1009,11 @@ func (s *session) resetConnection(pkt []byte) error {
 }
 
 var (
-	errMalformed   = errors.New("malformed command")
-	errUnknownStmt = errors.New("unknown prepared statement")
+	errMalformed = errors.New("malformed command")
+	// errLongDataLost refuses an EXECUTE after a piece of its long data
+	// could not be recorded (prepared.longLost).
+	errLongDataLost = errors.New("part of a parameter value sent as long data (COM_STMT_SEND_LONG_DATA) could not be written to the audit log and was not sent, so this statement was not run; reset it (COM_STMT_RESET) or prepare it again")
+	errUnknownStmt  = errors.New("unknown prepared statement")
 )
 
 // commandNames are the audit log's names for protocol commands.

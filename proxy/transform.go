@@ -244,7 +244,13 @@ type prepared struct {
 	params int
 	types  []byte
 	long   map[uint16]*longParam
-	text   string // label
+	// longLost: a piece of a parameter sent with
+	// COM_STMT_SEND_LONG_DATA could not be recorded, so it and the
+	// pieces after it were not sent. The server holds part of the value,
+	// so every EXECUTE is refused until the client resets the
+	// statement (COM_STMT_RESET clears the server's pieces too).
+	longLost bool
+	text     string // label
 }
 
 // label is how the audit log names each EXECUTE, FETCH or RESET of this
