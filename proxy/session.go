@@ -609,14 +609,20 @@ func (s *session) decide(command, text string, d authz.Decision) (uint64, bool) 
 		s.log.Info("shadow rule would change this decision", "shadow", d.Shadow)
 	}
 	if !d.Allowed() {
-		denied(ev, d.Err, "")
+		refusal := d.Err
+		if errors.Is(refusal, authz.ErrUnparseable) && mayCarryPassword(text) {
+			// The parser quotes the text near the error, which here may be
+			// the password: neither the record nor the reply repeats it.
+			refusal = fmt.Errorf("%w: syntax error (the text near it is not shown: the statement may hold a password)", authz.ErrUnparseable)
+		}
+		denied(ev, refusal, "")
 		seq, err := s.record(ev)
 		if err != nil {
 			s.replyErr(err, 0)
 			return 0, false
 		}
 		s.log.Info("statement denied", "rule", ev.Rule, "audit_seq", seq)
-		s.replyErr(d.Err, seq)
+		s.replyErr(refusal, seq)
 		return 0, false
 	}
 	ev.Outcome, ev.Phase = "unknown", "intent"
@@ -633,12 +639,43 @@ func (s *session) statementEvent(command, text string, d authz.Decision) *auditl
 	ev := s.eventInto(&s.evIntent, "statement")
 	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
 	ev.Rewritten, ev.Shadow, ev.Digest, ev.Parameters = d.SQL, d.Shadow, d.Digest, s.params
-	if s.srv.cfg.RedactLiterals && d.Normalized != "" {
+	switch secret := mayCarryPassword(text); {
+	case (s.srv.cfg.RedactLiterals || secret) && d.Normalized != "":
 		// The literals of a statement can be patient data; the shape
-		// and digest still say what was asked.
+		// and digest still say what was asked. And whatever the
+		// setting, a password typed into ALTER USER ... IDENTIFIED BY
+		// or SET PASSWORD (refused, but recorded) is a secret.
 		ev.Statement, ev.Rewritten, ev.Parameters = d.Normalized, "", nil
+	case secret:
+		ev.Statement, ev.Rewritten, ev.Parameters = "<not recorded: it may hold a password and could not be normalised>", "", nil
 	}
 	return ev
+}
+
+// mayCarryPassword reports whether a statement names PASSWORD or
+// IDENTIFIED (ASCII case folded), as every statement that sets or
+// creates a password does. A column called password loses only its
+// statement's literals in the audit record.
+func mayCarryPassword(sql string) bool {
+	return containsWordFold(sql, "password") || containsWordFold(sql, "identified")
+}
+
+// containsWordFold reports whether s contains w, a lower-case ASCII
+// word, in any ASCII case.
+func containsWordFold(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if s[i]|0x20 != w[0] {
+			continue
+		}
+		k := 1
+		for k < len(w) && s[i+k]|0x20 == w[k] {
+			k++
+		}
+		if k == len(w) {
+			return true
+		}
+	}
+	return false
 }
 
 // denied marks ev as a refusal by err, naming its rule.
