@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // TestStreamMillionRowsHeapFlat streams 1,000,000 rows (~110 MB) through
@@ -344,5 +346,73 @@ func TestRefusedStatementsKeepSessionUsable(t *testing.T) {
 		if !strings.Contains(string(log), `"rule.id":"`+rule+`"`) {
 			t.Errorf("audit log has no denial with rule %s", rule)
 		}
+	}
+}
+
+// TestResetVetsSessionAgain: a reset takes the session's variables from
+// the global ones as they are now. A DBA who sets ANSI_QUOTES globally
+// while a session runs must not hand the next user a connection on which
+// the server reads "..." as a name where the analyser read a string: the
+// reset's sql_mode is vetted like a new connection's, and the connection
+// is dropped, not pooled; a client's own COM_RESET_CONNECTION ends its
+// session.
+func TestResetVetsSessionAgain(t *testing.T) {
+	root := direct(t)
+	var global string
+	if err := root.QueryRow("SELECT @@GLOBAL.sql_mode").Scan(&global); err != nil {
+		t.Fatal(err)
+	}
+	restore := func() {
+		if _, err := root.Exec("SET GLOBAL sql_mode = ?", global); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(restore)
+	ansi := func() {
+		if _, err := root.Exec("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',ANSI_QUOTES')"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := startRig(t, rigOpts{requireTLS: true, maxOpen: 1})
+	ctx := context.Background()
+
+	// The proxy's reset when a session ends.
+	adb := r.open("alice", alicePW, "study")
+	a, err := adb.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ansi()
+	a.Close()
+	adb.Close()
+	// The pool has one connection: the next session waits for alice's
+	// to end. With ANSI_QUOTES still global, a new connection is
+	// refused too (dial vets it), so the next session may fail; it must
+	// not run on ANSI_QUOTES.
+	bdb := r.open("alice", alicePW, "study")
+	bdb.SetMaxOpenConns(1)
+	var mode string
+	err = bdb.QueryRow("SELECT @@SESSION.sql_mode").Scan(&mode)
+	if err == nil && strings.Contains(mode, "ANSI_QUOTES") {
+		t.Fatalf("the next session got a pooled connection with sql_mode %s", mode)
+	}
+	if err != nil && !strings.Contains(err.Error(), "replica is unavailable") {
+		t.Fatalf("the next session: %v", err)
+	}
+	bdb.Close()
+	restore()
+
+	// A client's own reset.
+	c := rawConn(t, r, "alice", alicePW, "study")
+	ansi()
+	command(t, c, mysql.COM_RESET_CONNECTION)
+	read(t, c) // the server's OK, relayed
+	command(t, c, append([]byte{mysql.COM_QUERY}, `SELECT "x" FROM subjects LIMIT 1`...)...)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if p, err := c.ReadPacket(); err == nil {
+		t.Fatalf("the session went on after a reset to sql_mode with ANSI_QUOTES: % x", p[:min(len(p), 32)])
 	}
 }

@@ -387,7 +387,13 @@ func (s *session) close() {
 		s.srv.userSessions.release(s.user)
 	}
 	if s.up != nil {
-		ok := s.upOK && s.up.reset() == nil
+		ok := s.upOK
+		if ok {
+			if err := s.up.reset(s.srv.pool.cfg.CheckSQLMode); err != nil {
+				s.log.Warn("upstream connection not pooled again: its reset failed", "err", err)
+				ok = false
+			}
+		}
 		s.upNC.Store(nil)
 		s.upID.Store(0)
 		s.srv.pool.Release(s.up, ok)
@@ -1031,10 +1037,14 @@ func (s *session) resetConnection(pkt []byte) error {
 	}
 	if st.errCode == 0 {
 		clear(s.stmts)
-		s.up.charset = "utf8mb4"
-		// The reset restored the upstream's handshake character set;
-		// restore the client's, silently, as a reset would on a direct
-		// connection.
+		// The reset took the session's variables from the global ones:
+		// read back the character set and vet sql_mode (upConn.reset),
+		// then restore the client's character set, silently, as a
+		// reset would on a direct connection.
+		if err := s.up.afterReset(s.srv.pool.cfg.CheckSQLMode); err != nil {
+			s.upOK = false
+			return errUpstreamRead{fmt.Errorf("after a reset: %w", err)}
+		}
 		if err := s.up.setCharset(s.charset); err != nil {
 			return errUpstreamRead{err}
 		}

@@ -306,13 +306,41 @@ func (c *upConn) setCharset(cs string) error {
 	return nil
 }
 
+// resetProbe reads back what a reset leaves of the session that the
+// analyser depends on.
+const resetProbe = "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client"
+
 // reset clears session state (variables, temporary tables, prepared
-// statements, current database) before the next user gets the connection.
-func (c *upConn) reset() error {
+// statements; not the current database) before the next user gets the
+// connection, or after a client's COM_RESET_CONNECTION. The server
+// takes the session's variables from the global ones as they are now,
+// not as they were when the connection was vetted, so they are read
+// back: sql_mode is vetted again with check (a global ANSI_QUOTES set
+// since would make the server read quotes differently from the
+// analyser), and the character set recorded is the one in force.
+func (c *upConn) reset(check func(mode string) error) error {
 	if err := c.simple(mysql.COM_RESET_CONNECTION, nil); err != nil {
 		return err
 	}
-	c.charset = "utf8mb4" // back to the handshake's character set
+	return c.afterReset(check)
+}
+
+// afterReset reads back and vets the session a COM_RESET_CONNECTION
+// left (see reset), the proxy's or a client's.
+func (c *upConn) afterReset(check func(mode string) error) error {
+	rows, err := c.queryRows(resetProbe, 2)
+	if err != nil {
+		return err
+	}
+	if len(rows) != 1 {
+		return fmt.Errorf("%w: session probe after a reset returned %d rows", errProtocol, len(rows))
+	}
+	if check != nil {
+		if err := check(rows[0][0]); err != nil {
+			return err
+		}
+	}
+	c.charset = rows[0][1]
 	return nil
 }
 
