@@ -176,8 +176,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	s.mu.Unlock()
 	defer func() {
 		if r := recover(); r != nil {
-			sess.log.Error("session panic", "panic", r, "stack", string(debug.Stack()))
-			sess.sendError(errPacket(1105, "HY000", "rrproxy internal error; the session was closed"))
+			sess.panicked(r)
 		}
 		sess.close()
 		s.mu.Lock()
@@ -185,6 +184,16 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		s.mu.Unlock()
 	}()
 	sess.run(ctx)
+}
+
+// panicked reports a panic recovered from the session's goroutine to the
+// log and the client. The panic may have come in the middle of a
+// response: whatever the upstream connection still holds, it is not
+// reset and pooled for the next user, but closed.
+func (s *session) panicked(r any) {
+	s.log.Error("session panic", "panic", r, "stack", string(debug.Stack()))
+	s.sendError(errPacket(1105, "HY000", "rrproxy internal error; the session was closed"))
+	s.upOK = false
 }
 
 // Shutdown stops accepting, lets sessions finish their current command
