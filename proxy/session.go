@@ -918,7 +918,10 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 		s.decide(name, ps.label(id), authz.Decision{Err: errLongDataLost}) // records and answers the refusal
 		return nil
 	}
-	if cmd == mysql.COM_STMT_EXECUTE {
+	if cmd == mysql.COM_STMT_EXECUTE || cmd == mysql.COM_STMT_FETCH {
+		// A reloaded policy applies from the next EXECUTE, and from the
+		// next FETCH of an open cursor: rows fetched later are read
+		// later.
 		if d := s.rebind(ps); !d.Allowed() {
 			s.decide(name, ps.sql, d) // records and answers the refusal
 			return nil
