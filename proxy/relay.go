@@ -95,6 +95,30 @@ func (s *session) forward(h *packetHead, st *relayStats) error {
 	}
 }
 
+// refuseLocalInfile looks at the first packet of a response before any
+// of it is copied to the client. The proxy never asks for local files
+// (no CLIENT_LOCAL_FILES upstream), so a server asking for one is
+// misbehaving; had its request reached a client with local-infile on,
+// the client would have sent a file of its own.
+func (s *session) refuseLocalInfile() error {
+	up := s.up.w
+	up.take()
+	p, err := up.r.Peek(4)
+	if err != nil {
+		return errUpstreamRead{err}
+	}
+	if p[0]|p[1]|p[2] == 0 {
+		return nil // empty: refused by the caller
+	}
+	if p, err = up.r.Peek(5); err != nil {
+		return errUpstreamRead{err}
+	}
+	if p[4] == mysql.LocalInFile_HEADER {
+		return errUpstreamRead{fmt.Errorf("%w: unexpected LOCAL INFILE request", errProtocol)}
+	}
+	return nil
+}
+
 // copyN moves n payload bytes from the upstream reader's buffer to the
 // client writer's buffer without an intermediate allocation.
 func (s *session) copyN(n int) error {
@@ -138,6 +162,9 @@ func (s *session) relayResult() (relayStats, error) {
 	var st relayStats
 	var h packetHead
 	for {
+		if err := s.refuseLocalInfile(); err != nil {
+			return st, err
+		}
 		if err := s.forward(&h, &st); err != nil {
 			return st, err
 		}
@@ -157,10 +184,6 @@ func (s *session) relayResult() (relayStats, error) {
 				continue
 			}
 			return st, nil
-		case p[0] == mysql.LocalInFile_HEADER:
-			// Never requested (no CLIENT_LOCAL_FILES upstream): a server
-			// asking for a client file is misbehaving.
-			return st, errUpstreamRead{fmt.Errorf("%w: unexpected LOCAL INFILE request", errProtocol)}
 		}
 		r := reader{b: p}
 		cols := r.lenencInt()

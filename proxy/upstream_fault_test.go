@@ -1,0 +1,112 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// TestPanicClosesUpstream: a session that panicked may have left part of
+// a response unread on its upstream connection. That connection must be
+// closed, never reset and pooled for the next user (who would read the
+// rest of someone else's result).
+func TestPanicClosesUpstream(t *testing.T) {
+	pool := NewPool(UpstreamConfig{MaxOpen: 1, MaxIdle: 1, MaxLifetime: time.Hour}, slog.New(slog.DiscardHandler))
+	pool.slots <- struct{}{} // the connection below holds the one slot
+	proxySide, server := net.Pipe()
+	up := &upConn{nc: proxySide, created: time.Now(), lastUsed: time.Now()}
+	up.w = newWire(proxySide, upstreamBufSize)
+	client, _ := net.Pipe()
+	s := &session{
+		srv:  &Server{pool: pool},
+		conn: client,
+		log:  slog.New(slog.DiscardHandler),
+		cw:   newWire(struct{ io.ReadWriter }{&discardRW{}}, clientBufSize),
+		up:   up,
+		upOK: true,
+	}
+	sent := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, 64)
+		n, _ := server.Read(b) // EOF when the proxy closes the connection
+		sent <- b[:n]
+		server.Close()
+	}()
+
+	s.panicked("relay: index out of range")
+	s.close()
+
+	if b := <-sent; len(b) > 0 {
+		t.Fatalf("after the panic the proxy sent % x upstream (a reset, to pool the connection again)", b)
+	}
+	if n := len(pool.idle); n != 0 {
+		t.Fatalf("%d connection(s) pooled after a panic", n)
+	}
+	if n := len(pool.slots); n != 0 {
+		t.Fatalf("the closed connection still holds its slot (%d)", n)
+	}
+}
+
+type discardRW struct{}
+
+func (*discardRW) Read([]byte) (int, error)    { return 0, io.EOF }
+func (*discardRW) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestLocalInfileRequestNeverReachesClient: a replica that answers a
+// query with a LOCAL INFILE request (0xFB and a file name) is refused
+// before a byte of the request is copied to the client, whose driver
+// might otherwise send that file.
+func TestLocalInfileRequestNeverReachesClient(t *testing.T) {
+	var upstream bytes.Buffer
+	w := newWire(nil, 1<<16)
+	w.w.Reset(&upstream)
+	w.seq = 1
+	_ = w.writePacket(append([]byte{mysql.LocalInFile_HEADER}, "/etc/passwd"...))
+	_ = w.flush()
+	var client bytes.Buffer
+	s := &session{
+		cw: newWire(struct {
+			io.Reader
+			io.Writer
+		}{nil, &client}, clientBufSize),
+		up: &upConn{w: newWire(struct {
+			io.Reader
+			io.Writer
+		}{&upstream, io.Discard}, upstreamBufSize)},
+	}
+	s.up.w.seq = 1
+	_, err := s.relayResult()
+	if err == nil || !strings.Contains(err.Error(), "unexpected LOCAL INFILE request") {
+		t.Fatalf("relayResult = %v, want the LOCAL INFILE request refused", err)
+	}
+	_ = s.cw.flush()
+	if client.Len() != 0 || s.cw.w.Buffered() != 0 {
+		t.Fatalf("% x reached the client", client.Bytes())
+	}
+	// A text row may start with 0xFB (a NULL first column): only the
+	// first packet of a response is a request.
+	upstream.Reset()
+	w.seq = 1
+	_ = w.writePacket([]byte{1})
+	def, _ := colDefPayload(columnDef{schema: "trial", table: "t", orgTable: "t", name: "c", orgName: "c", charset: 33, length: 8, typ: mysql.MYSQL_TYPE_VAR_STRING}, nil)
+	_ = w.writePacket(def)
+	_ = w.writePacket(eofPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
+	_ = w.writePacket([]byte{0xfb}) // one row: NULL
+	_ = w.writePacket(eofPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
+	_ = w.flush()
+	// (A refused response leaves its connection unusable: a new one.)
+	s.up = &upConn{w: newWire(struct {
+		io.Reader
+		io.Writer
+	}{&upstream, io.Discard}, upstreamBufSize)}
+	s.up.w.seq, s.cw.seq = 1, 1
+	if st, err := s.relayResult(); err != nil || st.rows != 1 {
+		t.Fatalf("a NULL row: %d rows, %v", st.rows, err)
+	}
+}
