@@ -42,6 +42,15 @@ func (s *session) kill(sql string, id uint64, queryOnly bool) error {
 	if owner := s.owner.Load(); owner != nil && id <= uint64(^uint32(0)) {
 		target = s.srv.sessionByUpstream(uint32(id), *owner)
 	}
+	if target != nil {
+		// Until the replica has answered, the target cannot give its
+		// connection back to the pool; if it already has, it is gone.
+		target.killMu.Lock()
+		defer target.killMu.Unlock()
+		if target.upID.Load() != uint32(id) {
+			target = nil
+		}
+	}
 	pol := s.srv.policies.Current()
 	// The statement's only literal is the connection id: nothing to redact.
 	ev := s.statementEvent("query", sql, authz.Decision{PolicyVersion: pol.Version, Kinds: []string{"kill"}})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -102,10 +103,21 @@ func (s *session) watchTime() (stop func()) {
 	// Built now, on the session's goroutine: the timer's goroutine must
 	// not read session state the session may be changing.
 	ev := s.event("kill-query")
+	// done, set under killMu by stop, means the statement has ended: a
+	// timer that fires as it ends must not kill the session's next
+	// statement, nor, once the session has given its connection back,
+	// someone else's (close clears upID under killMu too).
+	var done atomic.Bool
 	timer := time.AfterFunc(t+killGrace, func() {
+		s.killMu.Lock()
+		if done.Load() || s.upID.Load() != id {
+			s.killMu.Unlock()
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
 		err := s.srv.pool.killQuery(ctx, id)
+		cancel()
+		s.killMu.Unlock()
 		ev.Outcome, ev.Reason = "success", fmt.Sprintf("statement exceeded limits.max_execution_time (%s)", t)
 		if err != nil {
 			ev.Outcome, ev.Reason = "failure", ev.Reason+": "+err.Error()
@@ -113,5 +125,10 @@ func (s *session) watchTime() (stop func()) {
 		_, _ = s.srv.audit.Record(ev)
 		s.log.Warn("statement killed: max_execution_time", "limit", t, "err", err)
 	})
-	return func() { timer.Stop() }
+	return func() {
+		s.killMu.Lock() // waits for a kill under way to be answered
+		done.Store(true)
+		s.killMu.Unlock()
+		timer.Stop()
+	}
 }

@@ -51,6 +51,12 @@ type session struct {
 	// published for another session's KILL of this one.
 	upID  atomic.Uint32
 	owner atomic.Pointer[string]
+	// killMu is held by a KILL of this session's statement from the
+	// moment it has found the session until the replica has answered,
+	// and by close while it clears upID, before the connection goes
+	// back to the pool: a KILL never reaches a connection that has
+	// meanwhile been given to someone else.
+	killMu sync.Mutex
 	// authReason is why a single sign-on login was refused, for the
 	// audit log only.
 	authReason              string
@@ -394,8 +400,10 @@ func (s *session) close() {
 				ok = false
 			}
 		}
+		s.killMu.Lock()
 		s.upNC.Store(nil)
 		s.upID.Store(0)
+		s.killMu.Unlock()
 		s.srv.pool.Release(s.up, ok)
 		s.up = nil
 	}

@@ -6,10 +6,14 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/rrproxy/rrproxy/auditlog"
+	"github.com/rrproxy/rrproxy/authz"
 )
 
 // TestPanicClosesUpstream: a session that panicked may have left part of
@@ -108,5 +112,63 @@ func TestLocalInfileRequestNeverReachesClient(t *testing.T) {
 	s.up.w.seq, s.cw.seq = 1, 1
 	if st, err := s.relayResult(); err != nil || st.rows != 1 {
 		t.Fatalf("a NULL row: %d rows, %v", st.rows, err)
+	}
+}
+
+// killRecorder counts the kill-query records of the time-limit timer.
+type killRecorder struct {
+	mu    sync.Mutex
+	kills int
+}
+
+func (r *killRecorder) Record(ev *auditlog.Event) (uint64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ev.Action == "kill-query" {
+		r.kills++
+	}
+	return 1, nil
+}
+
+// TestTimeLimitKillOnlyWhileRunning: the proxy's own time-limit timer
+// kills a statement from a second connection. A timer that fires as the
+// statement ends must not kill: not the session's next statement, and
+// not, once the session has given its connection back to the pool,
+// another person's statement on it. (Here no upstream listens, so a kill
+// that is attempted fails, and is recorded as failed.)
+func TestTimeLimitKillOnlyWhileRunning(t *testing.T) {
+	session := func(rec *killRecorder) *session {
+		pool := NewPool(UpstreamConfig{Addr: "127.0.0.1:1", MaxOpen: 2, ConnectTimeout: time.Second}, slog.New(slog.DiscardHandler))
+		s := &session{srv: &Server{pool: pool, audit: rec}, log: slog.New(slog.DiscardHandler), up: &upConn{id: 42},
+			limits: authz.Limits{MaxExecutionTime: time.Millisecond}}
+		s.upID.Store(42)
+		return s
+	}
+	running, ended, given := &killRecorder{}, &killRecorder{}, &killRecorder{}
+
+	s := session(running)
+	_ = s.watchTime() // still running when the timer fires
+
+	e := session(ended)
+	stop := e.watchTime()
+	stop() // ended in time
+
+	g := session(given)
+	_ = g.watchTime()
+	g.killMu.Lock()
+	g.upID.Store(0) // as close does, before the connection goes back
+	g.killMu.Unlock()
+
+	time.Sleep(killGrace + 500*time.Millisecond)
+	for _, c := range []struct {
+		name string
+		rec  *killRecorder
+		want int
+	}{{"running statement", running, 1}, {"statement that had ended", ended, 0}, {"connection given back", given, 0}} {
+		c.rec.mu.Lock()
+		if c.rec.kills != c.want {
+			t.Errorf("%s: %d kills, want %d", c.name, c.rec.kills, c.want)
+		}
+		c.rec.mu.Unlock()
 	}
 }
