@@ -509,6 +509,51 @@ func TestPyVerifyAgreesWithVerify(t *testing.T) {
 			l.set(r, rehash(regexp.MustCompile(`"rrproxy\.rows":(\d+)`).ReplaceAll(l.line(r), []byte(`"rrproxy.rows":$1.0`))))
 			return l.loc(r)
 		}},
+		// Malformed but canonical and re-hashed: only the record checks
+		// of the format find them, and both verifiers must.
+		{"event.action an integer, re-hashed", verifyWith{}, func(t *testing.T, l *logDir) failLoc {
+			r := l.find(t, len(l.files)/2, `"event.action":"statement"`)
+			l.set(r, rehash(bytes.Replace(l.line(r), []byte(`"event.action":"statement"`), []byte(`"event.action":7`), 1)))
+			return l.loc(r)
+		}},
+		{"@timestamp not a timestamp, re-hashed", verifyWith{}, func(t *testing.T, l *logDir) failLoc {
+			r := l.find(t, len(l.files)/2, `"event.action":"statement"`)
+			l.set(r, rehash(regexp.MustCompile(`"@timestamp":"[^"]*"`).ReplaceAll(l.line(r), []byte(`"@timestamp":"yesterday"`))))
+			return l.loc(r)
+		}},
+		{"no rrproxy.instance, re-hashed", verifyWith{}, func(t *testing.T, l *logDir) failLoc {
+			r := l.find(t, len(l.files)/2, `"event.action":"statement"`)
+			l.set(r, rehash(regexp.MustCompile(`,"rrproxy\.instance":"[^"]*"`).ReplaceAll(l.line(r), nil)))
+			return l.loc(r)
+		}},
+		{"a member name that is not ASCII, re-hashed", verifyWith{}, func(t *testing.T, l *logDir) failLoc {
+			r := l.find(t, len(l.files)/2, `"event.action":"statement"`)
+			b := l.line(r)
+			l.set(r, rehash(append(append([]byte{}, b[:len(b)-1]...), []byte(`,"étude":"x"}`)...)))
+			return l.loc(r)
+		}},
+		{"the first record not audit-start, re-hashed and re-chained", verifyWith{}, func(t *testing.T, l *logDir) failLoc {
+			r := lineRef{0, 0}
+			l.set(r, rehash(bytes.Replace(l.line(r), []byte(`"event.action":"audit-start"`), []byte(`"event.action":"audit-restart"`), 1)))
+			l.rechain(r)
+			return l.loc(r)
+		}},
+		{"audit-start in the middle, re-hashed", verifyWith{}, func(t *testing.T, l *logDir) failLoc {
+			r := l.find(t, len(l.files)/2, `"event.action":"statement"`)
+			l.set(r, rehash(bytes.Replace(l.line(r), []byte(`"event.action":"statement"`), []byte(`"event.action":"audit-start"`), 1)))
+			return l.loc(r)
+		}},
+		{"audit-file-start in the middle of a file, re-hashed", verifyWith{}, func(t *testing.T, l *logDir) failLoc {
+			r := l.find(t, len(l.files)/2, `"event.action":"statement"`)
+			l.set(r, rehash(bytes.Replace(l.line(r), []byte(`"event.action":"statement"`), []byte(`"event.action":"audit-file-start"`), 1)))
+			return l.loc(r)
+		}},
+		{"a value nested 100,000 deep", verifyWith{}, func(t *testing.T, l *logDir) failLoc {
+			r := l.find(t, len(l.files)/2, `"rrproxy.tables":[`)
+			deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
+			l.set(r, regexp.MustCompile(`"rrproxy\.tables":\[[^\]]*\]`).ReplaceAll(l.line(r), []byte(`"rrproxy.tables":`+deep)))
+			return l.loc(r)
+		}},
 		{"delete a line", verifyWith{}, func(t *testing.T, l *logDir) failLoc {
 			r := l.find(t, len(l.files)/2, `"event.action":"statement"`)
 			l.lines[r.file] = append(l.lines[r.file][:r.line], l.lines[r.file][r.line+1:]...)

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -212,6 +213,9 @@ func checkRecord(at *entry, line []byte, rec map[string]any, buf *[]byte) (*entr
 	if !bytes.Equal(canon, line) {
 		return nil, at.fail("line is not in canonical form (edited by hand?)")
 	}
+	if err := checkCore(rec); err != nil {
+		return nil, at.fail("%v", err)
+	}
 	hash, _ := rec["rrproxy.chain.hash"].(string)
 	delete(rec, "rrproxy.chain.hash")
 	body, _ := canonical(nil, rec)
@@ -227,6 +231,45 @@ func checkRecord(at *entry, line []byte, rec map[string]any, buf *[]byte) (*entr
 	at.rec = rec
 	return at, nil
 }
+
+// checkCore checks what every record must hold, as
+// docs/audit-format.md specifies and tools/verify_audit.py checks too: a
+// record that is well-formed JSON, canonical and correctly hashed can
+// still be malformed (a forger's, or a buggy writer's), and the two
+// verifiers must agree on it.
+func checkCore(rec map[string]any) error {
+	for name := range rec {
+		for i := 0; i < len(name); i++ {
+			if name[i] >= 0x80 {
+				return fmt.Errorf("member name %q is not ASCII", name)
+			}
+		}
+	}
+	for _, m := range []struct {
+		name string
+		ok   func(string) bool
+	}{
+		{"@timestamp", timestampRE.MatchString},
+		{"event.action", func(v string) bool { return v != "" }},
+		{"rrproxy.instance", func(string) bool { return true }},
+		{"rrproxy.chain.prev", hex64RE.MatchString},
+		{"rrproxy.chain.hash", hex64RE.MatchString},
+	} {
+		v, present := rec[m.name]
+		if !present {
+			return fmt.Errorf("no %s", m.name)
+		}
+		if s, ok := v.(string); !ok || !m.ok(s) {
+			return fmt.Errorf("%s %v is malformed", m.name, v)
+		}
+	}
+	return nil
+}
+
+var (
+	timestampRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$`)
+	hex64RE     = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
 
 // verifyChain walks one chain's files in chain order (by their first
 // record; a reordering is reported at the first line out of place),
@@ -331,6 +374,15 @@ func linkRecord(inst string, e, prev *entry, stopped *bool, pub ed25519.PublicKe
 		return e.fail("%s after audit-stop: only audit-restart may follow a clean stop", e.action)
 	}
 	*stopped = e.action == "audit-stop" || (*stopped && e.action == "checkpoint")
+	switch {
+	case (e.seq == 1) != (e.action == "audit-start"):
+		if e.seq == 1 {
+			return e.fail("the chain's first record is %s, not audit-start (earlier files missing?)", e.action)
+		}
+		return e.fail("audit-start after sequence 1: a chain starts only once")
+	case e.action == "audit-file-start" && (prev == nil || e.file == prev.file || e.line != 1):
+		return e.fail("audit-file-start that does not start a file following another")
+	}
 	switch {
 	case prev == nil:
 		if e.seq != 1 || e.prev != zeroHash {

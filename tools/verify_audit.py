@@ -222,6 +222,8 @@ def parse_line(line):
         raise ValueError(f"not UTF-8: {e}")
     except json.JSONDecodeError as e:
         raise ValueError(f"not JSON: {e}")
+    except RecursionError:
+        raise ValueError("not a record: JSON nested too deeply")
     if not isinstance(rec, dict):
         raise ValueError("not a JSON object")
     for k, v in rec.items():
