@@ -32,6 +32,12 @@ type ProviderSpec struct {
 	GroupsClaim string `yaml:"groups_claim"`
 	// EmailDomains, if set, are the only domains the email claim may have.
 	EmailDomains []string `yaml:"email_domains"`
+	// TrustUnverifiedEmail accepts an email claim the token does not say
+	// is verified (email_verified true), where the email is the user
+	// name or its domain is checked. Only for an IdP that never sends
+	// email_verified and where nobody can set their own address: on one
+	// where people can, anyone could take another person's name.
+	TrustUnverifiedEmail bool `yaml:"trust_unverified_email"`
 	// Groups maps an IdP group to policy groups.
 	Groups map[string][]string `yaml:"groups"`
 	// RequireMFA lists policy groups granted only to a sign-in with
@@ -63,6 +69,7 @@ type provider struct {
 	usernames     map[string]string // claim value (lower case) -> MySQL user name
 	groupsClaim   []string
 	domains       []string
+	trustEmail    bool // trust_unverified_email
 	groups        map[string][]string
 	requireMFA    map[string]bool
 	mfaMethods    []string
@@ -70,6 +77,19 @@ type provider struct {
 	lifetime      time.Duration
 	appGroups     []string
 	appLifetime   time.Duration
+}
+
+// emailVerified reports whether the claims say the email is verified:
+// email_verified true, or "true" (some IdPs, e.g. Amazon Cognito, send
+// it as a string).
+func emailVerified(claims map[string]any) bool {
+	switch v := claims["email_verified"].(type) {
+	case bool:
+		return v
+	case string:
+		return v == "true"
+	}
+	return false
 }
 
 var defaultMFAMethods = []string{"mfa", "otp", "hwk", "swk", "sms", "fpt", "face", "pop"}
@@ -82,7 +102,7 @@ func parseProviders(f *File, p *Policy, bad func([]any, string, ...any), P func(
 			bad(at, "identity provider name %q: lower-case letters, digits, . _ -", name)
 		}
 		pr := &provider{name: name, issuer: ps.Issuer, audiences: ps.Audiences,
-			usernameClaim: cmp.Or(ps.UsernameClaim, "email"), domains: ps.EmailDomains,
+			usernameClaim: cmp.Or(ps.UsernameClaim, "email"), domains: ps.EmailDomains, trustEmail: ps.TrustUnverifiedEmail,
 			groups: ps.Groups, requireMFA: map[string]bool{}, mfaMethods: ps.MFAMethods, mfaACR: ps.MFAACR,
 			lifetime: 12 * time.Hour}
 		if !strings.HasPrefix(ps.Issuer, "https://") && !strings.HasPrefix(ps.Issuer, "http://127.0.0.1") && !strings.HasPrefix(ps.Issuer, "http://localhost") {
@@ -228,15 +248,18 @@ func (p *Policy) identityFromClaims(issuer, login string, claims map[string]any)
 	if login != "" && !strings.EqualFold(login, name) {
 		return nil, &SSOError{Reason: fmt.Sprintf("login name %q does not match the token's %s %q", sanitizeName(login), pr.usernameClaim, name)}
 	}
+	if (pr.usernameClaim == "email" || len(pr.domains) > 0) && !pr.trustEmail && !emailVerified(claims) {
+		// The policy names people by their address: an address the IdP
+		// has not verified is one its holder may have typed in.
+		return nil, &SSOError{Reason: fmt.Sprintf("the token does not say the email address is verified (email_verified is %v); set trust_unverified_email only for an IdP that never sends it and where people cannot choose their own address",
+			claims["email_verified"])}
+	}
 	if len(pr.domains) > 0 {
 		email, _ := claims["email"].(string)
 		_, domain, ok := strings.Cut(email, "@")
 		if !ok || !slices.ContainsFunc(pr.domains, func(d string) bool { return strings.EqualFold(d, domain) }) {
 			return nil, &SSOError{Reason: fmt.Sprintf("email %q is not in an allowed domain (%s)", email, strings.Join(pr.domains, ", "))}
 		}
-	}
-	if v, ok := claims["email_verified"].(bool); ok && !v && pr.usernameClaim == "email" {
-		return nil, &SSOError{Reason: "the IdP says the email address is not verified"}
 	}
 	mfa := hasMFA(pr, claims)
 	set := map[string]bool{}

@@ -89,6 +89,59 @@ func TestIdentityFromClaims(t *testing.T) {
 	}
 }
 
+// TestUnverifiedEmailRefused: where the email claim is the user name
+// (or its domain is checked), a token must say the address is verified.
+// Otherwise anyone whose IdP lets them type an address could take
+// another person's name, rules and groups. trust_unverified_email opts
+// out for an IdP that never sends email_verified.
+func TestUnverifiedEmailRefused(t *testing.T) {
+	policy := func(extra string) *Policy {
+		p, err := Parse("policy.yaml", []byte(`
+groups:
+  data-managers: {}
+users:
+  named.person@example.com: {sso: kc, groups: [data-managers]}
+rules:
+  - {id: dm, to: [group:data-managers], allow: [study.*]}
+identity_providers:
+  kc:
+    issuer: https://idp.example.com/realms/clinical
+    audiences: [rrproxy]
+    email_domains: [example.com]
+`+extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const iss = "https://idp.example.com/realms/clinical"
+	claims := func(verified any) map[string]any {
+		c := map[string]any{"sub": "attacker-sub", "email": "named.person@example.com"}
+		if verified != nil {
+			c["email_verified"] = verified
+		}
+		return c
+	}
+	strict := policy("")
+	for _, v := range []any{nil, false, "false", "yes", 1} {
+		if id, err := strict.IdentityFromClaims(iss, "", claims(v)); err == nil || !strings.Contains(err.Error(), "does not say the email address is verified") {
+			t.Errorf("email_verified %#v: %+v, %v; want refused", v, id, err)
+		}
+	}
+	for _, v := range []any{true, "true"} {
+		if id, err := strict.IdentityFromClaims(iss, "", claims(v)); err != nil || id.Account != "named.person@example.com" {
+			t.Errorf("email_verified %#v: %+v, %v; want signed in", v, id, err)
+		}
+	}
+	trusting := policy("    trust_unverified_email: true\n")
+	if id, err := trusting.IdentityFromClaims(iss, "", claims(nil)); err != nil || id.Account != "named.person@example.com" {
+		t.Errorf("trust_unverified_email, no email_verified: %+v, %v", id, err)
+	}
+	if _, err := trusting.IdentityFromClaims(iss, "", claims(false)); err != nil {
+		t.Errorf("trust_unverified_email trusts even false (the setting says so): %v", err)
+	}
+}
+
 func TestIdentityProviderErrors(t *testing.T) {
 	bad := `groups:
   g: {}

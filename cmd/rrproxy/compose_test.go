@@ -45,8 +45,9 @@ func TestComposeSandbox(t *testing.T) {
 		Realm  string
 		Groups []struct{ Name string }
 		Users  []struct {
-			Email  string
-			Groups []string
+			Email         string
+			EmailVerified bool `json:"emailVerified"`
+			Groups        []string
 		}
 		Clients []struct {
 			ClientID     string `json:"clientId"`
@@ -79,7 +80,7 @@ func TestComposeSandbox(t *testing.T) {
 	}
 	// Every realm user signs in to some access.
 	for _, u := range realm.Users {
-		claims := map[string]any{"sub": "x", "email": u.Email, "groups": []any{}}
+		claims := map[string]any{"sub": "x", "email": u.Email, "email_verified": u.EmailVerified, "groups": []any{}}
 		for _, g := range u.Groups {
 			claims["groups"] = append(claims["groups"].([]any), strings.TrimPrefix(g, "/"))
 		}
