@@ -76,6 +76,10 @@ func (p *Policy) NativeAllowed(user string) bool {
 func (p *Policy) AuthenticateNative(user string, salt, resp []byte) (*Identity, error) {
 	a, ok := p.users[user]
 	if !ok || a.disabled || a.native == nil || !verifyNativeScramble(a.native, salt, resp) {
+		// A failed guess costs what any failed login costs, the argon2id
+		// work of an unknown name, not one SHA-1: guessing a native
+		// password online is no cheaper than guessing another one.
+		_, _ = p.AuthenticatePassword("", string(resp))
 		return nil, ErrAuthFailed
 	}
 	return a.identity(), nil

@@ -52,12 +52,20 @@ func TestNativePasswordOptIn(t *testing.T) {
 	for i := range resp {
 		resp[i] = s1[i] ^ mix[i]
 	}
+	argon := p.logins.argonCalls.Load()
 	if _, err := p.AuthenticateNative("old", salt, resp); err != nil {
 		t.Fatalf("valid native scramble refused: %v", err)
+	}
+	if n := p.logins.argonCalls.Load() - argon; n != 0 {
+		t.Errorf("a valid native scramble cost %d argon2id checks, want none", n)
 	}
 	resp[0] ^= 1
 	if _, err := p.AuthenticateNative("old", salt, resp); err == nil {
 		t.Fatal("bad native scramble accepted")
+	}
+	// A failed guess pays the argon2id work of any failed login.
+	if n := p.logins.argonCalls.Load() - argon; n != 1 {
+		t.Errorf("a wrong native scramble cost %d argon2id checks, want 1", n)
 	}
 }
 
