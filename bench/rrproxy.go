@@ -176,7 +176,7 @@ func startRRProxy(ctx context.Context, g *procGroup, work, bin, certs string, db
 	}
 	now := time.Now().UTC()
 	r.ssoPW, err = store.Issue(&sso.Credential{Kind: sso.KindSession, User: ssoUser, Issuer: idp.Issuer(), Subject: "sub-jane",
-		Claims:  map[string]any{"iss": idp.Issuer(), "sub": "sub-jane", "email": ssoUser, "groups": []any{"clinical-analytics"}},
+		Claims:  map[string]any{"iss": idp.Issuer(), "sub": "sub-jane", "email": ssoUser, "email_verified": true, "groups": []any{"clinical-analytics"}},
 		Created: now, Expires: now.Add(12 * time.Hour)})
 	if err != nil {
 		return nil, fmt.Errorf("issue an SSO password: %w", err)

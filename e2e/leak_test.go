@@ -78,6 +78,13 @@ var battery = []probe{
 	{"SELECT visit_id /*!50700 , treatment_arm */ FROM visits", refused},
 	{"SELECT visit_id /*M!100000 , treatment_arm */ FROM visits", refused},
 	{`SELECT 'a\\', treatment_arm FROM visits -- '`, refused},
+	// A string ending in a backslash inside a statement the proxy
+	// rewrites (a mask, CURRENT_USER()): the rewritten text must keep
+	// the escape, or the server reads the rest as SQL.
+	{`SELECT subject_id, 'x\\' AS a, ', subject_id AS leak FROM subjects -- ' AS b FROM subjects`, anything},
+	{`SELECT initials, 'x\\' AS a, ', initials AS leak FROM subjects -- ' AS b FROM subjects`, anything},
+	{`SELECT CURRENT_USER() AS u, 'x\\' AS a, ', code FROM secret_unblinding -- ' AS b`, anything},
+	{`SELECT CURRENT_USER() AS u, "x\\" AS a, ", (SELECT GROUP_CONCAT(column_name) FROM information_schema.columns WHERE table_name = 'visits') AS leak -- " AS b`, anything},
 	{"SELECT `a``b`, treatment_arm FROM visits", refused},
 	{"SELECT diagnosis FROM subjects", refused},
 	{"SELECT s.diagnosis FROM subjects s", refused},

@@ -97,7 +97,7 @@ func (s *ssoRig) token(t *testing.T, email string, groups []string, exp time.Dur
 	t.Helper()
 	now := time.Now()
 	tok, err := s.idp.Keypair.SignJWT(jwt.MapClaims{"iss": s.idp.Issuer(), "aud": aud, "sub": "sub-" + email, "email": email,
-		"groups": groups, "exp": now.Add(exp).Unix(), "iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix()})
+		"email_verified": true, "groups": groups, "exp": now.Add(exp).Unix(), "iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,8 +176,14 @@ func TestSSOEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	unverified, err := s.idp.Keypair.SignJWT(jwt.MapClaims{"iss": s.idp.Issuer(), "aud": s.idp.ClientID, "sub": "sub-someone-else",
+		"email": "jane.doe@example.com", "groups": []string{"clinical-dm"}, "exp": time.Now().Add(time.Minute).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct{ name, login, pw string }{
 		{"wrong issuer", "jane.doe@example.com", foreign},
+		{"email not verified", "jane.doe@example.com", unverified},
 		{"bad signature", "jane.doe@example.com", forged},
 		{"wrong audience", "jane.doe@example.com", s.token(t, "jane.doe@example.com", []string{"clinical-dm"}, 10*time.Minute, "another-app")},
 		{"expired token", "jane.doe@example.com", s.token(t, "jane.doe@example.com", []string{"clinical-dm"}, -time.Minute, s.idp.ClientID)},
@@ -239,7 +245,7 @@ func TestSSOEndToEnd(t *testing.T) {
 	}
 	all := strings.Join(reasons, "\n")
 	for _, want := range []string{"belongs to", "audience", "expired", "does not match", "no policy group", "wrong secret", "revoked",
-		"is not among identity_providers", "signature"} {
+		"is not among identity_providers", "signature", "does not say the email address is verified"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no login failure in the audit log says %q; reasons:\n%s", want, all)
 		}

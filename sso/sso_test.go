@@ -160,7 +160,7 @@ func (r *rig) token(t *testing.T, claims jwt.MapClaims, kp *mockoidc.Keypair) st
 		kp = r.idp.Keypair
 	}
 	now := time.Now()
-	base := jwt.MapClaims{"iss": r.idp.Issuer(), "aud": r.idp.ClientID, "sub": "s-123", "email": "jane.doe@example.com",
+	base := jwt.MapClaims{"iss": r.idp.Issuer(), "aud": r.idp.ClientID, "sub": "s-123", "email": "jane.doe@example.com", "email_verified": true,
 		"groups": []string{"clinical-dm"}, "exp": now.Add(10 * time.Minute).Unix(), "iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix()}
 	for k, v := range claims {
 		if v == nil {
@@ -229,6 +229,8 @@ func TestTokenAsPassword(t *testing.T) {
 		{"no groups", "jane.doe@example.com", jwt.MapClaims{"groups": []string{"marketing"}}, nil, "no access"},
 		{"domain", "jane@evil.test", jwt.MapClaims{"email": "jane@evil.test"}, nil, "not in an allowed domain"},
 		{"no subject", "jane.doe@example.com", jwt.MapClaims{"sub": nil}, nil, "subject"},
+		{"email not said to be verified", "jane.doe@example.com", jwt.MapClaims{"email_verified": nil}, nil, "does not say the email address is verified"},
+		{"email_verified the string false", "jane.doe@example.com", jwt.MapClaims{"email_verified": "false"}, nil, "does not say the email address is verified"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			id, handled, err := r.svc.Authenticate(ctx, r.pol, c.login, r.token(t, c.claims, c.kp))
@@ -248,7 +250,7 @@ func TestTokenAsPassword(t *testing.T) {
 func TestIssuedPassword(t *testing.T) {
 	r := newRig(t)
 	now := time.Now()
-	claims := map[string]any{"sub": "s-123", "email": "jane.doe@example.com", "groups": []any{"clinical-dm"}}
+	claims := map[string]any{"sub": "s-123", "email": "jane.doe@example.com", "email_verified": true, "groups": []any{"clinical-dm"}}
 	issue := func(exp time.Time) (*Credential, string) {
 		c := &Credential{Kind: KindSession, User: "jane.doe@example.com", Issuer: r.idp.Issuer(), Subject: "s-123", Claims: claims, Expires: exp}
 		pw, err := r.svc.store.Issue(c)

@@ -129,12 +129,11 @@ func Rewrite(sql, currentDB, sqlMode string, h Hooks) (*Rewritten, error) {
 			s.Accept(fieldNamer{})
 			w.orderPseudonyms()
 		}
-		var sb strings.Builder
-		flags := format.DefaultRestoreFlags | format.RestoreStringWithoutDefaultCharset
-		if err := restore(s, format.NewRestoreCtx(flags, &sb)); err != nil {
+		text, err := restoreText(s)
+		if err != nil {
 			return nil, fmt.Errorf("%w: cannot restore the rewritten statement: %v", ErrUnparseable, err)
 		}
-		texts = append(texts, sb.String())
+		texts = append(texts, text)
 		out.Pseudonyms = append(out.Pseudonyms, w.outputs)
 		for k, v := range w.renamed {
 			if out.Names == nil {
@@ -151,7 +150,49 @@ func Rewrite(sql, currentDB, sqlMode string, h Hooks) (*Rewritten, error) {
 		return out, nil
 	}
 	out.SQL = strings.Join(texts, "; ")
+	// The server reads the rewritten text, not this AST: it must read
+	// back as exactly what was written. A string ending in a backslash
+	// once came back as 'x\' and swallowed the SQL after it.
+	if err := readsBack(out.SQL, texts, sqlMode); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// restoreFlags write SQL that MySQL and MariaDB read as the AST says,
+// with backslash escapes on (the proxy refuses NO_BACKSLASH_ESCAPES):
+// single-quoted strings with quotes doubled and backslashes escaped, no
+// charset introducer TiDB would add, names in backquotes.
+const restoreFlags = format.DefaultRestoreFlags | format.RestoreStringWithoutDefaultCharset | format.RestoreStringEscapeBackslash
+
+func restoreText(s ast.StmtNode) (string, error) {
+	var sb strings.Builder
+	if err := restore(s, format.NewRestoreCtx(restoreFlags, &sb)); err != nil {
+		return "", err
+	}
+	return sb.String(), nil
+}
+
+// readsBack parses sql, the rewrite's output, and restores it again: each
+// statement must come out as the text written for it. Otherwise parser and
+// restorer disagree on something in it, and what the server runs is not
+// what was checked: refused.
+func readsBack(sql string, texts []string, sqlMode string) error {
+	stmts, _, release, err := parseText(sql, sqlMode)
+	if err != nil {
+		return fmt.Errorf("%w: the rewritten statement does not parse: %v", ErrUnparseable, err)
+	}
+	defer release()
+	if len(stmts) != len(texts) {
+		return fmt.Errorf("%w: the rewritten text reads back as %d statements, not %d", ErrUnparseable, len(stmts), len(texts))
+	}
+	for i, s := range stmts {
+		again, err := restoreText(s)
+		if err != nil || again != texts[i] {
+			return fmt.Errorf("%w: the rewritten statement does not read back as written", ErrUnparseable)
+		}
+	}
+	return nil
 }
 
 func rewriteStmt(w *walker, s ast.StmtNode) (st Statement, err error) {

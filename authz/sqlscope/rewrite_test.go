@@ -88,6 +88,12 @@ func TestRewrite(t *testing.T) {
 		{sql: "SELECT 1 FROM subjects a JOIN visits v ON a.code = v.visit_id", err: true},
 		{sql: "SELECT 1 FROM subjects a JOIN (SELECT 'S-1' AS code) k USING (code)", err: true},
 		{sql: "SELECT 1 FROM subjects a JOIN subjects b USING (code)", want: "SELECT 1 FROM subjects a JOIN subjects b USING (code)"},
+		// A string ending in a backslash keeps its escape in the rewritten
+		// text: written as 'x\' it ended the string early, and the server
+		// ran the rest of the "string" as SQL.
+		{sql: `SELECT initials, 'x\\' AS a, ', initials AS leak FROM subjects -- ' AS b FROM subjects`,
+			want: "SELECT 'XX' AS `initials`,'x\\\\' AS `a`,', initials AS leak FROM subjects -- ' AS `b` FROM `subjects`"},
+		{sql: `SELECT CURRENT_USER() AS u, "a\\b\\'c" AS s`, want: "SELECT 'alice@rrproxy' AS `u`,'a\\\\b\\\\''c' AS `s`"},
 		{sql: "SELECT code AS c FROM subjects HAVING c = 'S-1'", err: true},
 		{sql: "SELECT code AS c FROM subjects ORDER BY c", err: true},
 		{sql: "SELECT code AS c, (SELECT c = 'S-1') FROM subjects", err: true},
