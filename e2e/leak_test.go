@@ -84,6 +84,10 @@ var battery = []probe{
 	{`SELECT subject_id, 'x\\' AS a, ', subject_id AS leak FROM subjects -- ' AS b FROM subjects`, anything},
 	{`SELECT initials, 'x\\' AS a, ', initials AS leak FROM subjects -- ' AS b FROM subjects`, anything},
 	{`SELECT CURRENT_USER() AS u, 'x\\' AS a, ', code FROM secret_unblinding -- ' AS b`, anything},
+	// A pseudonym joined to a derived table's or CTE's column named like
+	// it: the join compares real values with the user's own.
+	{"SELECT d.plain FROM subjects s JOIN (SELECT CONCAT('MRK-SID-', LPAD(seq, 4, '0')) AS subject_id, seq AS plain FROM seq_1_to_50) d ON s.subject_id = d.subject_id", refused},
+	{"WITH d AS (SELECT CONCAT('MRK-SID-', LPAD(seq, 4, '0')) AS subject_id, seq AS plain FROM seq_1_to_50) SELECT d.plain FROM subjects s JOIN d ON s.subject_id = d.subject_id", refused},
 	{`SELECT CURRENT_USER() AS u, "x\\" AS a, ", (SELECT GROUP_CONCAT(column_name) FROM information_schema.columns WHERE table_name = 'visits') AS leak -- " AS b`, anything},
 	{"SELECT `a``b`, treatment_arm FROM visits", refused},
 	{"SELECT diagnosis FROM subjects", refused},

@@ -516,7 +516,15 @@ func (w *walker) otherSidePseudonym(n *ast.ColumnNameExpr) bool {
 	if !ok || other == n {
 		return false
 	}
-	act, err := w.hooks.Column(w.resolve(other.Name), UseJoinEq)
+	col := w.resolve(other.Name)
+	if col.Table == "" {
+		// A derived table's or a CTE's column (or a name no single base
+		// table owns) holds whatever values the user put there: joining
+		// a pseudonym to it tests real values, even if it is called like
+		// a pseudonymised column.
+		return false
+	}
+	act, err := w.hooks.Column(col, UseJoinEq)
 	return err == nil && act.Do == Pseudonym
 }
 

@@ -88,6 +88,11 @@ func TestRewrite(t *testing.T) {
 		{sql: "SELECT 1 FROM subjects a JOIN visits v ON a.code = v.visit_id", err: true},
 		{sql: "SELECT 1 FROM subjects a JOIN (SELECT 'S-1' AS code) k USING (code)", err: true},
 		{sql: "SELECT 1 FROM subjects a JOIN subjects b USING (code)", want: "SELECT 1 FROM subjects a JOIN subjects b USING (code)"},
+		// ... and a derived table's or CTE's column is the user's own,
+		// whatever it is called.
+		{sql: "SELECT d.plain FROM subjects s JOIN (SELECT 'S-1' AS code, 'S-1' AS plain) d ON s.code = d.code", err: true},
+		{sql: "WITH d AS (SELECT 'S-1' AS code) SELECT 1 FROM subjects s JOIN d ON s.code = d.code", err: true},
+		{sql: "SELECT 1 FROM subjects s JOIN (SELECT 'S-1' AS code) d ON d.code = s.code", err: true},
 		// A string ending in a backslash keeps its escape in the rewritten
 		// text: written as 'x\' it ended the string early, and the server
 		// ran the rest of the "string" as SQL.
