@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -36,14 +37,14 @@ func (g *grants) checkViews(cat Catalog, st *sqlscope.Statement) (bool, error) {
 		if t.Schema == "information_schema" || t.Schema == "" {
 			continue
 		}
-		if err := g.checkView(vc, t, 0); err != nil {
+		if err := g.checkView(cat, vc, t, 0); err != nil {
 			return true, err
 		}
 	}
 	return true, nil
 }
 
-func (g *grants) checkView(vc ViewCatalog, t sqlscope.Table, depth int) error {
+func (g *grants) checkView(cat Catalog, vc ViewCatalog, t sqlscope.Table, depth int) error {
 	def, isView, err := vc.ViewDefinition(t.Schema, t.Name)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCatalog, err)
@@ -67,11 +68,36 @@ func (g *grants) checkView(vc ViewCatalog, t sqlscope.Table, depth int) error {
 		if s.Kind != sqlscope.KindSelect {
 			return refuse(RuleDefaultDeny)
 		}
+		// The view runs with its definer's rights: whatever it calls
+		// runs with them too. A stored function (qualified, as MariaDB
+		// writes them in a view's definition, which makes the statement
+		// not read-only; or unqualified in the view's schema) reads
+		// anything; so do the functions refused in a statement.
+		if !s.ReadOnly || s.Into || s.Locking {
+			return refuse(RuleReadOnly)
+		}
+		for _, f := range s.Functions {
+			if dangerousFunctions[f] || strings.Contains(f, ".") {
+				return refuse(RuleFunctions)
+			}
+		}
+		if _, err := checkStoredFunctions(cat, t.Schema, s); err != nil {
+			if errors.Is(err, ErrCatalog) {
+				return err
+			}
+			return refuse(RuleFunctions)
+		}
 		for _, bt := range s.Tables {
+			// Catalog tables are filtered by rewriting the statement
+			// that reads them; inside a view nothing can be rewritten,
+			// and they would name hidden objects.
+			if bt.Schema == "information_schema" || bt.Schema == "performance_schema" || bt.Schema == "mysql" || bt.Schema == "sys" {
+				return refuse(RuleSystemSchemas)
+			}
 			if rid := g.tableRule(bt); rid != "" {
 				return refuse(rid)
 			}
-			if err := g.checkView(vc, bt, depth+1); err != nil {
+			if err := g.checkView(cat, vc, bt, depth+1); err != nil {
 				return err
 			}
 		}

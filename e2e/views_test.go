@@ -113,3 +113,48 @@ rules:
 		db.Close()
 	}
 }
+
+// TestViewsThatRunMore: a view runs with its definer's rights, and so
+// does everything it calls. A view that calls a stored function (which
+// reads the withheld unblinding table) or reads information_schema
+// (which names withheld objects, and cannot be filtered inside a view)
+// is refused like the function or the catalog read itself.
+func TestViewsThatRunMore(t *testing.T) {
+	pol := leakWorld(t)
+	root := direct(t)
+	for _, q := range []string{
+		"DROP FUNCTION IF EXISTS trial.unblind_code",
+		"CREATE FUNCTION trial.unblind_code() RETURNS VARCHAR(32) READS SQL DATA SQL SECURITY DEFINER RETURN (SELECT code FROM trial.secret_unblinding LIMIT 1)",
+		"GRANT EXECUTE ON trial.* TO " + svcUser,
+		"CREATE OR REPLACE VIEW trialv.codes_by_function AS SELECT trial.unblind_code() AS x",
+		"CREATE OR REPLACE VIEW trialv.catalog_names AS SELECT table_name, column_name FROM information_schema.COLUMNS WHERE table_schema = 'trial'",
+		"CREATE OR REPLACE VIEW trialv.sleepy AS SELECT SLEEP(0) AS s, visit_id FROM trial.visits",
+	} {
+		if _, err := root.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, q := range []string{"DROP VIEW IF EXISTS trialv.codes_by_function, trialv.catalog_names, trialv.sleepy", "DROP FUNCTION IF EXISTS trial.unblind_code"} {
+			_, _ = root.Exec(q)
+		}
+	})
+	// The danger is real: the service account reads the code through it.
+	var code string
+	if err := root.QueryRow("SELECT x FROM trialv.codes_by_function").Scan(&code); err != nil || code != "MRK-UNB-5e5e" {
+		t.Fatalf("precondition: the view returns the unblinding code: %q, %v", code, err)
+	}
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
+	ctx := context.Background()
+	db := r.open("vera", veraPW, "trialv")
+	db.SetMaxOpenConns(1)
+	for _, p := range []probe{
+		{"SELECT x FROM codes_by_function", refused},
+		{"SELECT * FROM catalog_names", refused},
+		{"SELECT visit_id FROM sleepy", refused},
+		{"SELECT * FROM visit_dates", answered}, // the control
+	} {
+		o := observeDriver(ctx, t, db, p.sql, false)
+		o.check(t, "view", p, true)
+	}
+}
