@@ -429,7 +429,11 @@ var (
 	catalogLookup = regexp.MustCompile(`^SELECT (CAST\(COLUMN_NAME AS BINARY\) FROM information_schema\.COLUMNS WHERE TABLE_SCHEMA = ` + hexName + ` AND TABLE_NAME = ` + hexName + ` ORDER BY ORDINAL_POSITION LIMIT 4096` +
 		`|CAST\(INDEX_NAME AS BINARY\), CAST\(COLUMN_NAME AS BINARY\) FROM information_schema\.STATISTICS WHERE TABLE_SCHEMA = ` + hexName + ` AND TABLE_NAME = ` + hexName + ` ORDER BY INDEX_NAME, SEQ_IN_INDEX LIMIT 4096` +
 		`|CAST\(VIEW_DEFINITION AS BINARY\) FROM information_schema\.VIEWS WHERE TABLE_SCHEMA = ` + hexName + ` AND TABLE_NAME = ` + hexName + ` LIMIT 1` +
-		`|CAST\(ROUTINE_NAME AS BINARY\) FROM information_schema\.ROUTINES WHERE ROUTINE_SCHEMA = ` + hexName + ` AND ROUTINE_NAME = ` + hexName + ` AND ROUTINE_TYPE = 'FUNCTION' LIMIT 1)$`)
+		`|CAST\(ROUTINE_NAME AS BINARY\) FROM information_schema\.ROUTINES WHERE ROUTINE_SCHEMA = ` + hexName + ` AND ROUTINE_NAME = ` + hexName + ` AND ROUTINE_TYPE = 'FUNCTION' LIMIT 1` +
+		// The same lookups with names compared in lower case, when the
+		// exact name found nothing (proxy/catalog.go cachedFold).
+		`|CAST\(TABLE_SCHEMA AS BINARY\), CAST\(TABLE_NAME AS BINARY\), (CAST\(COLUMN_NAME AS BINARY\) FROM information_schema\.COLUMNS|CAST\(INDEX_NAME AS BINARY\), CAST\(COLUMN_NAME AS BINARY\) FROM information_schema\.STATISTICS|CAST\(VIEW_DEFINITION AS BINARY\) FROM information_schema\.VIEWS)` +
+		` WHERE LOWER\(TABLE_SCHEMA\) = ` + hexName + ` AND LOWER\(TABLE_NAME\) = ` + hexName + ` ORDER BY TABLE_SCHEMA, TABLE_NAME(, ORDINAL_POSITION|, INDEX_NAME, SEQ_IN_INDEX)? LIMIT [0-9]+)$`)
 )
 
 type comparison struct {

@@ -158,3 +158,48 @@ func TestViewsThatRunMore(t *testing.T) {
 		o.check(t, "view", p, true)
 	}
 }
+
+// TestMixedCaseViews: the analyser compares names in lower case, but a
+// server with lower_case_table_names=0 (the default on Linux, and
+// Aurora's) stores ArmByVisit as it was written. The view check must
+// still find the view and read its definition: it had looked for
+// armbyvisit, found nothing, and let the view through as a table.
+func TestMixedCaseViews(t *testing.T) {
+	pol := leakWorld(t)
+	root := direct(t)
+	var lctn int
+	if err := root.QueryRow("SELECT @@lower_case_table_names").Scan(&lctn); err != nil {
+		t.Fatal(err)
+	}
+	if lctn != 0 {
+		t.Fatalf("this test needs a server with lower_case_table_names=0 (the test MariaDB's default); it has %d", lctn)
+	}
+	for _, q := range []string{
+		"CREATE OR REPLACE VIEW trialv.ArmByVisit AS SELECT visit_id, treatment_arm AS arm FROM trial.visits",
+		"CREATE OR REPLACE VIEW trialv.VisitDates AS SELECT visit_id, visit_date FROM trial.visits",
+		// Two views whose names differ only in case: the analyser
+		// cannot tell which one the server reads.
+		"CREATE OR REPLACE VIEW trialv.TwinDates AS SELECT visit_id, visit_date FROM trial.visits",
+		"CREATE OR REPLACE VIEW trialv.TWINDATES AS SELECT visit_id, visit_date FROM trial.visits",
+	} {
+		if _, err := root.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = root.Exec("DROP VIEW IF EXISTS trialv.ArmByVisit, trialv.VisitDates, trialv.TwinDates, trialv.TWINDATES")
+	})
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
+	ctx := context.Background()
+	db := r.open("vera", veraPW, "trialv")
+	db.SetMaxOpenConns(1)
+	for _, p := range []probe{
+		{"SELECT * FROM ArmByVisit", refused},
+		{"SELECT arm FROM trialv.ArmByVisit", refused},
+		{"SELECT * FROM VisitDates", answered}, // a mixed-case view over permitted columns
+		{"SELECT * FROM TwinDates", refused},
+	} {
+		o := observeDriver(ctx, t, db, p.sql, false)
+		o.check(t, "view", p, true)
+	}
+}
