@@ -487,7 +487,15 @@ func (w *walker) columnHook(n *ast.ColumnNameExpr, col Column) {
 		if !w.otherSidePseudonym(n) {
 			w.fail(fmt.Errorf("%w: a pseudonymised column can only be joined with = to another pseudonymised column", errRewrite))
 		}
-	case act.Do == Pseudonym && (use == UseGroupBy || use == UseCountDistinct):
+	case act.Do == Pseudonym && use == UseGroupBy:
+		// Equality of real values is equality of pseudonyms. But
+		// MariaDB returns the groups sorted by the real value: the rows
+		// are put in the keyed order too, even when no pseudonym is
+		// among the outputs (SELECT visit_id ... GROUP BY subject_id
+		// ranked each group by its real identifier).
+		w.psnExprs = append(w.psnExprs, n)
+		w.changed = true
+	case act.Do == Pseudonym && use == UseCountDistinct:
 		// Equality of real values is equality of pseudonyms.
 	case (act.Do == MaskNull || act.Do == MaskFixed) && (use == UseOutput || use == UseSelect):
 		var v ast.ValueExpr

@@ -142,3 +142,32 @@ func TestRewrite(t *testing.T) {
 		})
 	}
 }
+
+// saltedHooks are testHooks that key the order of pseudonymised rows.
+type saltedHooks struct{ testHooks }
+
+func (saltedHooks) OrderSalt() string { return "k3y" }
+
+// TestPseudonymOrderIsKeyed: unordered, the server returns rows in the
+// order of the real values (the primary key, or the grouping), and the
+// n-th pseudonym would be the n-th subject. Rows that carry a pseudonym,
+// or are grouped by one, are put in an order keyed by a secret, after
+// the statement's own ORDER BY.
+func TestPseudonymOrderIsKeyed(t *testing.T) {
+	for sql, want := range map[string]string{
+		"SELECT code FROM subjects":                           "SELECT CONCAT(`code`) AS `code` FROM `subjects` ORDER BY SHA2(CONCAT('k3y', `code`), 256)",
+		"SELECT site_id, code FROM subjects ORDER BY site_id": "SELECT `site_id`,CONCAT(`code`) AS `code` FROM `subjects` ORDER BY `site_id`,SHA2(CONCAT('k3y', `code`), 256)",
+		// Grouped by a pseudonym, with none in the output: the groups
+		// came back sorted by the real value.
+		"SELECT COUNT(*) FROM subjects GROUP BY code": "SELECT COUNT(1) AS `COUNT(*)` FROM `subjects` GROUP BY `code` ORDER BY SHA2(CONCAT('k3y', `code`), 256)",
+	} {
+		out, err := Rewrite(sql, "study", "", saltedHooks{})
+		if err != nil {
+			t.Errorf("%s: %v", sql, err)
+			continue
+		}
+		if out.SQL != want {
+			t.Errorf("%s\ngot  %s\nwant %s", sql, out.SQL, want)
+		}
+	}
+}
