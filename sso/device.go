@@ -96,7 +96,7 @@ func (s *Service) deviceStart(w http.ResponseWriter, r *http.Request) {
 	h := deviceHandle{Issuer: chosen.Issuer, DeviceCode: da.DeviceCode, Expiry: da.Expiry.Unix(), Interval: max(da.Interval, 1), Created: s.now().Unix()}
 	b, _ := json.Marshal(h)
 	writeJSON(w, http.StatusOK, DeviceStart{VerificationURI: da.VerificationURI, VerificationURIComplete: da.VerificationURIComplete,
-		UserCode: da.UserCode, Expires: da.Expiry, Interval: h.Interval, Handle: s.seal(b)})
+		UserCode: da.UserCode, Expires: da.Expiry, Interval: h.Interval, Handle: s.seal(sealDeviceHandle, b)})
 }
 
 func withoutScope(scopes []string, drop string) []string {
@@ -114,7 +114,7 @@ const devicePollWait = 20 * time.Second
 
 func (s *Service) devicePoll(w http.ResponseWriter, r *http.Request) {
 	var h deviceHandle
-	b, err := s.open(r.PostFormValue("handle"))
+	b, err := s.open(sealDeviceHandle, r.PostFormValue("handle"))
 	if err != nil || json.Unmarshal(b, &h) != nil || s.now().Unix() > h.Expiry {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "this sign-in expired or was not started here; run rrproxy login again"})
 		return

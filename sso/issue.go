@@ -55,7 +55,7 @@ func (s *Service) signIn(ctx context.Context, c *Client, p *oidc.Provider, tok *
 	if tok.RefreshToken != "" {
 		// Kept (sealed) so that app passwords created in this web
 		// session can be re-checked with the IdP later.
-		cred.RefreshToken = s.seal([]byte(tok.RefreshToken))
+		cred.RefreshToken = s.seal(sealRefreshToken, []byte(tok.RefreshToken))
 	}
 	pw, err := s.store.Issue(cred)
 	if err != nil {

@@ -82,7 +82,7 @@ func (s *Service) recheck(ctx context.Context, c *Credential) (string, error) {
 	if cl == nil {
 		return "rrproxy no longer has a client for issuer " + c.Issuer, nil
 	}
-	rt, err := s.open(c.RefreshToken)
+	rt, err := s.open(sealRefreshToken, c.RefreshToken)
 	if err != nil {
 		return "its refresh token cannot be opened (sso.key changed?)", nil
 	}
@@ -123,7 +123,7 @@ func (s *Service) recheck(ctx context.Context, c *Credential) (string, error) {
 	}
 	sealed := ""
 	if tok.RefreshToken != "" {
-		sealed = s.seal([]byte(tok.RefreshToken)) // rotated by the IdP
+		sealed = s.seal(sealRefreshToken, []byte(tok.RefreshToken)) // rotated by the IdP
 	}
 	if err := s.store.Recheck(c.ID, claims, sealed, s.now().UTC()); err != nil {
 		return "", err

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -567,5 +568,48 @@ identity_providers:
 	forged := r.token(t, jwt.MapClaims{"groups": []string{"clinical-dm"}}, cro.Keypair)
 	if _, _, err := r.svc.Authenticate(ctx, pol, "jane.doe@example.com", forged); err == nil || !strings.Contains(err.Error(), "signature") {
 		t.Fatalf("sponsor token signed with the CRO's key: %v", err)
+	}
+}
+
+// TestSealedKindsDoNotMix: every sealed value carries its kind. A device
+// handle, which anyone can get from /api/device/start, once opened as a
+// sign-in flow cookie (same key, and it has a created time), which let a
+// callback with an empty state pass the state check and skip the nonce.
+// Refresh tokens sealed before kinds existed still open as refresh tokens.
+func TestSealedKindsDoNotMix(t *testing.T) {
+	r := newRig(t)
+	s := r.svc
+	handle := s.seal(sealDeviceHandle, []byte(`{"iss":"`+r.idp.Issuer()+`","created":`+strconv.FormatInt(time.Now().Unix(), 10)+`}`))
+	if _, err := s.open(sealCookie+flowCookie, handle); err == nil {
+		t.Fatal("a device handle opens as a flow cookie")
+	}
+	if _, err := s.open(sealRefreshToken, handle); err == nil {
+		t.Fatal("a device handle opens as a refresh token")
+	}
+	if b, err := s.open(sealDeviceHandle, handle); err != nil || !strings.Contains(string(b), "created") {
+		t.Fatalf("a device handle does not open as itself: %q, %v", b, err)
+	}
+	// The handle as the flow cookie, with an empty state: refused as no
+	// flow at all, before any state or code is looked at.
+	req, _ := http.NewRequest("GET", r.web.URL+"/callback?code=x&state=", nil)
+	req.AddCookie(&http.Cookie{Name: flowCookie, Value: handle})
+	resp, err := r.web.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "not started here") {
+		t.Fatalf("callback with a device handle for a flow cookie: %d\n%s", resp.StatusCode, b)
+	}
+	// A refresh token sealed without a kind (before this change).
+	g := s.aead("seal")
+	nonce := make([]byte, g.NonceSize())
+	legacy := base64.RawURLEncoding.EncodeToString(g.Seal(nonce, nonce, []byte("rt-legacy"), nil))
+	if b, err := s.open(sealRefreshToken, legacy); err != nil || string(b) != "rt-legacy" {
+		t.Fatalf("a refresh token sealed before kinds: %q, %v", b, err)
+	}
+	if _, err := s.open(sealCookie+sessionCookie, legacy); err == nil {
+		t.Fatal("an unkinded value opens as a cookie")
 	}
 }

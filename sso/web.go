@@ -142,7 +142,9 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	var f flowState
-	if !s.readCookie(r, flowCookie, &f, flowMaxAge) {
+	// A flow this service started has all three secrets; a cookie
+	// without them (nothing else should open as one) is no flow.
+	if !s.readCookie(r, flowCookie, &f, flowMaxAge) || f.State == "" || f.Nonce == "" || f.Verifier == "" {
 		s.render(w, http.StatusBadRequest, page{Title: "Sign-in expired", Error: "This sign-in was not started here or took too long. Start again."})
 		return
 	}
@@ -340,25 +342,40 @@ func (s *Service) aead(purpose string) cipher.AEAD {
 	return g
 }
 
-func (s *Service) seal(plain []byte) string {
+// Kinds of sealed value. Each is sealed with its kind as associated
+// data, so that one kind never opens as another: a device handle, which
+// anyone can obtain, once opened as a sign-in flow cookie.
+const (
+	sealRefreshToken = "refresh-token"
+	sealDeviceHandle = "device-handle"
+	sealCookie       = "cookie:" // + the cookie's name
+)
+
+func (s *Service) seal(kind string, plain []byte) string {
 	g := s.aead("seal")
 	nonce := make([]byte, g.NonceSize())
 	_, _ = rand.Read(nonce)
-	return base64.RawURLEncoding.EncodeToString(g.Seal(nonce, nonce, plain, nil))
+	return base64.RawURLEncoding.EncodeToString(g.Seal(nonce, nonce, plain, []byte(kind)))
 }
 
-func (s *Service) open(sealed string) ([]byte, error) {
+func (s *Service) open(kind, sealed string) ([]byte, error) {
 	g := s.aead("seal")
 	b, err := base64.RawURLEncoding.DecodeString(sealed)
 	if err != nil || len(b) < g.NonceSize() {
 		return nil, errors.New("sso: sealed value is damaged")
 	}
-	return g.Open(nil, b[:g.NonceSize()], b[g.NonceSize():], nil)
+	plain, err := g.Open(nil, b[:g.NonceSize()], b[g.NonceSize():], []byte(kind))
+	if err != nil && kind == sealRefreshToken {
+		// Refresh tokens stored before kinds were sealed in (app
+		// passwords live for months); nothing else lives that long.
+		plain, err = g.Open(nil, b[:g.NonceSize()], b[g.NonceSize():], nil)
+	}
+	return plain, err
 }
 
 func (s *Service) setCookie(w http.ResponseWriter, name string, v any, maxAge time.Duration) {
 	b, _ := json.Marshal(v)
-	http.SetCookie(w, &http.Cookie{Name: name, Value: s.seal(b), Path: "/", MaxAge: int(maxAge.Seconds()),
+	http.SetCookie(w, &http.Cookie{Name: name, Value: s.seal(sealCookie+name, b), Path: "/", MaxAge: int(maxAge.Seconds()),
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 }
 
@@ -369,7 +386,7 @@ func (s *Service) readCookie(r *http.Request, name string, v any, maxAge time.Du
 	if err != nil {
 		return false
 	}
-	b, err := s.open(ck.Value)
+	b, err := s.open(sealCookie+name, ck.Value)
 	if err != nil || json.Unmarshal(b, v) != nil {
 		return false
 	}
