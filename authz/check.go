@@ -770,6 +770,15 @@ func KillTarget(sql string) (id uint64, queryOnly, ok bool) {
 // containsFold reports whether s contains the lower-case ASCII word w in
 // any case, without the copy strings.ToLower would make: KillTarget
 // asks it of every statement.
+// MayCarryPassword reports whether a statement names PASSWORD or
+// IDENTIFIED (ASCII case folded), as every statement that sets or
+// creates a password does: the proxy records such a statement only in
+// its normalised shape, and never quotes it in an error. A column called
+// password loses only its statement's literals in the audit record.
+func MayCarryPassword(sql string) bool {
+	return containsFold(sql, "password") || containsFold(sql, "identified")
+}
+
 func containsFold(s, w string) bool {
 	for i := 0; i+len(w) <= len(s); i++ {
 		k := 0

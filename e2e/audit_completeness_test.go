@@ -65,10 +65,10 @@ import (
 //   - "SELECT CONNECTION_ID(), @@SESSION.sql_mode": the first query of
 //     every pooled connection (proxy/upstream.go dial), to learn the id
 //     the audit log records and to vet sql_mode;
-//   - "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client":
-//     after every COM_RESET_CONNECTION, the proxy's or a client's
-//     (proxy/upstream.go afterReset): the reset took the session's
-//     variables from the global ones, which are vetted again;
+//   - "SET NAMES utf8mb4, SESSION sql_mode = '<mode>'": after every
+//     COM_RESET_CONNECTION, the proxy's or a client's (proxy/upstream.go
+//     reset): the reset took the session's variables from the global
+//     ones, and the session gets back the sql_mode vetted at dial;
 //   - "SET NAMES <charset>": brings a pooled connection to the client's
 //     handshake character set (attach, and after COM_RESET_CONNECTION);
 //   - "SET SESSION max_statement_time = <s>": the user's
@@ -155,7 +155,7 @@ func TestAuditCompleteAgainstGeneralLog(t *testing.T) {
 			t.Errorf("no %s intent: the traffic does not cover it", cmd)
 		}
 	}
-	for _, kind := range []string{"pool probe", "reset probe", "SET NAMES", "max_statement_time", "catalog"} {
+	for _, kind := range []string{"pool probe", "reset restore", "SET NAMES", "max_statement_time", "catalog"} {
 		if res.internal[kind] == 0 {
 			t.Errorf("no proxy-internal %s seen: the traffic does not cover it", kind)
 		}
@@ -422,7 +422,7 @@ const hexName = `_utf8mb4 X'(?:[0-9a-f]{2})*'`
 // The proxy's own statements, by exact template.
 var (
 	poolProbe     = "SELECT CONNECTION_ID(), @@SESSION.sql_mode"
-	resetProbe    = "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client"
+	resetRestore  = regexp.MustCompile(`^SET NAMES utf8mb4, SESSION sql_mode = '[A-Z0-9_,]*'$`)
 	setNamesRE    = regexp.MustCompile(`^SET NAMES [a-z0-9]+$`)
 	timeLimitRE   = regexp.MustCompile(`^SET SESSION max_statement_time = [0-9]+\.[0-9]{3}$`)
 	killQueryRE   = regexp.MustCompile(`^KILL QUERY ([0-9]+)$`)
@@ -592,8 +592,8 @@ func compareLogs(rows []glRow, recs []*auditRec) *comparison {
 				case take(r, "query", sentIs(r.arg)) != nil:
 				case setNamesRE.MatchString(r.arg):
 					res.internal["SET NAMES"]++
-				case r.arg == resetProbe && queries > 1:
-					res.internal["reset probe"]++
+				case resetRestore.MatchString(r.arg) && queries > 1:
+					res.internal["reset restore"]++
 				case timeLimitRE.MatchString(r.arg):
 					res.internal["max_statement_time"]++
 				case catalogLookup.MatchString(r.arg):

@@ -317,3 +317,32 @@ func direct(t *testing.T) *sql.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// execAll runs each statement on db (the test's own root connection,
+// for the world a test needs), failing the test at the first error.
+func execAll(t testing.TB, db *sql.DB, stmts ...string) {
+	t.Helper()
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// reloadWith reloads the rig's policy with the shared test policy's
+// text where old is replaced by new, as an administrator editing
+// policy.yaml would.
+func (r *rig) reloadWith(t *testing.T, old, new string) {
+	t.Helper()
+	text := strings.Replace(policyText, old, new, 1)
+	if text == policyText {
+		t.Fatalf("the test policy has no %q any more; update this test", old)
+	}
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.store.Reload(file); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -99,29 +99,7 @@ func TestRefusedCommands(t *testing.T) {
 func TestPreparedStatementCursor(t *testing.T) {
 	r := startRig(t, rigOpts{requireTLS: true})
 	c := rawConn(t, r, "alice", alicePW, "study")
-	command(t, c, append([]byte{mysql.COM_STMT_PREPARE}, "SELECT seq FROM seq_1_to_10"...)...)
-	ok := read(t, c)
-	if ok[0] != 0 {
-		t.Fatalf("prepare: % x", ok)
-	}
-	id := binary.LittleEndian.Uint32(ok[1:5])
-	cols := binary.LittleEndian.Uint16(ok[5:7])
-	for range int(cols) + 1 { // column definitions + EOF
-		read(t, c)
-	}
-	// EXECUTE with CURSOR_TYPE_READ_ONLY: column definitions then EOF with
-	// SERVER_STATUS_CURSOR_EXISTS, and no rows yet.
-	exec := []byte{mysql.COM_STMT_EXECUTE, 0, 0, 0, 0, 1 /* read-only cursor */, 1, 0, 0, 0}
-	binary.LittleEndian.PutUint32(exec[1:5], id)
-	command(t, c, exec...)
-	if p := read(t, c); p[0] != 1 {
-		t.Fatalf("column count packet: % x", p)
-	}
-	read(t, c) // column definition
-	eof := read(t, c)
-	if eof[0] != 0xfe || binary.LittleEndian.Uint16(eof[3:5])&mysql.SERVER_STATUS_CURSOR_EXISTS == 0 {
-		t.Fatalf("want EOF with CURSOR_EXISTS, got % x", eof)
-	}
+	id, exec := openCursor(t, c, "SELECT seq FROM seq_1_to_10")
 	fetch := func(n uint32) (rows int, last bool) {
 		pkt := []byte{mysql.COM_STMT_FETCH, 0, 0, 0, 0, 0, 0, 0, 0}
 		binary.LittleEndian.PutUint32(pkt[1:5], id)
@@ -304,4 +282,33 @@ func TestSendLongData(t *testing.T) {
 	if p := read(t, c); p[0] != 0xfe {
 		t.Fatalf("want EOF, got %q", p)
 	}
+}
+
+// openCursor prepares sql (one column) and executes it with
+// CURSOR_TYPE_READ_ONLY: column definitions, then EOF with
+// SERVER_STATUS_CURSOR_EXISTS and no rows yet. It returns the statement
+// id and the EXECUTE packet.
+func openCursor(t *testing.T, c *client.Conn, sql string) (uint32, []byte) {
+	t.Helper()
+	command(t, c, append([]byte{mysql.COM_STMT_PREPARE}, sql...)...)
+	ok := read(t, c)
+	if ok[0] != 0 {
+		t.Fatalf("prepare: % x", ok)
+	}
+	id := binary.LittleEndian.Uint32(ok[1:5])
+	for range int(binary.LittleEndian.Uint16(ok[5:7])) + 1 { // column definitions + EOF
+		read(t, c)
+	}
+	exec := []byte{mysql.COM_STMT_EXECUTE, 0, 0, 0, 0, 1 /* read-only cursor */, 1, 0, 0, 0}
+	binary.LittleEndian.PutUint32(exec[1:5], id)
+	command(t, c, exec...)
+	if p := read(t, c); p[0] != 1 {
+		t.Fatalf("column count packet: % x", p)
+	}
+	read(t, c) // column definition
+	eof := read(t, c)
+	if eof[0] != 0xfe || binary.LittleEndian.Uint16(eof[3:5])&mysql.SERVER_STATUS_CURSOR_EXISTS == 0 {
+		t.Fatalf("want EOF with CURSOR_EXISTS, got % x", eof)
+	}
+	return id, exec
 }

@@ -3,9 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -38,17 +35,7 @@ func TestPreparedStatementRecheckedAfterReload(t *testing.T) {
 	}
 
 	// Data managers lose study.subjects.
-	text := strings.Replace(policyText, "allow: [study.*]", "allow: [study.visits, study.sites]", 1)
-	if text == policyText {
-		t.Fatal("test policy changed shape; update this test")
-	}
-	file := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.store.Reload(file); err != nil {
-		t.Fatal(err)
-	}
+	r.reloadWith(t, "allow: [study.*]", "allow: [study.visits, study.sites]")
 
 	err = subjects.QueryRow("F").Scan(&n)
 	mysqlErr(t, err, 1146, "Table 'study.subjects' doesn't exist")
@@ -71,17 +58,7 @@ func TestDisabledAccountLosesOpenSession(t *testing.T) {
 	if err := db.QueryRow("SELECT COUNT(*) FROM subjects").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Replace(policyText, "alice: {password: ", "alice: {disabled: true, password: ", 1)
-	if text == policyText {
-		t.Fatal("test policy changed shape; update this test")
-	}
-	file := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.store.Reload(file); err != nil {
-		t.Fatal(err)
-	}
+	r.reloadWith(t, "alice: {password: ", "alice: {disabled: true, password: ")
 	err := db.QueryRow("SELECT COUNT(*) FROM subjects").Scan(&n)
 	mysqlErr(t, err, 1227, "has been disabled")
 }
@@ -92,21 +69,7 @@ func TestDisabledAccountLosesOpenSession(t *testing.T) {
 func TestCursorFetchRecheckedAfterReload(t *testing.T) {
 	r := startRig(t, rigOpts{requireTLS: true})
 	c := rawConn(t, r, "alice", alicePW, "study")
-	command(t, c, append([]byte{mysql.COM_STMT_PREPARE}, "SELECT seq FROM seq_1_to_10"...)...)
-	ok := read(t, c)
-	if ok[0] != 0 {
-		t.Fatalf("prepare: % x", ok)
-	}
-	id := binary.LittleEndian.Uint32(ok[1:5])
-	for range int(binary.LittleEndian.Uint16(ok[5:7])) + 1 { // column definitions + EOF
-		read(t, c)
-	}
-	exec := []byte{mysql.COM_STMT_EXECUTE, 0, 0, 0, 0, 1 /* read-only cursor */, 1, 0, 0, 0}
-	binary.LittleEndian.PutUint32(exec[1:5], id)
-	command(t, c, exec...)
-	for range 3 { // column count, column definition, EOF with CURSOR_EXISTS
-		read(t, c)
-	}
+	id, _ := openCursor(t, c, "SELECT seq FROM seq_1_to_10")
 	fetch := func() []byte {
 		pkt := []byte{mysql.COM_STMT_FETCH, 0, 0, 0, 0, 2, 0, 0, 0}
 		binary.LittleEndian.PutUint32(pkt[1:5], id)
@@ -120,17 +83,7 @@ func TestCursorFetchRecheckedAfterReload(t *testing.T) {
 	if p := fetch(); p[0] != 0xfe {
 		t.Fatalf("first fetch: % x", p)
 	}
-	text := strings.Replace(policyText, "alice: {password: ", "alice: {disabled: true, password: ", 1)
-	if text == policyText {
-		t.Fatal("test policy changed shape; update this test")
-	}
-	file := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.store.Reload(file); err != nil {
-		t.Fatal(err)
-	}
+	r.reloadWith(t, "alice: {password: ", "alice: {disabled: true, password: ")
 	if p := fetch(); p[0] != 0xff {
 		t.Fatalf("a FETCH after the account was disabled returned rows: % x", p)
 	} else {

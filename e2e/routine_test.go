@@ -13,16 +13,7 @@ import (
 // functions are refused, qualified or not, while builtins work.
 func TestStoredFunctionsAreRefused(t *testing.T) {
 	root := direct(t)
-	for _, q := range []string{
-		"DROP FUNCTION IF EXISTS study.payments_total",
-		"CREATE FUNCTION study.payments_total() RETURNS DECIMAL(12,2) READS SQL DATA SQL SECURITY DEFINER RETURN (SELECT SUM(amount_eur) FROM ops.site_payments)",
-		"GRANT EXECUTE ON study.* TO " + svcUser,
-	} {
-		if _, err := root.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	t.Cleanup(func() { _, _ = root.Exec("DROP FUNCTION IF EXISTS study.payments_total") })
+	paymentsTotal(t, root)
 
 	// The service account can run it directly: the danger is real.
 	var total string
@@ -57,16 +48,7 @@ func TestStoredFunctionsAreRefused(t *testing.T) {
 // definer's rights.
 func TestNoInheritedDatabase(t *testing.T) {
 	root := direct(t)
-	for _, q := range []string{
-		"DROP FUNCTION IF EXISTS study.payments_total",
-		"CREATE FUNCTION study.payments_total() RETURNS DECIMAL(12,2) READS SQL DATA SQL SECURITY DEFINER RETURN (SELECT SUM(amount_eur) FROM ops.site_payments)",
-		"GRANT EXECUTE ON study.* TO " + svcUser,
-	} {
-		if _, err := root.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	t.Cleanup(func() { _, _ = root.Exec("DROP FUNCTION IF EXISTS study.payments_total") })
+	paymentsTotal(t, root)
 
 	const held = 6 // more than attach's three tries of the idle pool
 	r := startRig(t, rigOpts{requireTLS: true, maxOpen: held + 2})
@@ -117,4 +99,17 @@ func TestNoInheritedDatabase(t *testing.T) {
 	_, err := nodb.Query("SELECT payments_total()")
 	// With no database, the server knows no payments_total().
 	mysqlErr(t, err, 1305, "FUNCTION payments_total does not exist")
+}
+
+// paymentsTotal creates study.payments_total(), a definer-rights stored
+// function over ops.site_payments, which no test policy grants, and
+// lets the service account execute it.
+func paymentsTotal(t *testing.T, root *sql.DB) {
+	t.Helper()
+	execAll(t, root,
+		"DROP FUNCTION IF EXISTS study.payments_total",
+		"CREATE FUNCTION study.payments_total() RETURNS DECIMAL(12,2) READS SQL DATA SQL SECURITY DEFINER RETURN (SELECT SUM(amount_eur) FROM ops.site_payments)",
+		"GRANT EXECUTE ON study.* TO "+svcUser,
+	)
+	t.Cleanup(func() { _, _ = root.Exec("DROP FUNCTION IF EXISTS study.payments_total") })
 }

@@ -17,12 +17,7 @@ import (
 // everyone; reading them through a view is reading them.
 func TestLeakThroughViews(t *testing.T) {
 	pol := leakWorld(t)
-	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
-	ctx := context.Background()
-	db := r.open("vera", veraPW, "trialv")
-	db.SetMaxOpenConns(1)
-
-	for _, p := range []probe{
+	probeAsVera(t, pol, []probe{
 		// The control: a view over permitted columns only.
 		{"SELECT * FROM visit_dates", answered},
 		{"SELECT * FROM arm_by_visit", refused},
@@ -36,10 +31,7 @@ func TestLeakThroughViews(t *testing.T) {
 		{"SHOW CREATE VIEW arm_by_visit", anything},
 		{"SHOW CREATE TABLE unblinding", anything},
 		{"SHOW COLUMNS FROM arm_by_visit", anything},
-	} {
-		o := observeDriver(ctx, t, db, p.sql, false)
-		o.check(t, "view", p, true)
-	}
+	})
 }
 
 // TestViewCheckIgnoresSessionCharset: the catalog queries behind the
@@ -51,19 +43,15 @@ func TestLeakThroughViews(t *testing.T) {
 // (and cached as harmless for every session for a minute).
 func TestViewCheckIgnoresSessionCharset(t *testing.T) {
 	root := direct(t)
-	for _, q := range []string{
+	execAll(t, root,
 		"DROP DATABASE IF EXISTS trialc", "CREATE DATABASE trialc",
 		"CREATE TABLE trialc.sujets (id INT PRIMARY KEY, `numéro_aléatoire` VARCHAR(32), site VARCHAR(8))",
 		"INSERT INTO trialc.sujets VALUES (1, 'MRK-RND-e1e1', 'FR-01')",
 		"CREATE VIEW trialc.codes AS SELECT id, `numéro_aléatoire` AS r FROM trialc.sujets",
 		"CREATE VIEW trialc.`sites_vérifiés` AS SELECT id, `numéro_aléatoire` AS r FROM trialc.sujets",
 		"CREATE VIEW trialc.sites AS SELECT id, site FROM trialc.sujets",
-		"GRANT SELECT, SHOW VIEW ON trialc.* TO " + svcUser,
-	} {
-		if _, err := root.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+		"GRANT SELECT, SHOW VIEW ON trialc.* TO "+svcUser,
+	)
 	t.Cleanup(func() { _, _ = root.Exec("DROP DATABASE IF EXISTS trialc") })
 	h, err := authz.HashPassword(veraPW)
 	if err != nil {
@@ -122,18 +110,14 @@ rules:
 func TestViewsThatRunMore(t *testing.T) {
 	pol := leakWorld(t)
 	root := direct(t)
-	for _, q := range []string{
+	execAll(t, root,
 		"DROP FUNCTION IF EXISTS trial.unblind_code",
 		"CREATE FUNCTION trial.unblind_code() RETURNS VARCHAR(32) READS SQL DATA SQL SECURITY DEFINER RETURN (SELECT code FROM trial.secret_unblinding LIMIT 1)",
-		"GRANT EXECUTE ON trial.* TO " + svcUser,
+		"GRANT EXECUTE ON trial.* TO "+svcUser,
 		"CREATE OR REPLACE VIEW trialv.codes_by_function AS SELECT trial.unblind_code() AS x",
 		"CREATE OR REPLACE VIEW trialv.catalog_names AS SELECT table_name, column_name FROM information_schema.COLUMNS WHERE table_schema = 'trial'",
 		"CREATE OR REPLACE VIEW trialv.sleepy AS SELECT SLEEP(0) AS s, visit_id FROM trial.visits",
-	} {
-		if _, err := root.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	)
 	t.Cleanup(func() {
 		for _, q := range []string{"DROP VIEW IF EXISTS trialv.codes_by_function, trialv.catalog_names, trialv.sleepy", "DROP FUNCTION IF EXISTS trial.unblind_code"} {
 			_, _ = root.Exec(q)
@@ -144,19 +128,12 @@ func TestViewsThatRunMore(t *testing.T) {
 	if err := root.QueryRow("SELECT x FROM trialv.codes_by_function").Scan(&code); err != nil || code != "MRK-UNB-5e5e" {
 		t.Fatalf("precondition: the view returns the unblinding code: %q, %v", code, err)
 	}
-	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
-	ctx := context.Background()
-	db := r.open("vera", veraPW, "trialv")
-	db.SetMaxOpenConns(1)
-	for _, p := range []probe{
+	probeAsVera(t, pol, []probe{
 		{"SELECT x FROM codes_by_function", refused},
 		{"SELECT * FROM catalog_names", refused},
 		{"SELECT visit_id FROM sleepy", refused},
 		{"SELECT * FROM visit_dates", answered}, // the control
-	} {
-		o := observeDriver(ctx, t, db, p.sql, false)
-		o.check(t, "view", p, true)
-	}
+	})
 }
 
 // TestMixedCaseViews: the analyser compares names in lower case, but a
@@ -174,31 +151,34 @@ func TestMixedCaseViews(t *testing.T) {
 	if lctn != 0 {
 		t.Fatalf("this test needs a server with lower_case_table_names=0 (the test MariaDB's default); it has %d", lctn)
 	}
-	for _, q := range []string{
+	execAll(t, root,
 		"CREATE OR REPLACE VIEW trialv.ArmByVisit AS SELECT visit_id, treatment_arm AS arm FROM trial.visits",
 		"CREATE OR REPLACE VIEW trialv.VisitDates AS SELECT visit_id, visit_date FROM trial.visits",
 		// Two views whose names differ only in case: the analyser
 		// cannot tell which one the server reads.
 		"CREATE OR REPLACE VIEW trialv.TwinDates AS SELECT visit_id, visit_date FROM trial.visits",
 		"CREATE OR REPLACE VIEW trialv.TWINDATES AS SELECT visit_id, visit_date FROM trial.visits",
-	} {
-		if _, err := root.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	)
 	t.Cleanup(func() {
 		_, _ = root.Exec("DROP VIEW IF EXISTS trialv.ArmByVisit, trialv.VisitDates, trialv.TwinDates, trialv.TWINDATES")
 	})
-	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
-	ctx := context.Background()
-	db := r.open("vera", veraPW, "trialv")
-	db.SetMaxOpenConns(1)
-	for _, p := range []probe{
+	probeAsVera(t, pol, []probe{
 		{"SELECT * FROM ArmByVisit", refused},
 		{"SELECT arm FROM trialv.ArmByVisit", refused},
 		{"SELECT * FROM VisitDates", answered}, // a mixed-case view over permitted columns
 		{"SELECT * FROM TwinDates", refused},
-	} {
+	})
+}
+
+// probeAsVera runs each probe as vera (who reads trial.* and trialv.*)
+// in trialv, through a rig under pol, text protocol.
+func probeAsVera(t *testing.T, pol *authz.Policy, probes []probe) {
+	t.Helper()
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
+	ctx := context.Background()
+	db := r.open("vera", veraPW, "trialv")
+	db.SetMaxOpenConns(1)
+	for _, p := range probes {
 		o := observeDriver(ctx, t, db, p.sql, false)
 		o.check(t, "view", p, true)
 	}

@@ -395,7 +395,7 @@ func (s *session) close() {
 	if s.up != nil {
 		ok := s.upOK
 		if ok {
-			if err := s.up.reset(s.srv.pool.cfg.CheckSQLMode); err != nil {
+			if err := s.up.reset(); err != nil {
 				s.log.Warn("upstream connection not pooled again: its reset failed", "err", err)
 				ok = false
 			}
@@ -624,7 +624,7 @@ func (s *session) decide(command, text string, d authz.Decision) (uint64, bool) 
 	}
 	if !d.Allowed() {
 		refusal := d.Err
-		if errors.Is(refusal, authz.ErrUnparseable) && mayCarryPassword(text) {
+		if errors.Is(refusal, authz.ErrUnparseable) && authz.MayCarryPassword(text) {
 			// The parser quotes the text near the error, which here may be
 			// the password: neither the record nor the reply repeats it.
 			refusal = fmt.Errorf("%w: syntax error (the text near it is not shown: the statement may hold a password)", authz.ErrUnparseable)
@@ -653,7 +653,7 @@ func (s *session) statementEvent(command, text string, d authz.Decision) *auditl
 	ev := s.eventInto(&s.evIntent, "statement")
 	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
 	ev.Rewritten, ev.Shadow, ev.Digest, ev.Parameters = d.SQL, d.Shadow, d.Digest, s.params
-	switch secret := mayCarryPassword(text); {
+	switch secret := authz.MayCarryPassword(text); {
 	case (s.srv.cfg.RedactLiterals || secret) && d.Normalized != "":
 		// The literals of a statement can be patient data; the shape
 		// and digest still say what was asked. And whatever the
@@ -664,32 +664,6 @@ func (s *session) statementEvent(command, text string, d authz.Decision) *auditl
 		ev.Statement, ev.Rewritten, ev.Parameters = "<not recorded: it may hold a password and could not be normalised>", "", nil
 	}
 	return ev
-}
-
-// mayCarryPassword reports whether a statement names PASSWORD or
-// IDENTIFIED (ASCII case folded), as every statement that sets or
-// creates a password does. A column called password loses only its
-// statement's literals in the audit record.
-func mayCarryPassword(sql string) bool {
-	return containsWordFold(sql, "password") || containsWordFold(sql, "identified")
-}
-
-// containsWordFold reports whether s contains w, a lower-case ASCII
-// word, in any ASCII case.
-func containsWordFold(s, w string) bool {
-	for i := 0; i+len(w) <= len(s); i++ {
-		if s[i]|0x20 != w[0] {
-			continue
-		}
-		k := 1
-		for k < len(w) && s[i+k]|0x20 == w[k] {
-			k++
-		}
-		if k == len(w) {
-			return true
-		}
-	}
-	return false
 }
 
 // denied marks ev as a refusal by err, naming its rule.
@@ -1049,10 +1023,10 @@ func (s *session) resetConnection(pkt []byte) error {
 	if st.errCode == 0 {
 		clear(s.stmts)
 		// The reset took the session's variables from the global ones:
-		// read back the character set and vet sql_mode (upConn.reset),
-		// then restore the client's character set, silently, as a
-		// reset would on a direct connection.
-		if err := s.up.afterReset(s.srv.pool.cfg.CheckSQLMode); err != nil {
+		// the vetted sql_mode goes back (upConn.reset), then the
+		// client's character set, silently, as a reset would on a
+		// direct connection.
+		if err := s.up.restoreSession(); err != nil {
 			s.upOK = false
 			return errUpstreamRead{fmt.Errorf("after a reset: %w", err)}
 		}

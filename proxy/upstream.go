@@ -51,6 +51,9 @@ type upConn struct {
 	lastUsed time.Time
 	charset  string // current character_set_client of the session
 	db       string // current database ("" if none); COM_RESET_CONNECTION keeps it
+	// restore puts the session back as it was vetted at dial after a
+	// COM_RESET_CONNECTION (see reset).
+	restore []byte
 }
 
 // Pool hands service-account connections to client sessions. Tokens in
@@ -253,7 +256,12 @@ func (p *Pool) dial(ctx context.Context) (*upConn, error) {
 	// The go-mysql client has finished its exchanges; nothing is left in
 	// its read buffer (the server speaks only when asked), so its socket
 	// can be taken over.
-	c := &upConn{nc: cc.Conn.Conn, id: uint32(id), created: time.Now(), lastUsed: time.Now(), charset: "utf8mb4"}
+	restore, err := restoreStatement(mode)
+	if err != nil {
+		cc.Close()
+		return nil, fmt.Errorf("%w: %v", ErrUpstream, err)
+	}
+	c := &upConn{nc: cc.Conn.Conn, id: uint32(id), created: time.Now(), lastUsed: time.Now(), charset: "utf8mb4", restore: restore}
 	c.w = newWire(c.nc, upstreamBufSize)
 	return c, nil
 }
@@ -306,42 +314,73 @@ func (c *upConn) setCharset(cs string) error {
 	return nil
 }
 
-// resetProbe reads back what a reset leaves of the session that the
-// analyser depends on.
-const resetProbe = "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client"
-
 // reset clears session state (variables, temporary tables, prepared
 // statements; not the current database) before the next user gets the
-// connection, or after a client's COM_RESET_CONNECTION. The server
-// takes the session's variables from the global ones as they are now,
-// not as they were when the connection was vetted, so they are read
-// back: sql_mode is vetted again with check (a global ANSI_QUOTES set
-// since would make the server read quotes differently from the
-// analyser), and the character set recorded is the one in force.
-func (c *upConn) reset(check func(mode string) error) error {
-	if err := c.simple(mysql.COM_RESET_CONNECTION, nil); err != nil {
+// connection. The server takes the reset session's variables from the
+// global ones as they are now, not as they were when the connection was
+// vetted at dial (a global ANSI_QUOTES set since would make the server
+// read quotes differently from the analyser), so the vetted sql_mode and
+// the handshake's character set are set again, in the same round trip.
+func (c *upConn) reset() error {
+	if err := c.simpleAll([]byte{mysql.COM_RESET_CONNECTION}, c.restore); err != nil {
 		return err
 	}
-	return c.afterReset(check)
+	c.charset = "utf8mb4"
+	return nil
 }
 
-// afterReset reads back and vets the session a COM_RESET_CONNECTION
-// left (see reset), the proxy's or a client's.
-func (c *upConn) afterReset(check func(mode string) error) error {
-	rows, err := c.queryRows(resetProbe, 2)
-	if err != nil {
+// restoreSession sets the vetted sql_mode and the handshake's character
+// set again after a client's own COM_RESET_CONNECTION (see reset).
+func (c *upConn) restoreSession() error {
+	if err := c.simpleAll(c.restore); err != nil {
 		return err
 	}
-	if len(rows) != 1 {
-		return fmt.Errorf("%w: session probe after a reset returned %d rows", errProtocol, len(rows))
+	c.charset = "utf8mb4"
+	return nil
+}
+
+// restoreStatement is the COM_QUERY that restores a session vetted with
+// sql_mode mode: a server's sql_mode is a list of upper-case names.
+func restoreStatement(mode string) ([]byte, error) {
+	for _, r := range mode {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == ',') {
+			return nil, fmt.Errorf("session probe: unexpected sql_mode %q", mode)
+		}
 	}
-	if check != nil {
-		if err := check(rows[0][0]); err != nil {
+	return append([]byte{mysql.COM_QUERY}, "SET NAMES utf8mb4, SESSION sql_mode = '"+mode+"'"...), nil
+}
+
+// simpleAll sends one-packet commands in one write and expects OK to
+// each (like simple, one round trip for all). It returns the first ERR.
+func (c *upConn) simpleAll(cmds ...[]byte) error {
+	for _, cmd := range cmds {
+		c.w.seq = 0
+		if err := c.w.writePacket(cmd); err != nil {
 			return err
 		}
 	}
-	c.charset = rows[0][1]
-	return nil
+	if err := c.w.flush(); err != nil {
+		return err
+	}
+	var first error
+	for range cmds {
+		c.w.seq = 1
+		p, err := c.w.readPacket(nil, 1<<20)
+		if err != nil {
+			return err
+		}
+		switch {
+		case len(p) > 0 && p[0] == mysql.OK_HEADER:
+		case len(p) > 0 && p[0] == mysql.ERR_HEADER:
+			if first == nil {
+				code, state, msg := parseErr(p)
+				first = &upstreamError{code: code, state: state, msg: msg}
+			}
+		default:
+			return fmt.Errorf("%w: unexpected reply 0x%02x", errProtocol, p[0])
+		}
+	}
+	return first
 }
 
 func scrub(msg, secret string) string {

@@ -1,4 +1,4 @@
-package proxy
+package authz
 
 import "testing"
 
@@ -17,8 +17,8 @@ func TestMayCarryPassword(t *testing.T) {
 		"SELECT 'identifie' FROM passwor":                              false,
 		"":                                                             false,
 	} {
-		if got := mayCarryPassword(q); got != want {
-			t.Errorf("mayCarryPassword(%q) = %v, want %v", q, got, want)
+		if got := MayCarryPassword(q); got != want {
+			t.Errorf("MayCarryPassword(%q) = %v, want %v", q, got, want)
 		}
 	}
 }
