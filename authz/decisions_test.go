@@ -380,7 +380,9 @@ var decisionTable = []category{
 		rewrite("dave", "study", "SELECT DISTINCT subject_id FROM visits", "DISTINCT CONCAT(").pseudonyms(0),
 		allow("dave", "study", "SELECT COUNT(DISTINCT subject_id) FROM visits"),
 		allow("dave", "study", "SELECT site_id, COUNT(DISTINCT subject_id) AS n FROM subjects GROUP BY site_id ORDER BY n"),
-		allow("dave", "study", "SELECT COUNT(*) FROM visits GROUP BY subject_id"),
+		// Grouped by a pseudonym with none in the output: MariaDB sorts
+		// the groups by the real value, so the keyed order goes on.
+		rewrite("dave", "study", "SELECT COUNT(*) FROM visits GROUP BY subject_id", "GROUP BY `subject_id` ORDER BY SHA2(CONCAT("),
 		allow("dave", "study", "SELECT v.visit_id FROM visits v JOIN subjects s ON s.subject_id = v.subject_id"),
 		allow("dave", "study", "SELECT v.visit_id FROM visits v JOIN adverse_events a ON a.subject_id = v.subject_id AND a.severity = 'severe'"),
 		allow("dave", "study", "SELECT v.visit_id FROM visits v JOIN subjects s USING (subject_id)"),
