@@ -141,7 +141,7 @@ func TestPasswordsNotRecorded(t *testing.T) {
 	if strings.Contains(string(raw), secret) {
 		t.Error("the audit log holds the password")
 	}
-	if strings.Contains(r.logs.String(), secret) {
+	if strings.Contains(r.logText(), secret) {
 		t.Error("the proxy's log holds the password")
 	}
 	var shapes []string

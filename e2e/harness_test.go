@@ -169,7 +169,8 @@ type rig struct {
 	addr  string
 	audit *auditlog.Writer
 	path  string
-	logs  *strings.Builder
+	logs  *strings.Builder // written by the proxy under logw's lock
+	logw  *lockedWriter
 	store *authz.Store // the policy in force; tests may Reload it
 }
 
@@ -225,7 +226,8 @@ func startRig(t testing.TB, o rigOpts) *rig {
 		pol = o.policy
 	}
 	r.store = authz.NewStore(pol)
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: r.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r.logw = &lockedWriter{w: r.logs}
+	log := slog.New(slog.NewTextHandler(r.logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pool := proxy.NewPool(proxy.UpstreamConfig{
 		Addr: cfg.Addr, User: o.upstreamUser, Password: o.upstreamPassword, ConnectTimeout: 5 * time.Second,
 		MaxOpen: o.maxOpen, MaxIdle: o.maxOpen, WaitTimeout: 3 * time.Second, MaxLifetime: time.Hour, IdleTimeout: time.Hour,
@@ -262,7 +264,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 		}
 		r.audit.Close()
 		if t.Failed() {
-			t.Logf("proxy log:\n%s", r.logs.String())
+			t.Logf("proxy log:\n%s", r.logText())
 		}
 	})
 	return r
@@ -277,6 +279,14 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// logText is what the proxy has logged so far; the proxy may still be
+// writing.
+func (r *rig) logText() string {
+	r.logw.mu.Lock()
+	defer r.logw.mu.Unlock()
+	return r.logs.String()
 }
 
 // dsn is a go-sql-driver DSN for user through the proxy with TLS.
