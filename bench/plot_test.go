@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -162,8 +163,10 @@ func TestMedianStream(t *testing.T) {
 	if proxy.MBps != 85 || proxy.ProxyMaxRSSMB != 41 {
 		t.Errorf("median %.0f MB/s (want 85), RSS %.0f MB (want the largest, 41)", proxy.MBps, proxy.ProxyMaxRSSMB)
 	}
-	if got, want := streamRounds(proxy, direct), ", medians of 3 rounds; each round 95% 75% 94%"; got != want {
-		t.Errorf("streamRounds = %q, want %q", got, want)
+	// The goal's ratio is the median of the paired rounds' ratios (95%
+	// 75% 94%), not the ratio of the medians (85 / 90).
+	if x, how := streamRatio(proxy, direct); math.Abs(x-0.94444) > 0.001 || how != "94% (median of 3 paired rounds, each 95% 75% 94%; median MB/s 85 / 90)" {
+		t.Errorf("streamRatio = %.4f %q", x, how)
 	}
 	// Two rounds: the lower is the median (no averaging of rates).
 	if two := medianStream([]StreamRun{{MBps: 70}, {MBps: 90}}); two.MBps != 70 {
@@ -171,7 +174,7 @@ func TestMedianStream(t *testing.T) {
 	}
 	// One read: no rounds listed, and nothing to pair.
 	one := medianStream([]StreamRun{{MBps: 50}})
-	if one.MBps != 50 || one.RoundsMBps != nil || streamRounds(one, direct) != "" {
+	if x, how := streamRatio(one, direct); one.MBps != 50 || one.RoundsMBps != nil || x != 50.0/90 || how != "56% (50 / 90 MB/s)" {
 		t.Errorf("single read: %+v", one)
 	}
 }
