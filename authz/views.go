@@ -91,7 +91,7 @@ func (g *grants) checkView(cat Catalog, vc ViewCatalog, t sqlscope.Table, depth 
 			// Catalog tables are filtered by rewriting the statement
 			// that reads them; inside a view nothing can be rewritten,
 			// and they would name hidden objects.
-			if bt.Schema == "information_schema" || bt.Schema == "performance_schema" || bt.Schema == "mysql" || bt.Schema == "sys" {
+			if bt.Schema == "information_schema" || systemSchemas[bt.Schema] {
 				return refuse(RuleSystemSchemas)
 			}
 			if rid := g.tableRule(bt); rid != "" {

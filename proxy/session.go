@@ -591,17 +591,21 @@ func (s *session) send(pkt []byte) error {
 // is in the audit log. If the record cannot be written the command is not
 // forwarded, and the client gets the error (STMT_CLOSE has no answer).
 func (s *session) commandRecord(cmd byte) bool {
-	ev := s.event("command")
-	// Not a statement: no intent/outcome pair, one record that it was
-	// forwarded.
-	ev.Command, ev.Outcome, ev.Reason = commandName(cmd), "unknown", "forwarded"
-	if _, err := s.record(ev); err != nil {
+	if _, err := s.record(s.commandEvent(cmd)); err != nil {
 		if cmd != mysql.COM_STMT_CLOSE {
 			s.replyErr(err, 0)
 		}
 		return false
 	}
 	return true
+}
+
+// commandEvent is the record of a command that is not a statement: no
+// intent/outcome pair, one record that it was forwarded.
+func (s *session) commandEvent(cmd byte) *auditlog.Event {
+	ev := s.event("command")
+	ev.Command, ev.Outcome, ev.Reason = commandName(cmd), "unknown", "forwarded"
+	return ev
 }
 
 func (s *session) passThrough(pkt []byte) error {
@@ -951,9 +955,8 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 // many bytes (the value's first bytes are in the EXECUTE's record). It
 // reports whether the record was written.
 func (s *session) longDataRecord(label string, pkt []byte) bool {
-	ev := s.event("command")
-	ev.Command, ev.Outcome, ev.Statement = commandName(mysql.COM_STMT_SEND_LONG_DATA), "unknown", label
-	ev.Reason = "forwarded"
+	ev := s.commandEvent(mysql.COM_STMT_SEND_LONG_DATA)
+	ev.Statement = label
 	if len(pkt) >= 7 {
 		ev.Reason = fmt.Sprintf("forwarded: %d bytes of parameter %d", len(pkt)-7, binary.LittleEndian.Uint16(pkt[5:7])+1)
 	}

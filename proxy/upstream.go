@@ -280,25 +280,7 @@ func (p *Pool) killQuery(ctx context.Context, id uint32) error {
 // simple sends a one-packet command and expects OK (COM_PING,
 // COM_RESET_CONNECTION, COM_INIT_DB, a SET). It returns the ERR as an error.
 func (c *upConn) simple(cmd byte, arg []byte) error {
-	c.w.seq = 0
-	if err := c.w.writePacket(append([]byte{cmd}, arg...)); err != nil {
-		return err
-	}
-	if err := c.w.flush(); err != nil {
-		return err
-	}
-	p, err := c.w.readPacket(nil, 1<<20)
-	if err != nil {
-		return err
-	}
-	if len(p) > 0 && p[0] == mysql.OK_HEADER {
-		return nil
-	}
-	if len(p) > 0 && p[0] == mysql.ERR_HEADER {
-		code, state, msg := parseErr(p)
-		return &upstreamError{code: code, state: state, msg: msg}
-	}
-	return fmt.Errorf("%w: unexpected reply 0x%02x", errProtocol, p[0])
+	return c.simpleAll(append([]byte{cmd}, arg...))
 }
 
 // setCharset makes the upstream session's character set match the
@@ -351,7 +333,7 @@ func restoreStatement(mode string) ([]byte, error) {
 }
 
 // simpleAll sends one-packet commands in one write and expects OK to
-// each (like simple, one round trip for all). It returns the first ERR.
+// each: one round trip for all. It returns the first ERR as an error.
 func (c *upConn) simpleAll(cmds ...[]byte) error {
 	for _, cmd := range cmds {
 		c.w.seq = 0
@@ -370,8 +352,10 @@ func (c *upConn) simpleAll(cmds ...[]byte) error {
 			return err
 		}
 		switch {
-		case len(p) > 0 && p[0] == mysql.OK_HEADER:
-		case len(p) > 0 && p[0] == mysql.ERR_HEADER:
+		case len(p) == 0:
+			return fmt.Errorf("%w: empty reply", errProtocol)
+		case p[0] == mysql.OK_HEADER:
+		case p[0] == mysql.ERR_HEADER:
 			if first == nil {
 				code, state, msg := parseErr(p)
 				first = &upstreamError{code: code, state: state, msg: msg}
