@@ -152,7 +152,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready chan<- struct
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-s.sem }()
-			s.handle(ctx, c)
+			s.handle(ctx, newSockConn(c))
 		}()
 	}
 }

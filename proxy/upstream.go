@@ -231,7 +231,16 @@ func (p *Pool) dial(ctx context.Context) (*upConn, error) {
 		c.SetAttributes(map[string]string{"program_name": "rrproxy"})
 		return c.SetCollation("utf8mb4_general_ci")
 	}
-	cc, err := client.ConnectWithContext(ctx, p.cfg.Addr, p.cfg.User, p.cfg.Password, "", p.cfg.ConnectTimeout, opt)
+	// The socket is a sockConn from the start, under TLS too.
+	d := &net.Dialer{Timeout: p.cfg.ConnectTimeout}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return newSockConn(c), nil
+	}
+	cc, err := client.ConnectWithDialer(ctx, "", p.cfg.Addr, p.cfg.User, p.cfg.Password, "", dial, opt)
 	if err != nil {
 		// go-mysql's message can include the user name; keep the class.
 		p.log.Warn("upstream connect failed", "addr", p.cfg.Addr, "err", scrub(err.Error(), p.cfg.Password))
