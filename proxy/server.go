@@ -221,7 +221,7 @@ func (s *Server) Shutdown(ctx context.Context) (forced int, err error) {
 		s.mu.Lock()
 		for sess := range s.sessions {
 			forced++
-			_ = sess.conn.Close()
+			_ = sess.sock.Close()
 			// A session waiting for a long query's result is reading from
 			// the replica, not the client: close that socket too. (Its
 			// connection is not returned to the pool, which closes next.)

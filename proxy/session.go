@@ -23,9 +23,13 @@ import (
 // session is one client connection. All its methods run on the session's
 // own goroutine, except interruptIfIdle (Shutdown).
 type session struct {
-	srv    *Server
-	id     uint32
-	conn   net.Conn
+	srv  *Server
+	id   uint32
+	conn net.Conn // the client connection, TLS once the handshake switches
+	// sock is the client's socket, set once: other goroutines (Shutdown)
+	// set its deadline or close it while the handshake may be replacing
+	// conn with its TLS connection.
+	sock   net.Conn
 	cw     *wire
 	log    *slog.Logger
 	salt   []byte
@@ -88,7 +92,7 @@ type session struct {
 }
 
 func newSession(srv *Server, c net.Conn) *session {
-	s := &session{srv: srv, id: srv.nextID.Add(1), conn: c, cw: newWire(c, clientBufSize),
+	s := &session{srv: srv, id: srv.nextID.Add(1), conn: c, sock: c, cw: newWire(c, clientBufSize),
 		stmts: map[uint32]*prepared{}, started: time.Now()}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		s.remote = ap
@@ -108,7 +112,7 @@ func (s *session) interruptIfIdle() {
 	defer s.mu.Unlock()
 	s.quit = true
 	if !s.busy {
-		_ = s.conn.SetReadDeadline(time.Now())
+		_ = s.sock.SetReadDeadline(time.Now())
 	}
 }
 
