@@ -46,7 +46,21 @@ type Options struct {
 	// StageBytes is the size of the staging file through which batch
 	// and none mode records pass (0: 2 MiB). See stage.go.
 	StageBytes int
+	// SyncInterval is how often SyncBatch makes the written records
+	// durable with one fdatasync (0: DefaultSyncInterval). Records reach
+	// the log file every batchWindow either way.
+	SyncInterval time.Duration
 }
+
+// DefaultSyncInterval is SyncBatch's fdatasync cadence. Each fdatasync
+// of an appended file commits the file system's journal, and on a small
+// host that disturbs every process for a moment: with one every 10 ms,
+// one point select in 50 met it, which alone added 80 µs to the p99 of
+// a single client (bench, 1 sysbench thread: p99 0.39-0.49 ms at 10 ms,
+// 0.32-0.34 ms at 50 ms, 0.31-0.32 ms with no sync at all). A power
+// loss can lose the records of the last interval; a killed process
+// loses none (the stage).
+const DefaultSyncInterval = 50 * time.Millisecond
 
 // zeroHash is the prev of a chain's first record.
 var zeroHash = strings.Repeat("0", 64)
@@ -67,8 +81,9 @@ var ErrClosed = errors.New("auditlog: writer is closed")
 
 // Writer appends hash-chained records. Safe for concurrent use: records
 // are written in sequence order under a mutex. With SyncBatch a
-// background goroutine makes them durable within batchWindow, one
-// fdatasync for all records written meanwhile (group commit).
+// background goroutine writes them to the log within batchWindow and
+// makes them durable within SyncInterval more, one fdatasync for all
+// records written meanwhile (group commit).
 type Writer struct {
 	o Options
 
@@ -83,9 +98,10 @@ type Writer struct {
 	prev      chainHash
 	sinceCkpt int
 	lastCkpt  time.Time
-	syncedSeq uint64 // every record up to here is on disk
-	written   uint64 // every record up to here is in the log file
-	dropped   int64  // the log's page cache is given back up to here (dropCache)
+	syncedSeq uint64    // every record up to here is on disk
+	lastSync  time.Time // when the flusher last synced (SyncBatch)
+	written   uint64    // every record up to here is in the log file
+	dropped   int64     // the log's page cache is given back up to here (dropCache)
 	// busy: the background flusher is writing the stage's other half to
 	// the log, or syncing it, outside the lock. Nothing else may write
 	// the log file meanwhile; Record waits (quiesce) before any step that
@@ -906,9 +922,10 @@ func (w *Writer) dropCache(f *os.File, upto int64) {
 	w.dropped = upto
 }
 
-// batchWindow is how long the background sync waits after the first
-// unsynced record, so that the records of concurrent sessions share one
-// fdatasync.
+// batchWindow is how long the flusher waits after the first staged
+// record before it writes the staged records to the log, so that the
+// records of concurrent sessions share one write(2) (and, every
+// SyncInterval, one fdatasync). It frees the stage's half for reuse.
 const batchWindow = 10 * time.Millisecond
 
 // backgroundSync moves staged records into the log and, with
@@ -928,33 +945,48 @@ func (w *Writer) backgroundSync() {
 			return
 		case <-w.kick:
 		}
-		t.Reset(batchWindow)
-		select {
-		case <-w.done:
-			return
-		case <-t.C:
+		// Write what is staged every batchWindow while records come, and
+		// keep coming back while written records are not yet synced.
+		for {
+			t.Reset(batchWindow)
+			select {
+			case <-w.done:
+				return
+			case <-t.C:
+			}
+			if !w.flush() {
+				break
+			}
 		}
-		w.flush()
 	}
 }
 
-// flush is one round of backgroundSync.
-func (w *Writer) flush() {
+// flush is one round of backgroundSync: it writes the staged records to
+// the log and, once SyncInterval has passed since the last sync, syncs.
+// It reports whether written records wait for a sync.
+func (w *Writer) flush() (unsynced bool) {
 	w.mu.Lock()
 	w.quiesce()
 	s := w.stage
 	if w.closed || w.syncErr != nil {
 		// After a failure, the next Record retries under the lock.
 		w.mu.Unlock()
-		return
+		return false
 	}
 	if s.pend == 0 && s.off > 0 {
 		s.swap(w.seq)
 	}
 	batch := w.o.Sync == SyncBatch
-	if s.pend == 0 && (!batch || w.syncedSeq >= w.written) {
+	interval := w.o.SyncInterval
+	if interval <= 0 {
+		interval = DefaultSyncInterval
+	}
+	now := time.Now()
+	syncNow := batch && now.Sub(w.lastSync) >= interval
+	if s.pend == 0 && (!syncNow || w.syncedSeq >= w.written) {
+		unsynced = batch && w.syncedSeq < w.written
 		w.mu.Unlock()
-		return
+		return unsynced
 	}
 	f, at, data, target := w.f, w.fileSize, s.other()[:s.pend], w.written
 	if s.pend > 0 {
@@ -969,7 +1001,7 @@ func (w *Writer) flush() {
 	if len(data) > 0 {
 		werr = writeRecords(f, data, at)
 	}
-	if werr == nil && batch {
+	if werr == nil && syncNow {
 		if err := fdatasyncFn(f); err != nil {
 			serr = fmt.Errorf("auditlog: sync: %w", err)
 		} else {
@@ -991,12 +1023,17 @@ func (w *Writer) flush() {
 		}
 		if serr != nil {
 			w.syncErr = serr
-		} else if batch && target > w.syncedSeq {
-			w.syncedSeq = target
+		} else if syncNow {
+			w.lastSync = now
+			if target > w.syncedSeq {
+				w.syncedSeq = target
+			}
 		}
 	}
+	unsynced = batch && w.syncErr == nil && w.syncedSeq < w.written
 	w.synced.Broadcast()
 	w.mu.Unlock()
+	return unsynced
 }
 
 // fdatasyncFn is fdatasync; tests replace it to make a sync fail, which

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -289,4 +290,112 @@ func TestRecordWithOriginWaitsWhenHalfIsFull(t *testing.T) {
 	if _, err := Verify([]string{dir}, VerifyOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBatchSyncsEveryInterval: in batch mode staged records reach the log
+// file every batchWindow, but fdatasync runs at most once per
+// SyncInterval; records written after a sync are synced later even when
+// no further record comes.
+func TestBatchSyncsEveryInterval(t *testing.T) {
+	var syncs atomic.Int32
+	fdatasyncFn = func(f *os.File) error {
+		syncs.Add(1)
+		return fdatasync(f)
+	}
+	defer func() { fdatasyncFn = fdatasync }()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 10 s: %s", what)
+			}
+		}
+	}
+	synced := func(w *Writer, seq uint64) bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.syncedSeq >= seq
+	}
+
+	t.Run("written before synced", func(t *testing.T) {
+		syncs.Store(0)
+		path := filepath.Join(t.TempDir(), "a.jsonl")
+		w, err := OpenChain(Options{Path: path, Sync: SyncBatch, SyncInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := w.Record(&Event{Action: "statement", Statement: "SELECT 'first'"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor("the first record is synced", func() bool { return synced(w, first) })
+		base := syncs.Load()
+		second, err := w.Record(&Event{Action: "statement", Statement: "SELECT 'second'"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor("the second record is in the log file", func() bool {
+			b, _ := os.ReadFile(path)
+			return strings.Contains(string(b), "'second'")
+		})
+		if synced(w, second) || syncs.Load() != base {
+			t.Fatalf("the second record was synced (%d more fdatasync) within an interval of an hour", syncs.Load()-base)
+		}
+		// Close syncs what is left (with fsync) and ends the chain.
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Verify([]string{filepath.Dir(path)}, VerifyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("synced without another record", func(t *testing.T) {
+		syncs.Store(0)
+		dir := t.TempDir()
+		w, err := OpenChain(Options{Path: filepath.Join(dir, "a.jsonl"), Sync: SyncBatch, SyncInterval: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		first, err := w.Record(&Event{Action: "statement", Statement: "SELECT 1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor("the first record is synced", func() bool { return synced(w, first) })
+		base := syncs.Load()
+		last, err := w.Record(&Event{Action: "statement", Statement: "SELECT 2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor("the last record is synced with no record after it", func() bool { return synced(w, last) })
+		if n := syncs.Load() - base; n != 1 {
+			t.Fatalf("%d fdatasync calls for the last record, want 1", n)
+		}
+	})
+
+	t.Run("at most one sync per interval", func(t *testing.T) {
+		syncs.Store(0)
+		w, err := OpenChain(Options{Path: filepath.Join(t.TempDir(), "a.jsonl"), Sync: SyncBatch, SyncInterval: 250 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		began := time.Now()
+		var seq uint64
+		for time.Since(began) < time.Second {
+			if seq, err = w.Record(&Event{Action: "statement", Statement: "SELECT 3"}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		waitFor("the last record is synced", func() bool { return synced(w, seq) })
+		// One when the chain opens, one at the first flush, then one per
+		// 250 ms of the run and one after it: the 10 ms writes did not
+		// each sync.
+		limit := int32(time.Since(began)/(250*time.Millisecond)) + 3
+		if n := syncs.Load(); n > limit || n < 2 {
+			t.Fatalf("%d fdatasync calls in %v, want 2 to %d", n, time.Since(began).Round(time.Millisecond), limit)
+		}
+	})
 }

@@ -62,6 +62,6 @@ type Event struct {
 // Sync modes.
 const (
 	SyncAlways = "always" // fsync after every record, before Record returns
-	SyncBatch  = "batch"  // staged before Record returns, in the log and on disk within batchWindow, one write and one fdatasync for all records of the window
+	SyncBatch  = "batch"  // staged before Record returns, in the log within batchWindow (one write for all records of the window) and on disk within SyncInterval more (one fdatasync)
 	SyncNone   = "none"   // staged and flushed like batch, never synced: the OS decides
 )

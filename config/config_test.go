@@ -79,7 +79,7 @@ upstream:
   tls: {mode: verify-full}
   pool: {max_open: -1}
 policy: policy.yaml
-audit: {path: a, sync: sometimes}
+audit: {path: a, sync: sometimes, sync_interval: 20s}
 `, "\t", "  ", -1))
 	_, err = Load(p)
 	if err == nil {
@@ -93,6 +93,7 @@ audit: {path: a, sync: sometimes}
 		"rrproxy.yaml:7: upstream.tls.ca: is required when mode is verify-full",
 		"rrproxy.yaml:8: upstream.pool.max_open: must be at least 1",
 		"rrproxy.yaml:10: audit.sync: must be always, batch or none",
+		"rrproxy.yaml:10: audit.sync_interval: must be between 1ms and 10s, not 20s",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing %q in:\n%s", want, msg)

@@ -232,7 +232,7 @@ func upstreamTLS(u config.Upstream) (*tls.Config, error) {
 
 // openAudit opens the audit chain that rrproxy.yaml describes.
 func openAudit(a config.Audit) (*auditlog.Writer, error) {
-	o := auditlog.Options{Path: a.Path, Sync: a.Sync, Instance: a.Instance,
+	o := auditlog.Options{Path: a.Path, Sync: a.Sync, SyncInterval: a.SyncInterval, Instance: a.Instance,
 		RotateBytes: int64(a.RotateMB) << 20, RotateEvery: a.RotateEvery,
 		CheckpointEvery: a.CheckpointEvery, CheckpointInterval: a.CheckpointInterval, CheckpointCopy: a.CheckpointCopy}
 	if a.CheckpointKey != "" {
