@@ -54,7 +54,8 @@ func (s *Service) signIn(ctx context.Context, c *Client, p *oidc.Provider, tok *
 		Expires: s.now().Add(prov.CredentialLifetime).UTC()}
 	if tok.RefreshToken != "" {
 		// Kept (sealed) so that app passwords created in this web
-		// session can be re-checked with the IdP later.
+		// session can be re-checked with the IdP later; they all use,
+		// and keep rotated, this one copy.
 		cred.RefreshToken = s.seal(sealRefreshToken, []byte(tok.RefreshToken))
 	}
 	pw, err := s.store.Issue(cred)

@@ -13,8 +13,9 @@ import (
 )
 
 // App passwords live for months, so each stays tied to the person's IdP
-// account: every RecheckEvery, rrproxy redeems the refresh token kept
-// with it. If the IdP refuses (the account was disabled or deleted, or
+// account: every RecheckEvery, rrproxy redeems the refresh token of the
+// sign-in it was created in (shared by that sign-in's app passwords, and
+// kept rotated). If the IdP refuses (the account was disabled or deleted, or
 // the grant revoked), or the fresh ID token's claims no longer map to a
 // group allowed app passwords, the app password is revoked, with an
 // audit record. If the IdP cannot be reached, nothing changes: an outage
@@ -82,21 +83,13 @@ func (s *Service) recheck(ctx context.Context, c *Credential) (string, error) {
 	if cl == nil {
 		return "rrproxy no longer has a client for issuer " + c.Issuer, nil
 	}
-	rt, err := s.open(sealRefreshToken, c.RefreshToken)
-	if err != nil {
-		return "its refresh token cannot be opened (sso.key changed?)", nil
-	}
 	cfg, p, err := s.oauthConfig(ctx, cl)
 	if err != nil {
 		return "", err
 	}
-	tok, err := cfg.TokenSource(s.ctx(ctx), &oauth2.Token{RefreshToken: string(rt)}).Token()
-	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client" || (re.Response != nil && (re.Response.StatusCode == 400 || re.Response.StatusCode == 401))) {
-			return "the identity provider refused its refresh token (account disabled or removed, or access revoked): " + re.ErrorCode, nil
-		}
-		return "", err
+	tok, reason, err := s.refresh(ctx, cfg, c)
+	if reason != "" || err != nil {
+		return reason, err
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
@@ -121,12 +114,62 @@ func (s *Service) recheck(ctx context.Context, c *Credential) (string, error) {
 	if !pol.MayCreateAppPasswords(id) {
 		return "the person is no longer in a group allowed app passwords", nil
 	}
-	sealed := ""
-	if tok.RefreshToken != "" {
-		sealed = s.seal(sealRefreshToken, []byte(tok.RefreshToken)) // rotated by the IdP
-	}
-	if err := s.store.Recheck(c.ID, claims, sealed, s.now().UTC()); err != nil {
+	if err := s.store.Recheck(c.ID, claims, s.now().UTC()); err != nil {
 		return "", err
 	}
 	return "", nil
+}
+
+// redeemTimeout bounds one refresh at the IdP. A refresh runs to its end
+// even when its caller stops waiting (a login's handshake timeout): once
+// the IdP has rotated the token, only the new one works, so it must be
+// stored, or every app password of the sign-in fails its next re-check.
+const redeemTimeout = time.Minute
+
+// refresh redeems the refresh token c is re-checked with (its sign-in's,
+// shared with the sign-in's other app passwords) and stores the rotated
+// one. It returns the IdP's new tokens, or a revocation reason.
+func (s *Service) refresh(ctx context.Context, cfg *oauth2.Config, c *Credential) (*oauth2.Token, string, error) {
+	var tok *oauth2.Token
+	var reason string
+	done := make(chan error, 1)
+	go func() {
+		done <- s.store.RedeemRefreshToken(ctx, c.refreshTokenHolder(), func(sealed string) (string, error) {
+			rt, err := s.open(sealRefreshToken, sealed)
+			if err != nil {
+				reason = "its refresh token cannot be opened (sso.key changed?)"
+				return "", nil
+			}
+			tok, reason, err = s.redeem(context.WithoutCancel(ctx), cfg, string(rt))
+			if tok == nil || tok.RefreshToken == "" || tok.RefreshToken == string(rt) {
+				return "", err
+			}
+			return s.seal(sealRefreshToken, []byte(tok.RefreshToken)), nil // rotated by the IdP
+		})
+	}()
+	select {
+	case err := <-done:
+		if errors.Is(err, errNoCredential) {
+			return nil, "the sign-in holding its refresh token (credential " + c.refreshTokenHolder() + ") is gone", nil
+		}
+		return tok, reason, err
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
+}
+
+// redeem sends refresh token rt to the IdP. It returns the new tokens, or
+// a revocation reason if the IdP refused rt.
+func (s *Service) redeem(ctx context.Context, cfg *oauth2.Config, rt string) (*oauth2.Token, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, redeemTimeout)
+	defer cancel()
+	tok, err := cfg.TokenSource(s.ctx(ctx), &oauth2.Token{RefreshToken: rt}).Token()
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "unauthorized_client" || (re.Response != nil && (re.Response.StatusCode == 400 || re.Response.StatusCode == 401))) {
+			return nil, "the identity provider refused its refresh token (account disabled or removed, or access revoked): " + re.ErrorCode, nil
+		}
+		return nil, "", err
+	}
+	return tok, "", nil
 }

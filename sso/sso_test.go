@@ -131,9 +131,11 @@ type rig struct {
 	user *idpUser
 }
 
-func newRig(t *testing.T) *rig {
+// newRig starts a test IdP (its endpoints wrapped in middleware, if
+// given) and a sign-in service that trusts it.
+func newRig(t *testing.T, middleware ...func(http.Handler) http.Handler) *rig {
 	t.Helper()
-	idp, err := mockoidc.Run()
+	idp, err := startIdP(middleware...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +154,25 @@ func newRig(t *testing.T) *rig {
 	serve(r.svc.Handler())
 	r.user = &idpUser{subject: "s-123", email: "jane.doe@example.com", groups: []string{"clinical-dm"}}
 	return r
+}
+
+// startIdP is mockoidc.Run with middleware, which must be added before
+// the server starts.
+func startIdP(middleware ...func(http.Handler) http.Handler) (*mockoidc.MockOIDC, error) {
+	idp, err := mockoidc.NewServer(nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, mw := range middleware {
+		if err := idp.AddMiddleware(mw); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	return idp, idp.Start(ln, nil)
 }
 
 // token signs claims with key (the IdP's own unless another is given).
@@ -515,7 +536,7 @@ func TestRecheckKeepsRevocation(t *testing.T) {
 	if err := r.svc.store.Revoke(c.ID, "administrator"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.svc.store.Recheck(c.ID, map[string]any{"sub": "s"}, "", time.Now()); err != nil {
+	if err := r.svc.store.Recheck(c.ID, map[string]any{"sub": "s"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	got, err := r.svc.store.Get(c.ID, 0)

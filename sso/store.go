@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -40,11 +41,27 @@ type Credential struct {
 	Revoked *time.Time `json:"revoked,omitempty"`
 	// RevokedReason says who or what revoked it.
 	RevokedReason string `json:"revoked_reason,omitempty"`
-	// RefreshToken (app passwords) is sealed with the key; rrproxy uses
-	// it to ask the IdP whether the person still exists and is still in
-	// the granting groups.
-	RefreshToken string    `json:"refresh_token,omitempty"`
-	CheckedAt    time.Time `json:"checked_at,omitzero"`
+	// RefreshToken (a sign-in's credential) is sealed with the key;
+	// rrproxy uses it to ask the IdP whether the person still exists and
+	// is still in the granting groups.
+	RefreshToken string `json:"refresh_token,omitempty"`
+	// SignIn (app passwords) is the id of the credential of the sign-in
+	// the app password was created in, which holds the refresh token all
+	// app passwords of that sign-in share: IdPs that rotate refresh
+	// tokens invalidate the old one at each use, so there must be one
+	// copy, always the newest. App passwords stored before SignIn
+	// existed hold a RefreshToken of their own.
+	SignIn    string    `json:"sign_in,omitempty"`
+	CheckedAt time.Time `json:"checked_at,omitzero"`
+}
+
+// refreshTokenHolder is the id of the credential whose refresh token c is
+// re-checked with.
+func (c *Credential) refreshTokenHolder() string {
+	if c.SignIn != "" {
+		return c.SignIn
+	}
+	return c.ID
 }
 
 // Valid reports why c cannot be used at now, or nil.
@@ -166,7 +183,7 @@ func (s *Store) Check(pw string) (*Credential, error) {
 
 // Get reads credential id, from the cache if it was read within maxAge.
 func (s *Store) Get(id string, maxAge time.Duration) (*Credential, error) {
-	if len(id) != idLen || strings.Trim(id, idChars) != "" {
+	if !validID(id) {
 		return nil, errNoCredential
 	}
 	s.mu.Lock()
@@ -190,6 +207,10 @@ func (s *Store) Get(id string, maxAge time.Duration) (*Credential, error) {
 	s.cache[id] = cached{&c, time.Now()}
 	s.mu.Unlock()
 	return &c, nil
+}
+
+func validID(id string) bool {
+	return len(id) == idLen && strings.Trim(id, idChars) == ""
 }
 
 func (s *Store) write(c *Credential) error {
@@ -255,9 +276,9 @@ func (s *Store) Revoke(id, reason string) error {
 // app password re-check from writing back a copy read just before an
 // administrator revoked it.
 func (s *Store) modify(id string, change func(*Credential) bool) error {
-	lf, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	lf, err := s.openLock(".lock")
 	if err != nil {
-		return fmt.Errorf("sso: credential store: %w", err)
+		return err
 	}
 	defer lf.Close()
 	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
@@ -292,21 +313,88 @@ func (s *Store) RevokeUser(user, reason string) (int, error) {
 	return n, nil
 }
 
+func (s *Store) openLock(name string) (*os.File, error) {
+	lf, err := os.OpenFile(filepath.Join(s.dir, name), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sso: credential store: %w", err)
+	}
+	return lf, nil
+}
+
 // Recheck records a successful re-check of an app password: its fresh
-// claims and (rotated) refresh token. A credential revoked meanwhile
-// stays revoked.
-func (s *Store) Recheck(id string, claims map[string]any, refreshToken string, at time.Time) error {
+// claims. A credential revoked meanwhile stays revoked.
+func (s *Store) Recheck(id string, claims map[string]any, at time.Time) error {
 	return s.modify(id, func(c *Credential) bool {
 		if c.Revoked != nil {
 			return false
 		}
 		c.Claims, c.CheckedAt = claims, at
-		if refreshToken != "" {
-			c.RefreshToken = refreshToken
-		}
 		return true
 	})
 }
+
+// RedeemRefreshToken lets redeem use the sealed refresh token credential
+// id holds, and stores the rotated one redeem returns ("" if the IdP kept
+// the token). Redeems of one credential's token take turns, across every
+// process using the directory, and each reads the token the one before
+// stored: an IdP that rotates refresh tokens refuses the old one (some
+// revoke the whole grant when it comes back), so the app passwords of one
+// sign-in must never both send the same token. ctx bounds only the wait
+// for the turn. The token is stored even if id is revoked or expired: it
+// belongs to the sign-in, whose app passwords outlive its own password.
+func (s *Store) RedeemRefreshToken(ctx context.Context, id string, redeem func(sealed string) (rotated string, err error)) error {
+	if !validID(id) {
+		return errNoCredential
+	}
+	unlock, err := s.lockRefreshToken(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, err := s.Get(id, 0)
+	if err != nil {
+		return err
+	}
+	rotated, err := redeem(c.RefreshToken)
+	if err != nil || rotated == "" {
+		return err
+	}
+	return s.modify(id, func(c *Credential) bool {
+		c.RefreshToken = rotated
+		return true
+	})
+}
+
+// lockRefreshToken waits, until ctx ends, for the turn to redeem the
+// refresh token of credential id. The lock is a file of its own, not the
+// store's: it is held while the IdP answers, and must not hold up every
+// revocation meanwhile.
+func (s *Store) lockRefreshToken(ctx context.Context, id string) (unlock func(), err error) {
+	lf, err := s.openLock(".refresh-" + id + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { lf.Close() }, nil // closing releases the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			lf.Close()
+			return nil, fmt.Errorf("sso: refresh token lock: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			lf.Close()
+			return nil, fmt.Errorf("sso: waiting for another re-check with the same refresh token: %w", ctx.Err())
+		case <-time.After(refreshLockPoll):
+		}
+	}
+}
+
+// refreshLockPoll is how often a re-check waiting for its turn tries the
+// lock (flock cannot wait on a context).
+const refreshLockPoll = 20 * time.Millisecond
 
 // ParseKey accepts a key as 64+ hex digits or 32+ raw bytes.
 func ParseKey(b []byte) ([]byte, error) {

@@ -247,8 +247,11 @@ func (s *Service) createAppPassword(w http.ResponseWriter, r *http.Request) {
 		s.showAccount(w, r, id, sc, "", "", "Your identity provider gave no refresh token (offline_access), so an app password could not be tied to your account. Ask your administrator.")
 		return
 	}
+	// The app password refers to the sign-in's refresh token rather than
+	// copying it: a copy goes stale when an IdP that rotates refresh
+	// tokens answers another app password's re-check.
 	app := &Credential{Kind: KindApp, Name: name, User: sc.User, Issuer: sc.Issuer, Subject: sc.Subject, Claims: sc.Claims,
-		Expires: s.now().Add(life).UTC(), RefreshToken: sc.RefreshToken, CheckedAt: s.now().UTC()}
+		Expires: s.now().Add(life).UTC(), SignIn: sc.ID, CheckedAt: s.now().UTC()}
 	pw, err := s.store.Issue(app)
 	if err != nil {
 		s.showAccount(w, r, id, sc, "", "", "The app password could not be stored. Try again later.")
