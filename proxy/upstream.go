@@ -254,7 +254,11 @@ func (p *Pool) dial(ctx context.Context) (*upConn, error) {
 		return nil, fmt.Errorf("%w: session probe: %v", ErrUpstream, err)
 	}
 	id, _ := r.GetUint(0, 0)
+	// GetString's string shares the result's buffer, which Close gives
+	// back to go-mysql's pool for the next dial to read into: copy the
+	// mode before it is vetted and kept.
 	mode, _ := r.GetString(0, 1)
+	mode = strings.Clone(mode)
 	r.Close()
 	if p.cfg.CheckSQLMode != nil {
 		if err := p.cfg.CheckSQLMode(mode); err != nil {

@@ -2,15 +2,18 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	gosql "github.com/go-sql-driver/mysql"
 
 	"github.com/rrproxy/rrproxy/auditlog"
 	"github.com/rrproxy/rrproxy/authz"
@@ -170,5 +173,79 @@ func TestTimeLimitKillOnlyWhileRunning(t *testing.T) {
 			t.Errorf("%s: %d kills, want %d", c.name, c.rec.kills, c.want)
 		}
 		c.rec.mu.Unlock()
+	}
+}
+
+// TestConcurrentDialsKeepTheirSQLMode: the sql_mode read at dial is
+// vetted and then kept in the connection's restore statement. go-mysql's
+// GetString returned a string sharing the result's buffer, which Close
+// gives to the next dial to read into, so with dials running side by
+// side the vetted mode could change after it was vetted (found by the
+// race detector in TestAuditCompleteAgainstGeneralLog). Under -race this
+// test fails without the copy; without -race it checks every
+// connection's restore statement.
+func TestConcurrentDialsKeepTheirSQLMode(t *testing.T) {
+	dsn := os.Getenv("RRPROXY_TEST_MARIADB")
+	if dsn == "" {
+		t.Fatal("RRPROXY_TEST_MARIADB must be set; run ./scripts/test.sh")
+	}
+	cfg, err := gosql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, dials = 8, 8
+	var mu sync.Mutex
+	vetted := map[string]int{}
+	pool := NewPool(UpstreamConfig{Addr: cfg.Addr, User: cfg.User, Password: cfg.Passwd, ConnectTimeout: 10 * time.Second,
+		MaxOpen: workers, MaxIdle: workers, MaxLifetime: time.Hour,
+		CheckSQLMode: func(mode string) error {
+			err := authz.CheckUpstreamSQLMode(mode) // as rrproxy vets it
+			mu.Lock()
+			vetted[strings.Clone(mode)]++
+			mu.Unlock()
+			return err
+		}}, slog.New(slog.DiscardHandler))
+	defer pool.Close()
+	// Dials overlap without any synchronisation between them, as the
+	// pool's do: one's vetting runs while another reads its probe.
+	kept := make(chan *upConn, workers*dials)
+	errs := make(chan error, workers*dials)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range dials {
+				c, err := pool.dial(context.Background())
+				if err != nil {
+					errs <- err
+					return
+				}
+				kept <- c
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(kept)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// The server's mode does not change during the test: every dial
+	// vets the same one, and keeps a restore statement made from it.
+	if len(vetted) != 1 {
+		t.Fatalf("dials vetted %d different sql_modes: %v", len(vetted), vetted)
+	}
+	var want []byte
+	for m := range vetted {
+		if want, err = restoreStatement(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for c := range kept {
+		if string(c.restore) != string(want) {
+			t.Errorf("connection %d restores with %q, not %q as vetted", c.id, c.restore, want)
+		}
+		c.nc.Close()
 	}
 }
