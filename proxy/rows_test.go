@@ -709,13 +709,10 @@ func FuzzRows(f *testing.F) {
 
 // --- against a real server ---------------------------------------------------
 
-// TestRowsAgainstMariaDB checks the parsers on packets a real server sends,
-// for text and binary result sets over every column type. It needs the
-// MariaDB that scripts/test.sh starts, and fails without it (like e2e).
-func TestRowsAgainstMariaDB(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs the test MariaDB; -short skips it")
-	}
+// testMariaDB is the MariaDB that scripts/test.sh starts (root's DSN in
+// RRPROXY_TEST_MARIADB). Tests that need it fail without it, like e2e.
+func testMariaDB(t *testing.T) *gosql.Config {
+	t.Helper()
 	dsn := os.Getenv("RRPROXY_TEST_MARIADB")
 	if dsn == "" {
 		t.Fatal("RRPROXY_TEST_MARIADB must be set; run ./scripts/test.sh")
@@ -724,6 +721,17 @@ func TestRowsAgainstMariaDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// TestRowsAgainstMariaDB checks the parsers on packets a real server sends,
+// for text and binary result sets over every column type. It needs the
+// MariaDB that scripts/test.sh starts, and fails without it (like e2e).
+func TestRowsAgainstMariaDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the test MariaDB; -short skips it")
+	}
+	cfg := testMariaDB(t)
 	cc, err := client.Connect(cfg.Addr, cfg.User, cfg.Passwd, "", func(c *client.Conn) error {
 		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF) // as the relay's upstream connections
 		return nil

@@ -6,14 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
-	gosql "github.com/go-sql-driver/mysql"
 
 	"github.com/rrproxy/rrproxy/auditlog"
 	"github.com/rrproxy/rrproxy/authz"
@@ -185,14 +183,8 @@ func TestTimeLimitKillOnlyWhileRunning(t *testing.T) {
 // test fails without the copy; without -race it checks every
 // connection's restore statement.
 func TestConcurrentDialsKeepTheirSQLMode(t *testing.T) {
-	dsn := os.Getenv("RRPROXY_TEST_MARIADB")
-	if dsn == "" {
-		t.Fatal("RRPROXY_TEST_MARIADB must be set; run ./scripts/test.sh")
-	}
-	cfg, err := gosql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testMariaDB(t)
+	var err error
 	const workers, dials = 8, 8
 	var mu sync.Mutex
 	vetted := map[string]int{}
