@@ -6,7 +6,8 @@
 // is in the page cache, where it survives the process being killed: with
 // sync always, written to the log and fdatasync'ed; with batch and none,
 // copied into a memory-mapped staging file that a background flush moves
-// into the log within 10 ms (stage.go), and with batch syncs every
+// into the log within 50 ms, sooner under load (stage.go), and with
+// batch syncs every
 // SyncInterval. If Record fails, the statement is
 // not run. No audit, no query.
 //

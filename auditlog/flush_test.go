@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -401,4 +402,40 @@ func TestBatchSyncsEveryInterval(t *testing.T) {
 			t.Fatalf("%d fdatasync calls in %v, want 2 to %d", n, time.Since(began).Round(time.Millisecond), limit)
 		}
 	})
+}
+
+// TestFlusherComesEarlyUnderLoad: staged records wait for the window
+// (50 ms; an hour here) while few come, but once a quarter of the
+// stage's half is staged the flusher writes them at once, so that the
+// half never fills and sessions never write the log themselves.
+func TestFlusherComesEarlyUnderLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	w, err := OpenChain(Options{Path: path, Sync: SyncBatch, StageBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.window = time.Hour // before the first Record, which the flusher waits for
+	inLog := func(s string) bool {
+		b, _ := os.ReadFile(path)
+		return strings.Contains(string(b), s)
+	}
+	if _, err := w.Record(&Event{Action: "statement", Statement: "SELECT 'first'"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if inLog("'first'") {
+		t.Fatal("a lone record was written before the window ended")
+	}
+	// A quarter of a 32 KiB half is 8 KiB: ten records of 1 KiB.
+	for i := 0; i < 10; i++ {
+		if _, err := w.Record(&Event{Action: "statement", Statement: "SELECT '" + strings.Repeat("v", 1000) + "', " + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); !inLog("'first'"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("8 KiB staged in a 32 KiB half, and after 10 s still not written (the window is an hour)")
+		}
+	}
 }

@@ -30,7 +30,8 @@ import (
 // log's chain (a half is reused only once its records are in the log).
 
 // defaultStageBytes is the staging area's size: at 30,000 records a
-// second of about 900 bytes, each half holds three batch windows. A
+// second of about 900 bytes, a half holds about 37 ms of them, and the
+// flusher is called when a quarter of it is staged (flushShare). A
 // record that does not fit in the current half is written, with
 // everything staged before it, by the session that brings it.
 const defaultStageBytes = 2 << 20

@@ -48,7 +48,7 @@ type ChainSummary struct {
 	Stopped        bool   // the chain ends with audit-stop
 	// Staged counts records in the active file's staging file that
 	// continue the chain but are not in the log yet: rrproxy is running
-	// (they are flushed within 10 ms) or crashed (its next start appends
+	// (they are flushed within 50 ms) or crashed (its next start appends
 	// them). They are not verified as part of the chain.
 	Staged   int
 	lastHash string
@@ -71,7 +71,7 @@ func (s *Summary) String() string {
 			b.WriteString(", open (no audit-stop yet)")
 		}
 		if c.Staged > 0 {
-			fmt.Fprintf(&b, "; %d further record(s) in %s, not in the log yet (flushed within 10 ms while rrproxy runs; after a crash, appended when it starts again)",
+			fmt.Fprintf(&b, "; %d further record(s) in %s, not in the log yet (flushed within 50 ms while rrproxy runs; after a crash, appended when it starts again)",
 				c.Staged, filepath.Base(stagePath(c.Files[len(c.Files)-1])))
 		}
 		b.WriteByte('\n')

@@ -102,7 +102,7 @@ type Timeouts struct {
 type Audit struct {
 	Path string `yaml:"path"`
 	// Sync: always (fsync per record before the statement runs), batch
-	// (staged before it runs, written to the log every 10 ms, one
+	// (staged before it runs, written to the log within 50 ms, one
 	// fdatasync per SyncInterval; default), none.
 	Sync string `yaml:"sync"`
 	// SyncInterval is batch mode's fdatasync cadence (default 50ms):
