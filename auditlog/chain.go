@@ -141,6 +141,9 @@ func OpenChain(o Options) (*Writer, error) {
 		host, _ := os.Hostname()
 		o.Instance = "rrproxy@" + host
 	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = DefaultSyncInterval
+	}
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("auditlog: %w", err)
 	}
@@ -997,12 +1000,8 @@ func (w *Writer) flush() (unsynced bool) {
 		s.swap(w.seq)
 	}
 	batch := w.o.Sync == SyncBatch
-	interval := w.o.SyncInterval
-	if interval <= 0 {
-		interval = DefaultSyncInterval
-	}
 	now := time.Now()
-	syncNow := batch && now.Sub(w.lastSync) >= interval
+	syncNow := batch && now.Sub(w.lastSync) >= w.o.SyncInterval
 	if s.pend == 0 && (!syncNow || w.syncedSeq >= w.written) {
 		unsynced = batch && w.syncedSeq < w.written
 		w.mu.Unlock()

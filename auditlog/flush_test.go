@@ -307,14 +307,6 @@ func TestBatchSyncsEveryInterval(t *testing.T) {
 		return fdatasync(f)
 	}
 	defer func() { fdatasyncFn = fdatasync }()
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("after 10 s: %s", what)
-			}
-		}
-	}
 	synced := func(w *Writer, seq uint64) bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -332,16 +324,13 @@ func TestBatchSyncsEveryInterval(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor("the first record is synced", func() bool { return synced(w, first) })
+		eventually(t, "the first record is synced", func() bool { return synced(w, first) })
 		base := syncs.Load()
 		second, err := w.Record(&Event{Action: "statement", Statement: "SELECT 'second'"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor("the second record is in the log file", func() bool {
-			b, _ := os.ReadFile(path)
-			return strings.Contains(string(b), "'second'")
-		})
+		eventually(t, "the second record is in the log file", func() bool { return fileHas(path, "'second'") })
 		if synced(w, second) || syncs.Load() != base {
 			t.Fatalf("the second record was synced (%d more fdatasync) within an interval of an hour", syncs.Load()-base)
 		}
@@ -366,13 +355,13 @@ func TestBatchSyncsEveryInterval(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor("the first record is synced", func() bool { return synced(w, first) })
+		eventually(t, "the first record is synced", func() bool { return synced(w, first) })
 		base := syncs.Load()
 		last, err := w.Record(&Event{Action: "statement", Statement: "SELECT 2"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor("the last record is synced with no record after it", func() bool { return synced(w, last) })
+		eventually(t, "the last record is synced with no record after it", func() bool { return synced(w, last) })
 		if n := syncs.Load() - base; n != 1 {
 			t.Fatalf("%d fdatasync calls for the last record, want 1", n)
 		}
@@ -393,10 +382,10 @@ func TestBatchSyncsEveryInterval(t *testing.T) {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		waitFor("the last record is synced", func() bool { return synced(w, seq) })
+		eventually(t, "the last record is synced", func() bool { return synced(w, seq) })
 		// One when the chain opens, one at the first flush, then one per
-		// 250 ms of the run and one after it: the 10 ms writes did not
-		// each sync.
+		// 250 ms of the run and one after it: the writes of each window
+		// did not each sync.
 		limit := int32(time.Since(began)/(250*time.Millisecond)) + 3
 		if n := syncs.Load(); n > limit || n < 2 {
 			t.Fatalf("%d fdatasync calls in %v, want 2 to %d", n, time.Since(began).Round(time.Millisecond), limit)
@@ -416,15 +405,11 @@ func TestFlusherComesEarlyUnderLoad(t *testing.T) {
 	}
 	defer w.Close()
 	w.window = time.Hour // before the first Record, which the flusher waits for
-	inLog := func(s string) bool {
-		b, _ := os.ReadFile(path)
-		return strings.Contains(string(b), s)
-	}
 	if _, err := w.Record(&Event{Action: "statement", Statement: "SELECT 'first'"}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if inLog("'first'") {
+	if fileHas(path, "'first'") {
 		t.Fatal("a lone record was written before the window ended")
 	}
 	// A quarter of a 32 KiB half is 8 KiB: ten records of 1 KiB.
@@ -433,9 +418,21 @@ func TestFlusherComesEarlyUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); !inLog("'first'"); time.Sleep(5 * time.Millisecond) {
+	eventually(t, "8 KiB staged in a 32 KiB half is written (the window is an hour)", func() bool { return fileHas(path, "'first'") })
+}
+
+// eventually polls cond until it holds, failing the test after 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("8 KiB staged in a 32 KiB half, and after 10 s still not written (the window is an hour)")
+			t.Fatalf("after 10 s, still not: %s", what)
 		}
 	}
+}
+
+// fileHas reports whether the file at path holds s.
+func fileHas(path, s string) bool {
+	b, _ := os.ReadFile(path)
+	return strings.Contains(string(b), s)
 }
