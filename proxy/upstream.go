@@ -317,17 +317,19 @@ func (c *upConn) setCharset(cs string) error {
 // read quotes differently from the analyser), so the vetted sql_mode and
 // the handshake's character set are set again, in the same round trip.
 func (c *upConn) reset() error {
-	if err := c.simpleAll([]byte{mysql.COM_RESET_CONNECTION}, c.restore); err != nil {
-		return err
-	}
-	c.charset = "utf8mb4"
-	return nil
+	return c.restoreAfter([]byte{mysql.COM_RESET_CONNECTION})
 }
 
 // restoreSession sets the vetted sql_mode and the handshake's character
 // set again after a client's own COM_RESET_CONNECTION (see reset).
 func (c *upConn) restoreSession() error {
-	if err := c.simpleAll(c.restore); err != nil {
+	return c.restoreAfter()
+}
+
+// restoreAfter sends cmds and then the restore statement, in one round
+// trip.
+func (c *upConn) restoreAfter(cmds ...[]byte) error {
+	if err := c.simpleAll(append(cmds, c.restore)...); err != nil {
 		return err
 	}
 	c.charset = "utf8mb4"
