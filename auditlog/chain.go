@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -114,9 +115,11 @@ type Writer struct {
 	done     chan struct{}
 	bg       sync.WaitGroup
 	closed   bool
-	buf      []byte
-	chainBuf []byte // the chain members of the record being written
-	line     []byte // the record as written
+	chainBuf []byte    // the chain members of the record being written
+	line     []byte    // a record written to the log directly (not staged)
+	last     []byte    // the last record, as written; valid while w.mu is held
+	hash     hash.Hash // SHA-256, for the chain
+	sum      [sha256.Size]byte
 	keyID    string
 }
 
@@ -147,7 +150,7 @@ func OpenChain(o Options) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("auditlog: %w", err)
 	}
-	w := &Writer{o: o, prev: hashOf(zeroHash), kick: make(chan struct{}, 1), soon: make(chan struct{}, 1), window: batchWindow, done: make(chan struct{})}
+	w := &Writer{o: o, prev: hashOf(zeroHash), kick: make(chan struct{}, 1), soon: make(chan struct{}, 1), window: batchWindow, done: make(chan struct{}), hash: sha256.New()}
 	w.synced = sync.NewCond(&w.mu)
 	if o.CheckpointKey != nil {
 		pub := o.CheckpointKey.Public().(ed25519.PublicKey)
@@ -492,19 +495,15 @@ func (w *Writer) quiesce() {
 	}
 }
 
-// member is one encoded member of a record: "name":value, canonical.
-type member struct {
-	name string
-	enc  []byte // the whole member, name included
-}
-
 // prepared is a record encoded except for the members that depend on
 // its place in the chain (time, sequence, previous hash, hash), which
 // are added under the lock. Encoding is most of a record's cost; doing
 // it before taking the lock lets concurrent sessions do it in parallel.
 type prepared struct {
-	members []member // sorted by name
-	buf     []byte   // holds every member's encoding
+	members    []member // in rank order
+	buf        []byte   // holds every member's encoding
+	origin     []member // the Origin's members, if the event had one
+	originSize int
 }
 
 // preparedPool recycles prepared records (and their buffers) between
@@ -517,7 +516,7 @@ var preparedPool = sync.Pool{New: func() any {
 // sequence, previous hash, hash) are added: each is at most 96 bytes.
 // The members are counted one by one: an Origin's are not in pr.buf.
 func (pr *prepared) maxLine() int {
-	n := 4*96 + 3
+	n := 4*96 + 3 + pr.originSize
 	for _, m := range pr.members {
 		n += len(m.enc) + 1
 	}
@@ -529,6 +528,7 @@ func (pr *prepared) release() {
 	if cap(pr.buf) > 64<<10 {
 		return // an outsized statement: let it go
 	}
+	pr.origin = nil
 	preparedPool.Put(pr)
 }
 
@@ -542,26 +542,30 @@ func prepare(ev *Event, instance string) (*prepared, error) {
 	return pr, nil
 }
 
-// join writes the members, merged with extra (both sorted), as one
-// canonical object. It also returns the offset in dst of the first
-// member whose name sorts after mark: where a member named mark goes.
-func join(dst []byte, ms, extra []member, mark string) ([]byte, int) {
+// join appends the members of a, b and c (each in rank order, no rank
+// in two of them) to dst as one canonical object. Before the first
+// member ranked after mark it leaves gap bytes for a member to be
+// filled in later, and returns their offset in dst (-1 if no member
+// ranks after mark).
+func join(dst []byte, a, b, c []member, mark rank, gap int) ([]byte, int) {
 	dst = append(dst, '{')
 	at := -1
-	i, j, first := 0, 0, true
-	for i < len(ms) || j < len(extra) {
+	for first := true; len(a)+len(b)+len(c) > 0; first = false {
 		var m member
-		if j >= len(extra) || (i < len(ms) && ms[i].name < extra[j].name) {
-			m, i = ms[i], i+1
-		} else {
-			m, j = extra[j], j+1
+		switch {
+		case len(a) > 0 && (len(b) == 0 || a[0].rank < b[0].rank) && (len(c) == 0 || a[0].rank < c[0].rank):
+			m, a = a[0], a[1:]
+		case len(b) > 0 && (len(c) == 0 || b[0].rank < c[0].rank):
+			m, b = b[0], b[1:]
+		default:
+			m, c = c[0], c[1:]
 		}
 		if !first {
 			dst = append(dst, ',')
 		}
-		first = false
-		if at < 0 && m.name > mark {
+		if at < 0 && m.rank > mark {
 			at = len(dst)
+			dst = slices.Grow(dst, gap)[:at+gap]
 		}
 		dst = append(dst, m.enc...)
 	}
@@ -611,7 +615,10 @@ func appendTimestamp(dst []byte, t time.Time) []byte {
 }
 
 // appendPrepared adds the chain members to pr and writes it; w.mu is
-// held.
+// held. The line is built where it is kept: in the stage's mapping (or,
+// for a record that is written to the log at once, in w.line), with
+// room left for the hash member, which is filled in once the rest is
+// hashed. A record is copied once, not once per step.
 func (w *Writer) appendPrepared(ev *Event, pr *prepared) (uint64, error) {
 	if w.closed {
 		return 0, ErrClosed
@@ -636,59 +643,66 @@ func (w *Writer) appendPrepared(ev *Event, pr *prepared) (uint64, error) {
 	ch = append(ch, w.prev[:]...)
 	ch = append(ch, '"')
 	w.chainBuf = ch
-	// Sorted: "@timestamp" < "event.sequence" < "rrproxy.chain.prev".
 	extra := [3]member{
-		{"@timestamp", ch[:ts]},
-		{"event.sequence", ch[ts:sq]},
-		{"rrproxy.chain.prev", ch[sq:]},
+		{mTimestamp, ch[:ts]},
+		{mEventSequence, ch[ts:sq]},
+		{mChainPrev, ch[sq:]},
 	}
-	body, at := join(w.buf[:0], pr.members, extra[:], "rrproxy.chain.hash")
-	sum := sha256.Sum256(body)
-	// The record as written is the hashed body with the hash member in
-	// its sorted place.
+
+	// Where the line goes. A record that does not fit in the stage is
+	// written to the log itself, after everything staged.
+	n := pr.maxLine()
+	s := w.stage
+	staged := s != nil && s.fits(n)
+	if !staged || !s.room(n) {
+		if err := w.drainLocked(); err != nil {
+			return 0, err
+		}
+	}
+	var dst []byte
+	if staged {
+		cur := s.cur()
+		dst = cur[s.off:s.off:len(cur)]
+	} else {
+		dst = slices.Grow(w.line[:0], n)
+	}
+
+	// The record is hashed without its hash member (the canonical form
+	// the chain covers), which then goes into the room join left for it:
+	// "rrproxy.chain.hash" sorts before "rrproxy.chain.prev", so that
+	// room is always inside the line.
 	const hashName = `"rrproxy.chain.hash":"`
-	n := len(body) + len(hashName) + 2*len(sum) + 2
-	line := slices.Grow(w.line[:0], n+1)[:n+1]
-	copy(line, body[:at])
+	const hashBytes = len(hashName) + 64 + 2 // name, hex digits, `",`
+	line, at := join(dst, pr.members, pr.origin, extra[:], mChainHash, hashBytes)
+	h := w.hash
+	h.Reset()
+	h.Write(line[:at])
+	h.Write(line[at+hashBytes:])
+	sum := h.Sum(w.sum[:0])
 	k := at + copy(line[at:], hashName)
-	hex.Encode(line[k:], sum[:])
-	k += 2 * len(sum)
-	line[k], line[k+1] = '"', ','
-	copy(line[k+2:], body[at:])
-	line[n] = '\n'
-	w.buf, w.line = body, line
-	if err := w.put(line, ev.Seq); err != nil {
-		return 0, err
+	hex.Encode(line[k:k+64], sum)
+	line[k+64], line[k+65] = '"', ','
+	line = append(line, '\n')
+	if staged {
+		if &line[0] != &s.cur()[s.off] {
+			// maxLine is an upper bound: a line that outgrew it would
+			// have been built outside the mapping.
+			return 0, errors.New("auditlog: internal error: record longer than its bound")
+		}
+		s.off += len(line)
+	} else {
+		w.line = line
+		if err := w.writeFile(line); err != nil {
+			return 0, err
+		}
+		w.written = ev.Seq
 	}
+	w.last = line
 	w.size += int64(len(line))
 	w.seq = ev.Seq
-	copy(w.prev[:], line[k-2*len(sum):k])
+	copy(w.prev[:], line[k:k+64])
 	w.sinceCkpt++
 	return ev.Seq, nil
-}
-
-// put stages line (record seq) or, with SyncAlways or for a record too
-// big for the staging file, writes it to the log after what is staged;
-// w.mu is held. On error nothing of line is kept.
-func (w *Writer) put(line []byte, seq uint64) error {
-	s := w.stage
-	if s == nil || !s.fits(len(line)) {
-		if err := w.drainLocked(); err != nil {
-			return err
-		}
-		if err := w.writeFile(line); err != nil {
-			return err
-		}
-		w.written = seq
-		return nil
-	}
-	if !s.room(len(line)) {
-		if err := w.drainLocked(); err != nil {
-			return err
-		}
-	}
-	s.put(line)
-	return nil
 }
 
 // errBusy is an internal error: a step that writes the log file was
@@ -780,7 +794,7 @@ func (w *Writer) checkpoint() error {
 		return err
 	}
 	w.sinceCkpt, w.lastCkpt = 0, time.Now()
-	line := append([]byte(nil), w.line...) // w.line is reused once the lock is released below
+	line := append([]byte(nil), w.last...) // w.last is reused by the next record
 	if w.o.CheckpointCopy != "" {
 		// The copy lives elsewhere so that cutting the log's tail is
 		// visible; a failure to keep it is a failure to audit. The log

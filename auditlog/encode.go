@@ -2,7 +2,6 @@ package auditlog
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 )
 
@@ -20,134 +19,135 @@ func encodeMembers(pr *prepared, e *Event) error {
 	x := encoder{pr: pr, buf: pr.buf[:0]}
 	own := e.Origin == nil
 	if e.ErrorCode != 0 {
-		x.uint("error.code", `"error.code":`, uint64(e.ErrorCode))
+		x.uint(mErrorCode, uint64(e.ErrorCode))
 	}
-	x.str("event.action", `"event.action":`, e.Action)
+	x.str(mEventAction, e.Action)
 	if e.Duration != 0 {
-		x.int("event.duration", `"event.duration":`, e.Duration)
+		x.int(mEventDuration, e.Duration)
 	}
 	if e.Outcome != "" {
-		x.str("event.outcome", `"event.outcome":`, e.Outcome)
+		x.str(mEventOutcome, e.Outcome)
 	}
 	if e.Reason != "" {
-		x.str("event.reason", `"event.reason":`, e.Reason)
+		x.str(mEventReason, e.Reason)
 	}
 	if own && e.Host != "" {
-		x.str("host.name", `"host.name":`, e.Host)
+		x.str(mHostName, e.Host)
 	}
 	if e.Bytes != 0 {
-		x.int("rrproxy.bytes", `"rrproxy.bytes":`, e.Bytes)
+		x.int(mBytes, e.Bytes)
 	}
 	if e.CheckpointHash != "" {
-		x.str("rrproxy.checkpoint.hash", `"rrproxy.checkpoint.hash":`, e.CheckpointHash)
+		x.str(mCheckpointHash, e.CheckpointHash)
 	}
 	if e.CheckpointKeyID != "" {
-		x.str("rrproxy.checkpoint.key_id", `"rrproxy.checkpoint.key_id":`, e.CheckpointKeyID)
+		x.str(mCheckpointKeyID, e.CheckpointKeyID)
 	}
 	if e.CheckpointSeq != 0 {
-		x.uint("rrproxy.checkpoint.sequence", `"rrproxy.checkpoint.sequence":`, e.CheckpointSeq)
+		x.uint(mCheckpointSequence, e.CheckpointSeq)
 	}
 	if e.CheckpointSig != "" {
-		x.str("rrproxy.checkpoint.signature", `"rrproxy.checkpoint.signature":`, e.CheckpointSig)
+		x.str(mCheckpointSignature, e.CheckpointSig)
 	}
 	if e.Command != "" {
-		x.str("rrproxy.command", `"rrproxy.command":`, e.Command)
+		x.str(mCommand, e.Command)
 	}
 	if e.ConfigHash != "" {
-		x.str("rrproxy.config_sha256", `"rrproxy.config_sha256":`, e.ConfigHash)
+		x.str(mConfigSHA256, e.ConfigHash)
 	}
 	if own && e.Credential != "" {
-		x.str("rrproxy.credential_id", `"rrproxy.credential_id":`, e.Credential)
+		x.str(mCredentialID, e.Credential)
 	}
 	if e.Database != "" {
-		x.str("rrproxy.database", `"rrproxy.database":`, e.Database)
+		x.str(mDatabase, e.Database)
 	}
 	if e.FilePrevious != "" {
-		x.str("rrproxy.file.previous", `"rrproxy.file.previous":`, e.FilePrevious)
+		x.str(mFilePrevious, e.FilePrevious)
 	}
 	if e.FilePreviousLast != 0 {
-		x.uint("rrproxy.file.previous_last_sequence", `"rrproxy.file.previous_last_sequence":`, e.FilePreviousLast)
+		x.uint(mFilePreviousLastSequence, e.FilePreviousLast)
 	}
 	if own && e.IDSource != "" {
-		x.str("rrproxy.identity_source", `"rrproxy.identity_source":`, e.IDSource)
+		x.str(mIdentitySource, e.IDSource)
 	}
 	if e.Instance != "" {
-		x.str("rrproxy.instance", `"rrproxy.instance":`, e.Instance)
+		x.str(mInstance, e.Instance)
 	}
 	if e.IntentSeq != 0 {
-		x.uint("rrproxy.intent_sequence", `"rrproxy.intent_sequence":`, e.IntentSeq)
+		x.uint(mIntentSequence, e.IntentSeq)
 	}
 	if len(e.Parameters) > 0 {
-		x.strs("rrproxy.parameters", `"rrproxy.parameters":`, e.Parameters)
+		x.strs(mParameters, e.Parameters)
 	}
 	if e.Phase != "" {
-		x.str("rrproxy.phase", `"rrproxy.phase":`, e.Phase)
+		x.str(mPhase, e.Phase)
 	}
 	if e.Policy != "" {
-		x.str("rrproxy.policy_version", `"rrproxy.policy_version":`, e.Policy)
+		x.str(mPolicyVersion, e.Policy)
 	}
 	if e.Rewritten != "" {
-		x.str("rrproxy.rewritten_statement", `"rrproxy.rewritten_statement":`, e.Rewritten)
+		x.str(mRewrittenStatement, e.Rewritten)
 	}
 	if e.Rows != 0 {
-		x.int("rrproxy.rows", `"rrproxy.rows":`, e.Rows)
+		x.int(mRows, e.Rows)
 	}
 	if own && e.SessionID != 0 {
-		x.uint("rrproxy.session_id", `"rrproxy.session_id":`, uint64(e.SessionID))
+		x.uint(mSessionID, uint64(e.SessionID))
 	}
 	if e.Shadow != "" {
-		x.str("rrproxy.shadow", `"rrproxy.shadow":`, e.Shadow)
+		x.str(mShadow, e.Shadow)
 	}
 	if e.Statement != "" {
-		x.str("rrproxy.statement", `"rrproxy.statement":`, e.Statement)
+		x.str(mStatement, e.Statement)
 	}
 	if e.Digest != "" {
-		x.str("rrproxy.statement_digest", `"rrproxy.statement_digest":`, e.Digest)
+		x.str(mStatementDigest, e.Digest)
 	}
 	if len(e.Kinds) > 0 {
-		x.strs("rrproxy.statement_kinds", `"rrproxy.statement_kinds":`, e.Kinds)
+		x.strs(mStatementKinds, e.Kinds)
 	}
 	if len(e.Tables) > 0 {
-		x.strs("rrproxy.tables", `"rrproxy.tables":`, e.Tables)
+		x.strs(mTables, e.Tables)
 	}
 	if e.Upstream != 0 {
-		x.uint("rrproxy.upstream_connection_id", `"rrproxy.upstream_connection_id":`, uint64(e.Upstream))
+		x.uint(mUpstreamConnectionID, uint64(e.Upstream))
 	}
 	if e.Rule != "" {
-		x.str("rule.id", `"rule.id":`, e.Rule)
+		x.str(mRuleID, e.Rule)
 	}
 	if own && e.Source != "" {
-		x.str("source.address", `"source.address":`, e.Source)
+		x.str(mSourceAddress, e.Source)
 	}
 	if own && e.SourceIP != "" {
-		x.str("source.ip", `"source.ip":`, e.SourceIP)
+		x.str(mSourceIP, e.SourceIP)
 	}
 	if own && e.SourcePort != 0 {
-		x.int("source.port", `"source.port":`, int64(e.SourcePort))
+		x.int(mSourcePort, int64(e.SourcePort))
 	}
 	if own && e.Cipher != "" {
-		x.str("tls.cipher", `"tls.cipher":`, e.Cipher)
+		x.str(mTLSCipher, e.Cipher)
 	}
 	if own && e.TLS != "" {
-		x.str("tls.version", `"tls.version":`, e.TLS)
+		x.str(mTLSVersion, e.TLS)
 	}
 	if own && e.Subject != "" {
-		x.str("user.id", `"user.id":`, e.Subject)
+		x.str(mUserID, e.Subject)
 	}
 	if own && e.User != "" {
-		x.str("user.name", `"user.name":`, e.User)
+		x.str(mUserName, e.User)
 	}
 	if own && len(e.Groups) > 0 {
-		x.strs("user.roles", `"user.roles":`, e.Groups)
+		x.strs(mUserRoles, e.Groups)
 	}
 	if own && e.Client != "" {
-		x.str("user_agent.name", `"user_agent.name":`, e.Client)
+		x.str(mUserAgentName, e.Client)
 	}
 	if err := x.finish(); err != nil {
 		return err
 	}
+	pr.origin, pr.originSize = nil, 0
 	if !own {
-		pr.members = mergeMembers(pr.members, e.Origin.members)
+		pr.origin, pr.originSize = e.Origin.members, e.Origin.size
 	}
 	return nil
 }
@@ -159,13 +159,17 @@ func encodeMembers(pr *prepared, e *Event) error {
 // once, and a record with Origin set takes them as they are. It is
 // immutable, so the records of one session share it.
 type Origin struct {
-	members []member // sorted by name; their encodings are in buf
-	buf     []byte
+	members []member // in rank order; runs of consecutive ranks joined (see NewOrigin)
+	size    int      // the members' encoded bytes, commas included
 }
 
 // NewOrigin encodes ev's origin members (User, Source, SourceIP,
 // SourcePort, IDSource, Groups, Subject, Credential, Cipher, Host,
 // SessionID, TLS, Client); its other members are not looked at.
+//
+// Members whose ranks no other member can come between (source.address
+// to user_agent.name: nothing but origin members sorts there) are
+// joined into one, so that a record takes them with one copy.
 func NewOrigin(ev *Event) (*Origin, error) {
 	o := Event{User: ev.User, Source: ev.Source, SourceIP: ev.SourceIP, SourcePort: ev.SourcePort,
 		IDSource: ev.IDSource, Groups: ev.Groups, Subject: ev.Subject, Credential: ev.Credential,
@@ -174,27 +178,43 @@ func NewOrigin(ev *Event) (*Origin, error) {
 	if err := encodeMembers(pr, &o); err != nil {
 		return nil, err
 	}
-	// encodeMembers always writes event.action, which is not an origin
-	// member.
-	ms := slices.DeleteFunc(pr.members, func(m member) bool { return m.name == "event.action" })
-	return &Origin{members: slices.Clip(ms), buf: pr.buf}, nil
+	var ms []originMember
+	size := 0
+	for _, m := range pr.members {
+		if !originRank[m.rank] {
+			continue // event.action, which encodeMembers always writes
+		}
+		size += len(m.enc) + 1
+		if n := len(ms); n > 0 && onlyOriginBetween(ms[n-1].last, m.rank) {
+			ms[n-1].enc = append(append(ms[n-1].enc, ','), m.enc...)
+			ms[n-1].last = m.rank
+			continue
+		}
+		ms = append(ms, originMember{member: member{rank: m.rank, enc: append([]byte(nil), m.enc...)}, last: m.rank})
+	}
+	out := &Origin{members: make([]member, len(ms)), size: size}
+	for i, m := range ms {
+		out.members[i] = m.member
+	}
+	return out, nil
 }
 
-// mergeMembers merges the sorted extra into the sorted ms, in place
-// (the pool's member slices usually have room for both).
-func mergeMembers(ms, extra []member) []member {
-	n, k := len(ms), len(extra)
-	ms = slices.Grow(ms, k)[:n+k]
-	// From the back, so that nothing is overwritten before it is moved.
-	i, j := n-1, k-1
-	for at := n + k - 1; j >= 0; at-- {
-		if i >= 0 && ms[i].name > extra[j].name {
-			ms[at], i = ms[i], i-1
-		} else {
-			ms[at], j = extra[j], j-1
+// originMember is a member of an Origin while it is built: last is the
+// rank of the last member joined into it.
+type originMember struct {
+	member
+	last rank
+}
+
+// onlyOriginBetween reports whether every rank strictly between a and b
+// is an origin member's, which a record with an Origin never has itself.
+func onlyOriginBetween(a, b rank) bool {
+	for r := a + 1; r < b; r++ {
+		if !originRank[r] {
+			return false
 		}
 	}
-	return ms
+	return true
 }
 
 // encoder collects encoded members into one buffer; the members' slices
@@ -202,45 +222,41 @@ func mergeMembers(ms, extra []member) []member {
 type encoder struct {
 	pr   *prepared
 	buf  []byte
-	ends [maxEventFields]int
+	ends [numMembers]int
 	err  error
 }
 
-// maxEventFields bounds Event's members, so that the members' offsets
-// stay on the stack.
-const maxEventFields = 64
-
-func (x *encoder) add(name string) {
+func (x *encoder) add(r rank) {
 	x.ends[len(x.pr.members)] = len(x.buf)
-	x.pr.members = append(x.pr.members, member{name: name})
+	x.pr.members = append(x.pr.members, member{rank: r})
 }
 
-func (x *encoder) str(name, key, v string) {
-	x.buf = append(x.buf, key...)
+func (x *encoder) str(r rank, v string) {
+	x.buf = append(x.buf, memberKeys[r]...)
 	x.buf = appendString(x.buf, v)
-	x.add(name)
+	x.add(r)
 }
 
-func (x *encoder) int(name, key string, n int64) {
+func (x *encoder) int(r rank, n int64) {
 	if n > 1<<53-1 || n < -(1<<53-1) {
-		x.err = fmt.Errorf("auditlog: encode: %s = %d is beyond ±(2^53-1)", name, n)
+		x.err = fmt.Errorf("auditlog: encode: %s = %d is beyond ±(2^53-1)", memberNames[r], n)
 		return
 	}
-	x.buf = strconv.AppendInt(append(x.buf, key...), n, 10)
-	x.add(name)
+	x.buf = strconv.AppendInt(append(x.buf, memberKeys[r]...), n, 10)
+	x.add(r)
 }
 
-func (x *encoder) uint(name, key string, n uint64) {
+func (x *encoder) uint(r rank, n uint64) {
 	if n > 1<<53-1 {
-		x.err = fmt.Errorf("auditlog: encode: %s = %d is beyond 2^53-1", name, n)
+		x.err = fmt.Errorf("auditlog: encode: %s = %d is beyond 2^53-1", memberNames[r], n)
 		return
 	}
-	x.buf = strconv.AppendUint(append(x.buf, key...), n, 10)
-	x.add(name)
+	x.buf = strconv.AppendUint(append(x.buf, memberKeys[r]...), n, 10)
+	x.add(r)
 }
 
-func (x *encoder) strs(name, key string, vs []string) {
-	x.buf = append(append(x.buf, key...), '[')
+func (x *encoder) strs(r rank, vs []string) {
+	x.buf = append(append(x.buf, memberKeys[r]...), '[')
 	for i, v := range vs {
 		if i > 0 {
 			x.buf = append(x.buf, ',')
@@ -248,7 +264,7 @@ func (x *encoder) strs(name, key string, vs []string) {
 		x.buf = appendString(x.buf, v)
 	}
 	x.buf = append(x.buf, ']')
-	x.add(name)
+	x.add(r)
 }
 
 func (x *encoder) finish() error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -63,7 +64,7 @@ func TestEncodeMembersMatchesJSON(t *testing.T) {
 		if err := encodeMembers(pr, &ev); err != nil {
 			t.Fatal(err)
 		}
-		got, _ := join(nil, pr.members, nil, "")
+		got, _ := join(nil, pr.members, pr.origin, nil, numMembers, 0)
 		pr.release()
 
 		// The same event with its origin members encoded beforehand
@@ -87,7 +88,7 @@ func TestEncodeMembersMatchesJSON(t *testing.T) {
 		if err := encodeMembers(pr, &withOrigin); err != nil {
 			t.Fatal(err)
 		}
-		gotOrigin, _ := join(nil, pr.members, nil, "")
+		gotOrigin, _ := join(nil, pr.members, pr.origin, nil, numMembers, 0)
 		pr.release()
 		if string(gotOrigin) != string(got) {
 			t.Fatalf("with Origin:\n%s\nwithout:\n%s", gotOrigin, got)
@@ -117,5 +118,61 @@ func TestInvalidUTF8(t *testing.T) {
 	got := string(appendString(nil, "a\xff\xfeb\xc3"))
 	if want := "\"a\uFFFDb\uFFFD\""; got != want {
 		t.Fatalf("appendString: %q, want %q", got, want)
+	}
+}
+
+// TestMemberNamesSorted checks the rank table: names in canonical order
+// (RFC 8785 compares UTF-16 code units; for these ASCII names that is
+// byte order), no name twice, and every member of Event, and every chain
+// member, has a rank.
+func TestMemberNamesSorted(t *testing.T) {
+	for r := 1; r < int(numMembers); r++ {
+		if memberNames[r-1] >= memberNames[r] {
+			t.Errorf("rank %d %q does not sort after rank %d %q", r, memberNames[r], r-1, memberNames[r-1])
+		}
+	}
+	has := map[string]bool{}
+	for _, n := range memberNames {
+		has[n] = true
+	}
+	ty := reflect.TypeOf(Event{})
+	for f := range ty.NumField() {
+		tag := ty.Field(f).Tag.Get("json")
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		if !has[name] {
+			t.Errorf("Event.%s (%q) has no rank", ty.Field(f).Name, name)
+		}
+	}
+	for _, n := range []string{"@timestamp", "event.sequence", "rrproxy.chain.prev", "rrproxy.chain.hash"} {
+		if !has[n] {
+			t.Errorf("chain member %q has no rank", n)
+		}
+	}
+}
+
+// TestOriginJoinsOnlyWhatNothingSplits checks NewOrigin's joined
+// members: the run source.address to user_agent.name is one member, and
+// host.name, credential_id, identity_source and session_id, which other
+// members sort between, stay apart.
+func TestOriginJoinsOnlyWhatNothingSplits(t *testing.T) {
+	o, err := NewOrigin(&Event{User: "alice", Source: "127.0.0.1:5", SourceIP: "127.0.0.1", SourcePort: 5,
+		IDSource: "local", Groups: []string{"g"}, Subject: "s", Credential: "c", Cipher: "x", Host: "h",
+		SessionID: 7, TLS: "TLS 1.3", Client: "mysql"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range o.members {
+		got = append(got, memberNames[m.rank])
+	}
+	want := []string{"host.name", "rrproxy.credential_id", "rrproxy.identity_source", "rrproxy.session_id", "source.address"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("origin members %v, want %v", got, want)
+	}
+	if last := string(o.members[4].enc); !strings.HasPrefix(last, `"source.address":`) || !strings.HasSuffix(last, `"user_agent.name":"mysql"`) {
+		t.Fatalf("joined member %s", last)
 	}
 }
