@@ -74,24 +74,40 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 }
 
 // appendString writes s as JCS does: only ", \ and control characters
-// escaped. Invalid UTF-8 is replaced with U+FFFD first (the statement
-// text comes from clients).
+// escaped. Invalid UTF-8 is replaced with U+FFFD, one per run of invalid
+// bytes, as bytes.ToValidUTF8 does (the statement text comes from
+// clients). One pass: runs of bytes that need nothing are copied whole,
+// and statement text is most of a record.
 func appendString(dst []byte, s string) []byte {
-	if !utf8.ValidString(s) {
-		s = string(bytes.ToValidUTF8([]byte(s), []byte("\uFFFD")))
-	}
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
-	// Runs of bytes that need no escape are copied whole: statement text
-	// is most of a record, and almost none of it is escaped.
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size > 1 {
+				i += size // valid, and never escaped
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+			for i < len(s) {
+				if r, size := utf8.DecodeRuneInString(s[i:]); r != utf8.RuneError || size > 1 {
+					break
+				}
+				i++
+			}
+			start = i
+			continue
+		}
 		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
 			continue
 		}
 		dst = append(dst, s[start:i]...)
-		start = i + 1
+		i++
+		start = i
 		switch c {
 		case '"':
 			dst = append(dst, '\\', '"')

@@ -120,6 +120,7 @@ type Writer struct {
 	last     []byte    // the last record, as written; valid while w.mu is held
 	hash     hash.Hash // SHA-256, for the chain
 	sum      [sha256.Size]byte
+	stamp    stampCache // the record time's second, formatted
 	keyID    string
 }
 
@@ -614,6 +615,32 @@ func appendTimestamp(dst []byte, t time.Time) []byte {
 	return append(dst, 'Z')
 }
 
+// stampCache keeps the formatted second of the last record's time:
+// records come thousands a second, and differ in their microseconds.
+type stampCache struct {
+	sec  int64
+	text [20]byte // "2006-01-02T15:04:05."
+	ok   bool
+}
+
+// append writes t as appendTimestamp does.
+func (c *stampCache) append(dst []byte, t time.Time) []byte {
+	if sec := t.Unix(); !c.ok || sec != c.sec {
+		var b [32]byte
+		copy(c.text[:], appendTimestamp(b[:0], t))
+		c.sec, c.ok = sec, true
+	}
+	dst = append(dst, c.text[:]...)
+	us := t.Nanosecond() / 1000
+	var b [7]byte
+	for i := 5; i >= 0; i-- {
+		b[i] = byte('0' + us%10)
+		us /= 10
+	}
+	b[6] = 'Z'
+	return append(dst, b[:]...)
+}
+
 // appendPrepared adds the chain members to pr and writes it; w.mu is
 // held. The line is built where it is kept: in the stage's mapping (or,
 // for a record that is written to the log at once, in w.line), with
@@ -633,7 +660,7 @@ func (w *Writer) appendPrepared(ev *Event, pr *prepared) (uint64, error) {
 	// The chain members go into one scratch buffer owned by the writer.
 	ch := w.chainBuf[:0]
 	ch = append(ch, `"@timestamp":"`...)
-	ch = appendTimestamp(ch, ev.Time)
+	ch = w.stamp.append(ch, ev.Time)
 	ch = append(ch, '"')
 	ts := len(ch)
 	ch = append(ch, `"event.sequence":`...)

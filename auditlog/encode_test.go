@@ -3,10 +3,12 @@ package auditlog
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Invalid UTF-8 is not in the random strings: encoding/json replaces each
@@ -174,5 +176,78 @@ func TestOriginJoinsOnlyWhatNothingSplits(t *testing.T) {
 	}
 	if last := string(o.members[4].enc); !strings.HasPrefix(last, `"source.address":`) || !strings.HasSuffix(last, `"user_agent.name":"mysql"`) {
 		t.Fatalf("joined member %s", last)
+	}
+}
+
+// TestAppendStringMatchesReference checks the one-pass appendString
+// against the definition it implements: invalid UTF-8 runs replaced as
+// bytes.ToValidUTF8 does, then encoding/json's escapes narrowed to JCS's
+// (", \ and control characters only).
+func TestAppendStringMatchesReference(t *testing.T) {
+	reference := func(s string) string {
+		s = string(bytes.ToValidUTF8([]byte(s), []byte("\uFFFD")))
+		var b strings.Builder
+		b.WriteByte('"')
+		for _, r := range s {
+			switch {
+			case r == '"':
+				b.WriteString(`\"`)
+			case r == '\\':
+				b.WriteString(`\\`)
+			case r == '\b':
+				b.WriteString(`\b`)
+			case r == '\t':
+				b.WriteString(`\t`)
+			case r == '\n':
+				b.WriteString(`\n`)
+			case r == '\f':
+				b.WriteString(`\f`)
+			case r == '\r':
+				b.WriteString(`\r`)
+			case r < 0x20:
+				fmt.Fprintf(&b, `\u%04x`, r)
+			default:
+				b.WriteRune(r)
+			}
+		}
+		b.WriteByte('"')
+		return b.String()
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	pieces := []string{"a", "SELECT 1", `"`, `\`, "\x00", "\x1f", "\x7f", "é", "日本", "😀", "\uFFFD",
+		"\xff", "\xc3", "\xe6\x97", "\xf0\x9f\x98", "\xed\xa0\x80", "\xc0\xaf", "\x80\x80"}
+	for range 20000 {
+		var b []byte
+		for range r.IntN(6) {
+			b = append(b, pieces[r.IntN(len(pieces))]...)
+		}
+		s := string(b)
+		if got, want := string(appendString(nil, s)), reference(s); got != want {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+// TestStampCacheMatchesFormat checks the cached record time against the
+// time package's formatting, within one second and across seconds,
+// minutes, days and years.
+func TestStampCacheMatchesFormat(t *testing.T) {
+	var c stampCache
+	base := time.Date(2026, 12, 31, 23, 59, 58, 999_000_000, time.UTC)
+	r := rand.New(rand.NewPCG(5, 6))
+	at := base
+	for range 10000 {
+		at = at.Add(time.Duration(r.Int64N(int64(300 * time.Millisecond))))
+		got := string(c.append(nil, at))
+		if want := at.UTC().Format("2006-01-02T15:04:05.000000Z"); got != want {
+			t.Fatalf("%v: %s, want %s", at, got, want)
+		}
+	}
+	// Not UTC, and before 1970.
+	for _, tm := range []time.Time{time.Date(1969, 12, 31, 23, 59, 59, 123_456_789, time.FixedZone("x", 3600)),
+		time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)} {
+		if got, want := string(c.append(nil, tm)), tm.UTC().Format("2006-01-02T15:04:05.000000Z"); got != want {
+			t.Fatalf("%v: %s, want %s", tm, got, want)
+		}
 	}
 }
