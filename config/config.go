@@ -23,6 +23,10 @@ type Server struct {
 	Log      Log      `yaml:"log"`
 	Metrics  Metrics  `yaml:"metrics"`
 	SSO      SSO      `yaml:"sso"`
+	// CPUScheduling is the Linux scheduling policy of rrproxy's threads:
+	// "batch" (default: not preempted by the wakeups each write causes;
+	// see internal/cpusched) or "normal".
+	CPUScheduling string `yaml:"cpu_scheduling"`
 
 	// File is the path the config was loaded from; relative paths inside
 	// it are resolved against its directory, not the working directory,
@@ -264,6 +268,9 @@ func (s *Server) applyDefaults() {
 	if s.Log.Level == "" {
 		s.Log.Level = "info"
 	}
+	if s.CPUScheduling == "" {
+		s.CPUScheduling = "batch"
+	}
 	if s.SSO.Listen != "" {
 		if s.SSO.PublicURL == "" {
 			s.SSO.PublicURL = "https://" + s.SSO.Listen
@@ -357,6 +364,11 @@ func (s *Server) validate(doc *strictyaml.Doc) error {
 	}
 	if s.Audit.Path == "" {
 		bad(P("audit", "path"), "is required: rrproxy does not run without an audit log")
+	}
+	switch s.CPUScheduling {
+	case "batch", "normal":
+	default:
+		bad(P("cpu_scheduling"), "must be batch or normal; not %q", s.CPUScheduling)
 	}
 	switch s.Audit.Sync {
 	case "always", "batch", "none":

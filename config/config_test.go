@@ -34,7 +34,7 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Listen != "127.0.0.1:3307" || !s.RequireTLS() || s.Audit.Sync != "batch" || s.Upstream.Pool.MaxOpen != 64 {
+	if s.Listen != "127.0.0.1:3307" || !s.RequireTLS() || s.Audit.Sync != "batch" || s.CPUScheduling != "batch" || s.Upstream.Pool.MaxOpen != 64 {
 		t.Errorf("defaults not applied: %+v", s)
 	}
 	if want := filepath.Join(filepath.Dir(p), "policy.yaml"); s.Policy != want {
@@ -80,6 +80,7 @@ upstream:
   pool: {max_open: -1}
 policy: policy.yaml
 audit: {path: a, sync: sometimes, sync_interval: 20s}
+cpu_scheduling: realtime
 `, "\t", "  ", -1))
 	_, err = Load(p)
 	if err == nil {
@@ -94,6 +95,7 @@ audit: {path: a, sync: sometimes, sync_interval: 20s}
 		"rrproxy.yaml:8: upstream.pool.max_open: must be at least 1",
 		"rrproxy.yaml:10: audit.sync: must be always, batch or none",
 		"rrproxy.yaml:10: audit.sync_interval: must be between 1ms and 10s, not 20s",
+		`rrproxy.yaml:11: cpu_scheduling: must be batch or normal; not "realtime"`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing %q in:\n%s", want, msg)

@@ -24,6 +24,7 @@ import (
 	"github.com/rrproxy/rrproxy/auditlog"
 	"github.com/rrproxy/rrproxy/authz"
 	"github.com/rrproxy/rrproxy/config"
+	"github.com/rrproxy/rrproxy/internal/cpusched"
 	"github.com/rrproxy/rrproxy/proxy"
 )
 
@@ -67,6 +68,13 @@ func cmdCheck(args []string) error {
 func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(net.Addr)) error {
 	if err := cfg.CheckFiles(); err != nil {
 		return err
+	}
+	if cfg.CPUScheduling == "batch" {
+		// A performance setting, not a security one: without it rrproxy
+		// runs as any process does, so a refusal is only logged.
+		if err := cpusched.Batch(); err != nil {
+			log.Warn("cpu_scheduling: batch not applied; threads keep the normal policy", "err", err)
+		}
 	}
 	pol, err := authz.Load(cfg.Policy)
 	if err != nil {
