@@ -24,7 +24,7 @@ type Server struct {
 	Metrics  Metrics  `yaml:"metrics"`
 	SSO      SSO      `yaml:"sso"`
 	// CPUScheduling is the Linux scheduling policy of rrproxy's threads:
-	// "batch" (default: not preempted by the wakeups each write causes;
+	// "batch" (default: a woken thread does not preempt the running task;
 	// see internal/cpusched) or "normal".
 	CPUScheduling string `yaml:"cpu_scheduling"`
 

@@ -2,20 +2,21 @@
 // SCHED_BATCH policy, which rrproxy uses by default (cpu_scheduling in
 // rrproxy.yaml).
 //
-// Why: a proxy's every write wakes a peer, the client or the database.
-// Under the normal policy the woken task preempts the writer as its
-// write(2) returns, so on a busy machine the proxy is switched out once
-// or twice per statement, in the middle of its work; profiles of rrproxy
-// under 8 sysbench threads put a tenth of its CPU time in those
-// switches. A SCHED_BATCH thread is not preempted by wakeups (it runs
-// until its time slice ends or it waits for I/O), and its own wakeups do
-// not preempt others. Nice values and fairness between processes are
-// unchanged; what is given up is that a woken rrproxy thread waits for
-// the current task's slice instead of taking the CPU at once, which only
-// matters when the machine is saturated anyway.
+// Why: a proxy sits between two peers that wake it with every packet.
+// Under the normal policy a woken thread may preempt the task running on
+// its CPU at once, so when the client or the database writes to rrproxy
+// it is often switched out before its own write returns, in the middle of
+// its work, and switched back in soon after. A SCHED_BATCH thread that
+// wakes does not preempt anyone (the kernel's wakeup check skips batch
+// and idle tasks): it runs when the CPU's current task waits or its time
+// slice ends. Nice values, time slices and fairness between processes
+// are unchanged; what is given up is that a woken rrproxy thread can
+// wait for another task's slice on a saturated machine, where something
+// waits either way.
 //
 // Measured on the 2-core benchmark machine (sysbench point selects,
 // alternating the policy of one running rrproxy with chrt): 8 threads
-// +3 to +24% QPS, 32 threads -4 to +20%, 1 thread unchanged; HAProxy
-// under SCHED_BATCH gained nothing (-3%, -13%).
+// +3 to +24% QPS, 32 threads -4 to +20%, 1 thread unchanged (p99 0.34
+// and 0.42 ms against 0.43 and 0.50). HAProxy under SCHED_BATCH gained
+// nothing (-3% and -13%).
 package cpusched
