@@ -16,7 +16,8 @@
 //
 // Measured on the 2-core benchmark machine (sysbench point selects,
 // alternating the policy of one running rrproxy with chrt): 8 threads
-// +3 to +24% QPS, 32 threads -4 to +20%, 1 thread unchanged (p99 0.34
-// and 0.42 ms against 0.43 and 0.50). HAProxy under SCHED_BATCH gained
-// nothing (-3% and -13%).
+// +2% to +24% QPS (eight pairs, median +9%) with a lower p99 in every
+// pair; 32 threads -4% to +35% (five pairs, median +1%); 1 thread no
+// difference beyond the noise. HAProxy under SCHED_BATCH gained nothing
+// (-3% and -13%).
 package cpusched
