@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"golang.org/x/sys/unix"
 
+	"github.com/rrproxy/rrproxy/internal/cpusched"
 	"github.com/rrproxy/rrproxy/sandbox"
 )
 
@@ -124,4 +126,40 @@ func TestDemoRefusesNonLoopback(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("want loopback refusal, got %v", err)
 	}
+}
+
+// TestServeRunsUnderBatchScheduling: with cpu_scheduling at its default,
+// the server's threads, those that existed before it started and those
+// started since, are under SCHED_BATCH once it serves.
+func TestServeRunsUnderBatchScheduling(t *testing.T) {
+	// Start from the normal policy: other tests in this process may have
+	// run a server already.
+	before, err := cpusched.Policies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tid := range before {
+		attr, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			continue // exited
+		}
+		attr.Policy = unix.SCHED_NORMAL
+		if err := unix.SchedSetAttr(tid, attr, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, errc := startDemo(t, ctx, dir, io.Discard, "batch-demo")
+	after, err := cpusched.Policies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tid, p := range after {
+		if p != unix.SCHED_BATCH {
+			t.Errorf("thread %d has policy %d while serving, want SCHED_BATCH", tid, p)
+		}
+	}
+	stopDemo(t, cancel, errc)
 }
