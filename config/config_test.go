@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rrproxy/rrproxy/auditlog"
 )
 
 func write(t *testing.T, body string) string {
@@ -39,6 +41,11 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 	}
 	if want := filepath.Join(filepath.Dir(p), "policy.yaml"); s.Policy != want {
 		t.Errorf("policy path = %q, want %q (relative to the config file)", s.Policy, want)
+	}
+	// config does not import auditlog for one constant; this keeps the
+	// two defaults from drifting apart.
+	if s.Audit.SyncInterval != auditlog.DefaultSyncInterval {
+		t.Errorf("audit.sync_interval defaults to %v, auditlog.DefaultSyncInterval is %v", s.Audit.SyncInterval, auditlog.DefaultSyncInterval)
 	}
 }
 
