@@ -591,27 +591,19 @@ func appendTimestamp(dst []byte, t time.Time) []byte {
 	y, mo, d := t.Date()
 	h, mi, s := t.Clock()
 	us := t.Nanosecond() / 1000
-	pad := func(dst []byte, v, width int) []byte {
-		var b [8]byte
-		for i := width - 1; i >= 0; i-- {
-			b[i] = byte('0' + v%10)
-			v /= 10
-		}
-		return append(dst, b[:width]...)
-	}
-	dst = pad(dst, y, 4)
+	dst = appendPadded(dst, y, 4)
 	dst = append(dst, '-')
-	dst = pad(dst, int(mo), 2)
+	dst = appendPadded(dst, int(mo), 2)
 	dst = append(dst, '-')
-	dst = pad(dst, d, 2)
+	dst = appendPadded(dst, d, 2)
 	dst = append(dst, 'T')
-	dst = pad(dst, h, 2)
+	dst = appendPadded(dst, h, 2)
 	dst = append(dst, ':')
-	dst = pad(dst, mi, 2)
+	dst = appendPadded(dst, mi, 2)
 	dst = append(dst, ':')
-	dst = pad(dst, s, 2)
+	dst = appendPadded(dst, s, 2)
 	dst = append(dst, '.')
-	dst = pad(dst, us, 6)
+	dst = appendPadded(dst, us, 6)
 	return append(dst, 'Z')
 }
 
@@ -631,14 +623,19 @@ func (c *stampCache) append(dst []byte, t time.Time) []byte {
 		c.sec, c.ok = sec, true
 	}
 	dst = append(dst, c.text[:]...)
-	us := t.Nanosecond() / 1000
-	var b [7]byte
-	for i := 5; i >= 0; i-- {
-		b[i] = byte('0' + us%10)
-		us /= 10
+	dst = appendPadded(dst, t.Nanosecond()/1000, 6)
+	return append(dst, 'Z')
+}
+
+// appendPadded writes v (0 <= v < 10^width, width <= 8) in decimal,
+// zero-padded to width digits.
+func appendPadded(dst []byte, v, width int) []byte {
+	var b [8]byte
+	for i := width - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
 	}
-	b[6] = 'Z'
-	return append(dst, b[:]...)
+	return append(dst, b[:width]...)
 }
 
 // appendPrepared adds the chain members to pr and writes it; w.mu is

@@ -114,11 +114,6 @@ func (s *stage) fits(n int) bool { return n <= s.halfBytes()/2 }
 // room reports whether a line of n bytes fits after what is staged.
 func (s *stage) room(n int) bool { return s.off+n <= s.halfBytes() }
 
-func (s *stage) put(line []byte) {
-	copy(s.cur()[s.off:], line)
-	s.off += len(line)
-}
-
 // swap hands the current half to the flusher (seq is the last sequence
 // number staged in it) and stages into the other, which must be empty.
 func (s *stage) swap(seq uint64) {
