@@ -27,18 +27,11 @@ func Batch() error {
 // setAll gives every thread of the process policy (nice value kept),
 // and reports how many it had to change.
 func setAll(policy uint32) (changed int, err error) {
-	tids, err := threads()
+	attrs, err := threadAttrs()
 	if err != nil {
 		return 0, err
 	}
-	for _, tid := range tids {
-		attr, err := unix.SchedGetAttr(tid, 0)
-		if errors.Is(err, unix.ESRCH) {
-			continue // the thread has exited
-		}
-		if err != nil {
-			return changed, fmt.Errorf("cpusched: thread %d: %w", tid, err)
-		}
+	for tid, attr := range attrs {
 		if attr.Policy == policy {
 			continue
 		}
@@ -54,20 +47,34 @@ func setAll(policy uint32) (changed int, err error) {
 // Policies returns the scheduling policy of each thread of the process,
 // by thread id.
 func Policies() (map[int]uint32, error) {
+	attrs, err := threadAttrs()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]uint32, len(attrs))
+	for tid, attr := range attrs {
+		out[tid] = attr.Policy
+	}
+	return out, nil
+}
+
+// threadAttrs returns the scheduling attributes of each thread of the
+// process, by thread id; threads that exit meanwhile are left out.
+func threadAttrs() (map[int]*unix.SchedAttr, error) {
 	tids, err := threads()
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[int]uint32, len(tids))
+	out := make(map[int]*unix.SchedAttr, len(tids))
 	for _, tid := range tids {
 		attr, err := unix.SchedGetAttr(tid, 0)
 		if errors.Is(err, unix.ESRCH) {
-			continue
+			continue // the thread has exited
 		}
 		if err != nil {
 			return nil, fmt.Errorf("cpusched: thread %d: %w", tid, err)
 		}
-		out[tid] = attr.Policy
+		out[tid] = attr
 	}
 	return out, nil
 }
