@@ -125,6 +125,13 @@ func (s *Server) serverVersion() string {
 // sleeping).
 func (s *Server) Serve(ctx context.Context, ln net.Listener, ready chan<- struct{}) error {
 	s.mu.Lock()
+	if s.closing.Load() {
+		// Shutdown ran before Serve got here: it had no listener to
+		// close, so Accept would wait for ever.
+		s.mu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
 	s.ln = ln
 	s.mu.Unlock()
 	if ready != nil {
