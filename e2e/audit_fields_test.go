@@ -34,7 +34,7 @@ func readAuditRecords(t *testing.T, r *rig) []map[string]any {
 	return out
 }
 
-// Every statement record says who (with identity source and groups),
+// Every statement's intent record says who (with identity source and groups),
 // from where (IP and port), over what (TLS version and cipher), on which
 // host, what (statement, digest, tables, kinds) and under which policy;
 // and the log verifies.
@@ -49,13 +49,32 @@ func TestAuditRecordFields(t *testing.T) {
 	}
 	db.Close()
 	var intents []map[string]any
+	outcomes := map[float64]map[string]any{} // by intent sequence
 	for _, m := range readAuditRecords(t, r) {
 		if m["event.action"] == "statement" && m["rrproxy.phase"] == "intent" && strings.Contains(m["rrproxy.statement"].(string), "sex =") {
 			intents = append(intents, m)
 		}
+		if m["rrproxy.phase"] == "outcome" {
+			outcomes[m["rrproxy.intent_sequence"].(float64)] = m
+		}
 	}
 	if len(intents) != 2 {
 		t.Fatalf("%d intent records for the two statements", len(intents))
+	}
+	// The outcome names its intent, says who and which session, how it
+	// ended and what came back; where from is in the intent alone.
+	o := outcomes[intents[0]["event.sequence"].(float64)]
+	if o == nil {
+		t.Fatalf("no outcome record names intent %v", intents[0]["event.sequence"])
+	}
+	if o["user.name"] != "alice" || o["rrproxy.session_id"] != intents[0]["rrproxy.session_id"] || o["event.outcome"] != "success" ||
+		o["rrproxy.rows"] != float64(1) || o["rrproxy.bytes"] == nil || o["event.duration"] == nil || o["rrproxy.command"] != "query" {
+		t.Errorf("outcome record: %v", o)
+	}
+	for _, key := range []string{"source.ip", "source.address", "tls.version", "user_agent.name", "user.roles", "rrproxy.statement", "rrproxy.upstream_connection_id"} {
+		if o[key] != nil {
+			t.Errorf("outcome record repeats its intent's %s: %v", key, o)
+		}
 	}
 	m := intents[0]
 	for key, want := range map[string]string{

@@ -785,7 +785,10 @@ func mycliStatements(recs []map[string]any) []*mycliStatement {
 		if m["event.action"] != "statement" {
 			continue
 		}
-		if ua, _ := m["user_agent.name"].(string); !strings.HasPrefix(ua, "mycli") {
+		// An outcome names its intent and repeats none of the
+		// connection's members but the user and session: it is mycli's
+		// if its intent is (bySeq).
+		if ua, _ := m["user_agent.name"].(string); !strings.HasPrefix(ua, "mycli") && m["rrproxy.phase"] != "outcome" {
 			continue
 		}
 		seq, _ := m["event.sequence"].(float64)
