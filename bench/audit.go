@@ -16,7 +16,8 @@ import (
 // against this run's MariaDB, alternating audit off (records discarded,
 // which no configuration of rrproxy allows) and the default batch mode,
 // and keeps the median of each: what issue 5's "within 5% of audit-off"
-// is measured by. Alternating spreads slow drift over both.
+// is measured by. Alternating, in ABBA order, spreads slow drift over
+// both.
 func (b *bench) auditCost(ctx context.Context) error {
 	test := filepath.Join(b.work, "e2e.test")
 	if err := command(ctx, "go", "test", "-c", "-o", test, "./e2e").Run(); err != nil {
@@ -35,8 +36,15 @@ GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;`); err != nil {
 		rounds, benchtime = 1, "100x"
 	}
 	res := &AuditCost{Rounds: rounds}
-	for range rounds {
-		for _, mode := range []string{"Off", "Batch"} {
+	for round := range rounds {
+		// ABBA: the order flips every round, so that whatever the first
+		// run of a pair pays (a warmer or colder machine) falls on each
+		// mode alike.
+		order := []string{"Off", "Batch"}
+		if round%2 == 1 {
+			order = []string{"Batch", "Off"}
+		}
+		for _, mode := range order {
 			qps, proxyCPU, cpu, err := b.runAuditBench(ctx, test, mode, benchtime)
 			if err != nil {
 				return err
@@ -49,9 +57,10 @@ GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;`); err != nil {
 			}
 		}
 	}
-	// Each batch round is compared with the off round just before it,
-	// and the median of those ratios taken: drift between rounds (other
-	// load, CPU frequency) then cancels instead of deciding the result.
+	// Each batch run is compared with the off run of its round (just
+	// before or just after it), and the median of those ratios taken:
+	// drift between rounds (other load, CPU frequency) then cancels
+	// instead of deciding the result.
 	for i := range res.OffQPS {
 		res.Ratios = append(res.Ratios, res.BatchQPS[i]/res.OffQPS[i])
 		if res.OffCPU[i] > 0 && res.BatchCPU[i] > 0 {
