@@ -38,6 +38,10 @@ func (b *bench) profile(ctx context.Context) error {
 			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_read_only", "auto", 8, secs+1, TargetRRProxyTLS)
 			return err
 		}},
+		{"cpu-storm-local-tls", func() error {
+			_, err := b.stormRun(ctx, TargetRRProxyTLS, "local", benchUser, benchPW)
+			return err
+		}},
 		{"cpu-stream", func() error {
 			_, err := b.streamRun(ctx, TargetRRProxy)
 			return err
