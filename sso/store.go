@@ -321,6 +321,78 @@ func (s *Store) openLock(name string) (*os.File, error) {
 	return lf, nil
 }
 
+// Ended is when c stopped working: its revocation if it was revoked
+// before it expired, else its expiry.
+func (c *Credential) Ended() time.Time {
+	if c.Revoked != nil && c.Revoked.Before(c.Expires) {
+		return *c.Revoked
+	}
+	return c.Expires
+}
+
+// Prune deletes the credentials that ended before cutoff, with their
+// refresh-token lock files, and returns their ids. A sign-in's credential
+// stays while any credential that is kept names it (SignIn): it holds the
+// refresh token their re-checks use. Without pruning the directory grows
+// by a file per sign-in for ever, and the app-password re-check and the
+// account page read every file. Who was issued what, and when, stays in
+// the audit log (sso-signin records); the store is only what the proxy
+// needs to check a password.
+func (s *Store) Prune(cutoff time.Time) ([]string, error) {
+	lf, err := s.openLock(".lock")
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close()
+	// The store's lock: no revocation or re-check writes a credential
+	// back while it is being removed.
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("sso: credential store lock: %w", err)
+	}
+	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+	all, err := s.List("")
+	if err != nil {
+		return nil, err
+	}
+	needed := map[string]bool{}
+	for _, c := range all {
+		if !c.Ended().Before(cutoff) && c.SignIn != "" {
+			needed[c.SignIn] = true
+		}
+	}
+	var gone []string
+	for _, c := range all {
+		if !c.Ended().Before(cutoff) || needed[c.ID] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.dir, c.ID+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return gone, fmt.Errorf("sso: credential store: %w", err)
+		}
+		s.mu.Lock()
+		delete(s.cache, c.ID)
+		s.mu.Unlock()
+		gone = append(gone, c.ID)
+		s.removeRefreshLock(c.ID)
+	}
+	return gone, nil
+}
+
+// removeRefreshLock removes the refresh-token lock file of credential id
+// unless someone holds it: a file removed under its holder would let the
+// next redeem lock a new file of the same name while the first still
+// runs.
+func (s *Store) removeRefreshLock(id string) {
+	p := filepath.Join(s.dir, ".refresh-"+id+".lock")
+	lf, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return // none
+	}
+	defer lf.Close()
+	if syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		_ = os.Remove(p)
+	}
+}
+
 // Recheck records a successful re-check of an app password: its fresh
 // claims. A credential revoked meanwhile stays revoked.
 func (s *Store) Recheck(id string, claims map[string]any, at time.Time) error {

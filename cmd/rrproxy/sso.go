@@ -85,6 +85,7 @@ func ssoConfig(cfg *config.Server) (*sso.Config, error) {
 const ssoUsage = `usage:
   rrproxy sso list   [-config rrproxy.yaml] [USER]          issued passwords and app passwords
   rrproxy sso revoke [-config rrproxy.yaml] USER|-id ID      revoke a person's credentials (or one)
+  rrproxy sso prune  [-config rrproxy.yaml] [-keep-days 90]  delete credentials that ended more than that long ago
   rrproxy sso keygen                                        print a new sso.key (64 hex digits)`
 
 // ssoCmd administers issued credentials. Revocation takes effect at the
@@ -102,6 +103,7 @@ func ssoCmd(args []string, out io.Writer) error {
 	cfgPath := fs.String("config", "rrproxy.yaml", "rrproxy.yaml")
 	id := fs.String("id", "", "one credential id (revoke)")
 	reason := fs.String("reason", "revoked by an administrator", "why (revoke; goes into the audit log)")
+	keepDays := fs.Int("keep-days", 90, "prune: keep credentials that ended (expired or were revoked) less than this many days ago")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -162,6 +164,20 @@ func ssoCmd(args []string, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "revoked %d credential(s); sessions using them end at their next statement\n", n)
+		return nil
+	case "prune":
+		if *keepDays < 1 || fs.NArg() > 0 {
+			return errors.New("prune: -keep-days must be at least 1, and takes no arguments\n" + ssoUsage)
+		}
+		cutoff := time.Now().Add(-time.Duration(*keepDays) * 24 * time.Hour)
+		gone, err := st.Prune(cutoff)
+		for _, id := range gone {
+			fmt.Fprintln(out, "deleted", id)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "deleted %d credential(s) that ended before %s\n", len(gone), cutoff.UTC().Format(time.RFC3339))
 		return nil
 	}
 	return errors.New(ssoUsage)
