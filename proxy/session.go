@@ -44,7 +44,7 @@ type session struct {
 	// user and the session. Everything else about the connection is in
 	// the intent record it names (rrproxy.intent_sequence), in the same
 	// hash chain; repeating it made the outcome record 800 bytes instead
-	// of 450, and the log's bytes are most of what the audit costs.
+	// of about 510, and the log's bytes are most of what the audit costs.
 	outcomeOrigin *auditlog.Origin
 	// evIntent and evOutcome hold a statement's two audit records while
 	// they are built (eventInto).
