@@ -276,15 +276,11 @@ func (s *Store) Revoke(id, reason string) error {
 // app password re-check from writing back a copy read just before an
 // administrator revoked it.
 func (s *Store) modify(id string, change func(*Credential) bool) error {
-	lf, err := s.openLock(".lock")
+	unlock, err := s.lock()
 	if err != nil {
 		return err
 	}
-	defer lf.Close()
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("sso: credential store lock: %w", err)
-	}
-	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+	defer unlock()
 	c, err := s.Get(id, 0)
 	if err != nil {
 		return err
@@ -313,6 +309,24 @@ func (s *Store) RevokeUser(user, reason string) (int, error) {
 	return n, nil
 }
 
+// lock takes the store's lock, which every process using the directory
+// shares, and returns what releases it.
+func (s *Store) lock() (unlock func(), err error) {
+	lf, err := s.openLock(".lock")
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("sso: credential store lock: %w", err)
+	}
+	return func() { lf.Close() }, nil // closing releases the lock
+}
+
+// refreshLockName is the file credential id's refresh-token redeems take
+// turns on (lockRefreshToken).
+func refreshLockName(id string) string { return ".refresh-" + id + ".lock" }
+
 func (s *Store) openLock(name string) (*os.File, error) {
 	lf, err := os.OpenFile(filepath.Join(s.dir, name), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -339,17 +353,13 @@ func (c *Credential) Ended() time.Time {
 // the audit log (sso-signin records); the store is only what the proxy
 // needs to check a password.
 func (s *Store) Prune(cutoff time.Time) ([]string, error) {
-	lf, err := s.openLock(".lock")
+	// The store's lock: no revocation or re-check writes a credential
+	// back while it is being removed.
+	unlock, err := s.lock()
 	if err != nil {
 		return nil, err
 	}
-	defer lf.Close()
-	// The store's lock: no revocation or re-check writes a credential
-	// back while it is being removed.
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
-		return nil, fmt.Errorf("sso: credential store lock: %w", err)
-	}
-	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+	defer unlock()
 	all, err := s.List("")
 	if err != nil {
 		return nil, err
@@ -382,7 +392,7 @@ func (s *Store) Prune(cutoff time.Time) ([]string, error) {
 // next redeem lock a new file of the same name while the first still
 // runs.
 func (s *Store) removeRefreshLock(id string) {
-	p := filepath.Join(s.dir, ".refresh-"+id+".lock")
+	p := filepath.Join(s.dir, refreshLockName(id))
 	lf, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		return // none
@@ -442,7 +452,7 @@ func (s *Store) RedeemRefreshToken(ctx context.Context, id string, redeem func(s
 // store's: it is held while the IdP answers, and must not hold up every
 // revocation meanwhile.
 func (s *Store) lockRefreshToken(ctx context.Context, id string) (unlock func(), err error) {
-	lf, err := s.openLock(".refresh-" + id + ".lock")
+	lf, err := s.openLock(refreshLockName(id))
 	if err != nil {
 		return nil, err
 	}

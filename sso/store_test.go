@@ -33,7 +33,7 @@ func TestPrune(t *testing.T) {
 		return c, pw
 	}
 	lock := func(c *Credential) string {
-		p := filepath.Join(dir, ".refresh-"+c.ID+".lock")
+		p := filepath.Join(dir, refreshLockName(c.ID))
 		if err := os.WriteFile(p, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
