@@ -47,7 +47,7 @@ type session struct {
 	// of about 510, and the log's bytes are most of what the audit costs.
 	outcomeOrigin *auditlog.Origin
 	// evIntent and evOutcome hold a statement's two audit records while
-	// they are built (eventInto).
+	// they are built (statementEvent, outcome).
 	evIntent, evOutcome auditlog.Event
 
 	user  string
@@ -245,7 +245,8 @@ func (s *session) run(ctx context.Context) {
 	o, err := auditlog.NewOrigin(s.event(""))
 	if err == nil {
 		s.origin = o
-		o, err = auditlog.NewOrigin(&auditlog.Event{User: s.user, SessionID: s.id})
+		who := s.outcomeWho()
+		o, err = auditlog.NewOrigin(&who)
 		s.outcomeOrigin = o
 	}
 	if err != nil {
@@ -694,6 +695,12 @@ func denied(ev *auditlog.Event, err error, note string) {
 	}
 }
 
+// outcomeWho is what an outcome record says of the connection: the user
+// and the session (see outcomeOrigin).
+func (s *session) outcomeWho() auditlog.Event {
+	return auditlog.Event{User: s.user, SessionID: s.id}
+}
+
 // outcome records how an allowed command ended.
 func (s *session) outcome(command string, intent uint64, start time.Time, st relayStats) {
 	s.nStmts++
@@ -701,11 +708,11 @@ func (s *session) outcome(command string, intent uint64, start time.Time, st rel
 	s.nBytes += st.bytes
 	ev := &s.evOutcome
 	if s.outcomeOrigin != nil {
-		*ev = auditlog.Event{Action: "statement", Origin: s.outcomeOrigin}
+		*ev = auditlog.Event{Origin: s.outcomeOrigin}
 	} else {
-		*ev = auditlog.Event{Action: "statement", User: s.user, SessionID: s.id}
+		*ev = s.outcomeWho()
 	}
-	ev.Command, ev.Phase, ev.IntentSeq = command, "outcome", intent
+	ev.Action, ev.Command, ev.Phase, ev.IntentSeq = "statement", command, "outcome", intent
 	ev.Rows, ev.Bytes, ev.Duration = st.rows, st.bytes, time.Since(start).Nanoseconds()
 	ev.Outcome = "success"
 	if st.errCode != 0 {
