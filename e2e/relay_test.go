@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+	gosql "github.com/go-sql-driver/mysql"
 )
 
 // TestStreamMillionRowsHeapFlat streams 1,000,000 rows (~110 MB) through
@@ -402,5 +403,79 @@ func TestResetVetsSessionAgain(t *testing.T) {
 	row := read(t, c)
 	if s = string(row[1:]); row[0] != 1 || s != "x" {
 		t.Fatalf(`after a client's reset, SELECT "x" returned % x: the server reads "x" as a name`, row)
+	}
+}
+
+// TestLoginOnlySessionSkipsReset: a session that logged in and quit
+// without sending anything upstream (a pool's probe, a health check)
+// gives its connection back without a reset round trip; a session that
+// sent anything, a single SET included, is reset before the next user
+// gets the connection. The upstream's general log shows which: each
+// reset is followed, in the same round trip, by the proxy's restore
+// statement.
+func TestLoginOnlySessionSkipsReset(t *testing.T) {
+	const account = "rr_reset_probe"
+	root := direct(t)
+	copyServiceAccount(t, root, account)
+	since := generalLogOn(t, root)
+	r := startRig(t, rigOpts{requireTLS: true, maxOpen: 1, upstreamUser: account, upstreamPassword: svcPassword})
+	ctx := context.Background()
+
+	cfg, err := gosql.ParseDSN(r.dsn("alice", alicePW, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := gosql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each session's close runs after the client's COM_QUIT; with one
+	// upstream connection, the next login waits for it.
+	for range 3 {
+		c, err := conn.Connect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	db := r.open("alice", alicePW, "")
+	db.SetMaxIdleConns(0)
+	if _, err := db.Exec("SET @left_behind = 'alice'"); err != nil {
+		t.Fatal(err)
+	}
+	var left sql.NullString
+	if err := db.QueryRow("SELECT @left_behind").Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left.Valid {
+		t.Fatalf("a session saw the previous session's @left_behind = %q", left.String)
+	}
+	db.Close()
+	shutCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if forced, err := r.srv.Shutdown(shutCtx); err != nil || forced != 0 {
+		t.Fatalf("shutdown: %d sessions forced, %v", forced, err)
+	}
+
+	var threads = map[uint32]bool{}
+	var restores, selects int
+	for _, row := range readGeneralLog(t, root, account, since) {
+		threads[row.thread] = true
+		switch {
+		case strings.HasPrefix(row.arg, "SET NAMES utf8mb4, SESSION sql_mode"):
+			restores++
+		case strings.Contains(row.arg, "@left_behind"):
+			selects++
+		}
+		t.Logf("%d %s %q", row.thread, row.cmd, row.arg)
+	}
+	if len(threads) != 1 || selects != 2 {
+		t.Fatalf("want one upstream connection carrying both statements, got %d connections and %d statements", len(threads), selects)
+	}
+	// The first SELECT's connection was reset after the SET's session
+	// (database/sql closed the SET's connection: SetMaxIdleConns(0)), and
+	// after the SELECT's; the three login-only sessions add none.
+	if restores != 2 {
+		t.Fatalf("want 2 resets (after each session that sent a statement), the general log shows %d", restores)
 	}
 }

@@ -115,6 +115,7 @@ func (c sessionCatalog) cached(key, query string, ncols int, check func([][]stri
 	if c.s.up == nil {
 		return nil, fmt.Errorf("no upstream connection")
 	}
+	c.s.upUsed = true
 	rows, err := c.s.up.queryRows(query, ncols)
 	if err != nil {
 		c.s.upOK = false

@@ -19,6 +19,7 @@
 //	  |  <- rows, relayed packet by packet <-----------------------|
 //	  |                            audit outcome                   |
 //	  |  COM_QUIT ->               COM_RESET_CONNECTION ---------->| back to the pool
+//	  |                            (skipped if nothing was sent)   |
 //
 // The proxy never parses SQL (authz does) and never decodes rows: the relay
 // looks only at the first bytes of each packet to find where a response

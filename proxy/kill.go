@@ -73,6 +73,7 @@ func (s *session) kill(sql string, id uint64, queryOnly bool) error {
 	start := time.Now()
 	// KILL QUERY on the replica stops the statement and leaves the pooled
 	// connection usable; it runs over this session's own connection.
+	s.upUsed = true
 	err = s.up.simple(mysql.COM_QUERY, []byte("KILL QUERY "+strconv.FormatUint(id, 10)))
 	st := relayStats{}
 	if ue, ok := err.(*upstreamError); ok {

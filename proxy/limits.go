@@ -82,6 +82,7 @@ func (s *session) applyTimeLimit() error {
 	} else {
 		q = fmt.Sprintf("SET SESSION max_execution_time = %d", t.Milliseconds())
 	}
+	s.upUsed = true
 	return s.up.simple(mysql.COM_QUERY, []byte(q))
 }
 

@@ -76,12 +76,19 @@ type session struct {
 	db                      string
 	multi                   bool // CLIENT_MULTI_STATEMENTS in force
 
-	up    *upConn
-	upOK  bool                 // upstream connection is between commands and reusable
-	stmts map[uint32]*prepared // prepared statements this session made
-	buf   []byte
-	upBuf []byte     // one upstream packet, when a transform reads rows whole
-	xf    *transform // what the current command's relay must do to the result
+	up   *upConn
+	upOK bool // upstream connection is between commands and reusable
+	// upUsed: something that may leave state behind in the upstream
+	// session (a client's command, the statement time limit, a catalog
+	// query) has been sent on up, so close must reset it before the
+	// pool hands it to another user. The proxy's own login setup
+	// (character set, database) is not such state: the next session
+	// sets both again itself.
+	upUsed bool
+	stmts  map[uint32]*prepared // prepared statements this session made
+	buf    []byte
+	upBuf  []byte     // one upstream packet, when a transform reads rows whole
+	xf     *transform // what the current command's relay must do to the result
 	// probeNames maps placeholders to the user's names while a probe's
 	// answer is relayed (authz/probe.go).
 	probeNames map[string]string
@@ -410,7 +417,10 @@ func (s *session) close() {
 	}
 	if s.up != nil {
 		ok := s.upOK
-		if ok {
+		// A session that only logged in and quit (a pool's probe, a
+		// health check, a connection storm) leaves the connection as
+		// the last reset left it: no second round trip for nothing.
+		if ok && s.upUsed {
 			if err := s.up.reset(); err != nil {
 				s.log.Warn("upstream connection not pooled again: its reset failed", "err", err)
 				ok = false
@@ -1005,6 +1015,7 @@ func (s *session) relayFetch() (relayStats, error) {
 }
 
 func (s *session) sendNoReply(pkt []byte) error {
+	s.upUsed = true
 	s.up.w.seq = 0
 	if err := s.up.w.writePacket(pkt); err != nil {
 		return errUpstreamRead{err}

@@ -146,7 +146,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	if err := pool.Warm(ctx); err != nil {
 		log.Error("upstream not reachable at start; clients will be refused until it is", "addr", cfg.Upstream.Address, "err", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := proxy.Listen(ctx, cfg.Listen)
 	if err != nil {
 		return err
 	}
