@@ -442,6 +442,7 @@ func (s *session) close() {
 		s.log.Info("session ended", "statements", s.nStmts, "rows", s.nRows, "duration", time.Since(s.started).Round(time.Millisecond))
 	}
 	_ = s.conn.Close()
+	s.cw.release()
 }
 
 // ssoEnded ends a single sign-on session whose credential was revoked

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -233,5 +234,51 @@ func TestWireSmallReaderKeptWhileIdle(t *testing.T) {
 	_ = src.flush()
 	if p, err := c.readPacket(nil, 1<<10); err != nil || string(p) != "three, longer than the reader" {
 		t.Fatalf("three: %q %v", p, err)
+	}
+}
+
+// TestWireReleaseLeavesNothingBehind: a closed session's buffers go back
+// to the pool whatever they held (an unflushed reply, bytes the client
+// sent after its last command), and whoever gets them next finds them
+// empty: nothing of one person's session reaches another's.
+func TestWireReleaseLeavesNothingBehind(t *testing.T) {
+	const size = 1536 // a size of this test's own: no other test shares its pool
+	sc, peer := tcpPair(t)
+	w := newWire(sc, size)
+	if _, err := peer.Write([]byte("pipelined after COM_QUIT")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.r.Peek(8); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.w.Write([]byte("unflushed reply: subject 1042, arm B")); err != nil {
+		t.Fatal(err)
+	}
+	small := newWire(sc, size)
+	small.keepSmallReader(size / 2)
+	if _, err := peer.Write([]byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := small.r.Peek(4); err != nil {
+		t.Fatal(err)
+	}
+
+	w.release()
+	small.release()
+	if w.r != nil || w.w != nil || small.r != nil || small.w != nil || small.ownReader {
+		t.Fatal("release left buffers on the wire")
+	}
+	for _, n := range []int{size, size / 2} {
+		p := poolFor(n)
+		for range 4 {
+			r := p.r.Get().(*bufio.Reader)
+			wr := p.w.Get().(*bufio.Writer)
+			if r.Buffered() != 0 || wr.Buffered() != 0 {
+				t.Fatalf("a pooled %d-byte buffer still holds %d bytes read, %d unwritten", n, r.Buffered(), wr.Buffered())
+			}
+			if r.Size() != n || wr.Size() != n {
+				t.Fatalf("pool for %d bytes gave buffers of %d and %d", n, r.Size(), wr.Size())
+			}
+		}
 	}
 }
