@@ -27,6 +27,10 @@ type Server struct {
 	// "batch" (default: a woken thread does not preempt the running task;
 	// see internal/cpusched) or "normal".
 	CPUScheduling string `yaml:"cpu_scheduling"`
+	// GCHeapFloorMB keeps the garbage collector's heap goal at this many
+	// MiB or more while the live heap is small (internal/gcfloor); 0
+	// leaves the collector to GOGC alone. Read it with GCHeapFloor.
+	GCHeapFloorMB *int `yaml:"gc_heap_floor_mb"`
 
 	// File is the path the config was loaded from; relative paths inside
 	// it are resolved against its directory, not the working directory,
@@ -227,6 +231,22 @@ func (s *Server) LoginCacheTTL() time.Duration {
 	return *s.Limits.LoginCache
 }
 
+// DefaultGCHeapFloorMB is gc_heap_floor_mb when the key is absent.
+const DefaultGCHeapFloorMB = 8
+
+// GCHeapFloor is the effective gc_heap_floor_mb in bytes; 0 is off. (A
+// pointer, because 0 means off, not "use the default".)
+func (s *Server) GCHeapFloor() uint64 {
+	mb := DefaultGCHeapFloorMB
+	if s.GCHeapFloorMB != nil {
+		mb = *s.GCHeapFloorMB
+	}
+	if mb <= 0 {
+		return 0
+	}
+	return uint64(mb) << 20
+}
+
 func (s *Server) applyDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -364,6 +384,9 @@ func (s *Server) validate(doc *strictyaml.Doc) error {
 	}
 	if s.Audit.Path == "" {
 		bad(P("audit", "path"), "is required: rrproxy does not run without an audit log")
+	}
+	if s.GCHeapFloorMB != nil && (*s.GCHeapFloorMB < 0 || *s.GCHeapFloorMB > 1024) {
+		bad(P("gc_heap_floor_mb"), "must be between 0 (off) and 1024, not %d", *s.GCHeapFloorMB)
 	}
 	switch s.CPUScheduling {
 	case "batch", "normal":

@@ -88,6 +88,7 @@ upstream:
 policy: policy.yaml
 audit: {path: a, sync: sometimes, sync_interval: 20s}
 cpu_scheduling: realtime
+gc_heap_floor_mb: -4
 `, "\t", "  ", -1))
 	_, err = Load(p)
 	if err == nil {
@@ -103,6 +104,7 @@ cpu_scheduling: realtime
 		"rrproxy.yaml:10: audit.sync: must be always, batch or none",
 		"rrproxy.yaml:10: audit.sync_interval: must be between 1ms and 10s, not 20s",
 		`rrproxy.yaml:11: cpu_scheduling: must be batch or normal; not "realtime"`,
+		"rrproxy.yaml:12: gc_heap_floor_mb: must be between 0 (off) and 1024, not -4",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing %q in:\n%s", want, msg)
@@ -212,5 +214,29 @@ func TestLoginCache(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("login_cache: %s: err = %v, want %q", c.v, err, c.want)
 		}
+	}
+}
+
+func TestGCHeapFloor(t *testing.T) {
+	for _, c := range []struct {
+		yaml string
+		want uint64
+	}{
+		{"", DefaultGCHeapFloorMB << 20}, // absent: the default
+		{"gc_heap_floor_mb: 0\n", 0},     // off
+		{"gc_heap_floor_mb: 64\n", 64 << 20},
+	} {
+		s, err := Load(write(t, minimal+c.yaml))
+		if err != nil {
+			t.Errorf("%q: %v", c.yaml, err)
+			continue
+		}
+		if got := s.GCHeapFloor(); got != c.want {
+			t.Errorf("%q: GCHeapFloor = %d, want %d", c.yaml, got, c.want)
+		}
+	}
+	_, err := Load(write(t, minimal+"gc_heap_floor_mb: 2048\n"))
+	if err == nil || !strings.Contains(err.Error(), "rrproxy.yaml:10: gc_heap_floor_mb: must be between 0 (off) and 1024, not 2048") {
+		t.Errorf("err = %v", err)
 	}
 }

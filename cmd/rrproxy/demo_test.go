@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rrproxy/rrproxy/internal/cpusched"
+	"github.com/rrproxy/rrproxy/internal/gcfloor"
 	"github.com/rrproxy/rrproxy/sandbox"
 )
 
@@ -161,5 +162,11 @@ func TestServeRunsUnderBatchScheduling(t *testing.T) {
 			t.Errorf("thread %d has policy %d while serving, want SCHED_BATCH", tid, p)
 		}
 	}
+	if !gcfloor.Running() {
+		t.Error("no gc_heap_floor_mb floor while serving with the default config")
+	}
 	stopDemo(t, cancel, errc)
+	if gcfloor.Running() {
+		t.Error("the heap floor outlived the server")
+	}
 }

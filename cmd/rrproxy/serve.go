@@ -25,6 +25,7 @@ import (
 	"github.com/rrproxy/rrproxy/authz"
 	"github.com/rrproxy/rrproxy/config"
 	"github.com/rrproxy/rrproxy/internal/cpusched"
+	"github.com/rrproxy/rrproxy/internal/gcfloor"
 	"github.com/rrproxy/rrproxy/proxy"
 )
 
@@ -76,6 +77,9 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 			log.Warn("cpu_scheduling: batch not applied; threads keep the normal policy", "err", err)
 		}
 	}
+	// Also a performance setting; Stop gives an embedding process (the
+	// demo, tests) its own GOGC back.
+	defer gcfloor.Start(cfg.GCHeapFloor()).Stop()
 	pol, err := authz.Load(cfg.Policy)
 	if err != nil {
 		return err
