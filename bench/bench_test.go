@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,28 @@ import (
 
 	"github.com/rrproxy/rrproxy/internal/testtool"
 )
+
+func TestMerge(t *testing.T) {
+	rounds := []SysbenchRun{
+		{Target: TargetRRProxy, Threads: 1, Seconds: 2, QPS: 4000, TPS: 4000, AvgMs: 0.25, P99Ms: 0.40, ProxyCPUSeconds: 0.2},
+		{Target: TargetRRProxy, Threads: 1, Seconds: 2, QPS: 5000, TPS: 5000, AvgMs: 0.20, P99Ms: 0.30, ProxyCPUSeconds: 0.3, Errors: 1},
+		{Target: TargetRRProxy, Threads: 1, Seconds: 2, QPS: 6000, TPS: 6000, AvgMs: 0.15, P99Ms: 0.90, ProxyCPUSeconds: 0.4},
+		{Target: TargetRRProxy, Threads: 1, Seconds: 2, QPS: 5000, TPS: 5000, AvgMs: 0.20, P99Ms: 0.34, ProxyCPUSeconds: 0.3},
+	}
+	m := merge(rounds)
+	// 40,000 queries in 8 s; the p99 is the median of the rounds', not
+	// the mean (one slow round does not decide it).
+	if m.Seconds != 8 || m.QPS != 5000 || m.Errors != 1 || math.Abs(m.ProxyCPUSeconds-1.2) > 1e-9 ||
+		math.Abs(m.ProxyCPUPerQueryUs-30) > 1e-9 || math.Abs(m.P99Ms-0.37) > 1e-9 || math.Abs(m.AvgMs-0.2) > 1e-9 {
+		t.Fatalf("merge = %+v", m)
+	}
+	if !slices.Equal(m.P99Rounds, []float64{0.40, 0.30, 0.90, 0.34}) {
+		t.Fatalf("rounds kept in order: %v", m.P99Rounds)
+	}
+	if one := merge(rounds[:1]); one.P99Rounds != nil || one.P99Ms != 0.40 {
+		t.Fatalf("a single run is kept as it is: %+v", one)
+	}
+}
 
 // TestSmoke runs the whole harness with tiny tables and one-second runs:
 // every part must produce its figures against real MariaDB, HAProxy and
@@ -53,6 +76,11 @@ func TestSmoke(t *testing.T) {
 	for _, s := range r.Sysbench {
 		if s.QPS <= 0 || s.Errors != 0 || (s.Target != TargetDirect && s.Target != TargetDirectTLS && s.ProxyCPUSeconds <= 0) {
 			t.Errorf("sysbench run without figures: %+v", s)
+		}
+		// One thread is run in rounds across the targets.
+		if wantRounds := map[bool]int{true: p.p99Rounds}[s.Threads == 1]; len(s.P99Rounds) != wantRounds ||
+			(wantRounds > 0 && (s.P99Ms < slices.Min(s.P99Rounds) || s.P99Ms > slices.Max(s.P99Rounds) || s.Seconds != wantRounds*p.runSeconds)) {
+			t.Errorf("sysbench %s %d threads: p99 %.2f of rounds %v over %d s, want %d rounds", s.Target, s.Threads, s.P99Ms, s.P99Rounds, s.Seconds, wantRounds)
 		}
 	}
 	if len(r.Stream) != 5 {

@@ -28,12 +28,15 @@ type plan struct {
 	// median is reported.
 	streamRounds int
 	runSeconds   int // per sysbench run
-	threads      []int
-	psModes      map[string][]string // workload -> prepared-statement modes
-	stormFor     time.Duration
-	stormWorker  int
-	idleConns    int
-	goBenchTime  string
+	// p99Rounds splits each one-thread run into this many rounds across
+	// the targets (sysbenchTargets).
+	p99Rounds   int
+	threads     []int
+	psModes     map[string][]string // workload -> prepared-statement modes
+	stormFor    time.Duration
+	stormWorker int
+	idleConns   int
+	goBenchTime string
 }
 
 func quickPlan() plan {
@@ -46,7 +49,7 @@ func quickPlan() plan {
 }
 
 func fullPlan() plan {
-	return plan{mode: "full", tableSize: 100_000, wideRows: 2_000_000, streamRounds: 3, runSeconds: 8, threads: []int{1, 8, 32},
+	return plan{mode: "full", tableSize: 100_000, wideRows: 2_000_000, streamRounds: 3, runSeconds: 8, p99Rounds: 4, threads: []int{1, 8, 32},
 		psModes:  map[string][]string{"oltp_point_select": {"auto", "disable"}, "oltp_read_only": {"auto", "disable"}},
 		stormFor: 8 * time.Second, stormWorker: 8, idleConns: 2000, goBenchTime: "1s"}
 }
@@ -54,7 +57,7 @@ func fullPlan() plan {
 // smokePlan checks that every part of the harness works, in about a
 // minute (bench_test.go); its figures mean nothing.
 func smokePlan() plan {
-	return plan{mode: "smoke", tableSize: 2_000, wideRows: 20_000, streamRounds: 2, runSeconds: 1, threads: []int{4},
+	return plan{mode: "smoke", tableSize: 2_000, wideRows: 20_000, streamRounds: 2, runSeconds: 1, p99Rounds: 2, threads: []int{1, 4},
 		psModes:  map[string][]string{"oltp_point_select": {"auto", "disable"}, "oltp_read_only": {"auto"}},
 		stormFor: time.Second, stormWorker: 4, idleConns: 200, goBenchTime: "1x"}
 }

@@ -69,7 +69,10 @@ type SysbenchRun struct {
 	TPS      float64 `json:"tps"`
 	AvgMs    float64 `json:"avg_ms"`
 	P99Ms    float64 `json:"p99_ms"`
-	Errors   int     `json:"errors"`
+	// P99Rounds holds each round's p99 when the run was made in rounds
+	// (one thread: P99Ms is their median).
+	P99Rounds []float64 `json:"p99_rounds_ms,omitempty"`
+	Errors    int       `json:"errors"`
 	// ProxyCPUSeconds is the CPU time (user+system) the proxy process
 	// (rrproxy or HAProxy) used during the run; 0 for direct.
 	ProxyCPUSeconds float64 `json:"proxy_cpu_seconds"`

@@ -47,19 +47,81 @@ func (b *bench) sysbench(ctx context.Context) error {
 	for _, w := range []string{"oltp_point_select", "oltp_read_only"} {
 		for _, ps := range b.plan.psModes[w] {
 			for _, th := range b.plan.threads {
-				for _, t := range targetsFor(w) {
-					run, err := b.sysbenchRun(ctx, tlsDir, w, ps, th, b.plan.runSeconds, t)
-					if err != nil {
-						return err
-					}
-					log.Printf("%-17s ps=%-7s %2d threads %-12s %8.0f q/s  p99 %.2f ms  proxy CPU %.1f µs/q",
-						w, ps, th, t, run.QPS, run.P99Ms, run.ProxyCPUPerQueryUs)
-					b.res.Sysbench = append(b.res.Sysbench, run)
+				runs, err := b.sysbenchTargets(ctx, tlsDir, w, ps, th, targetsFor(w))
+				if err != nil {
+					return err
 				}
+				for _, run := range runs {
+					log.Printf("%-17s ps=%-7s %2d threads %-12s %8.0f q/s  p99 %.2f ms  proxy CPU %.1f µs/q",
+						w, ps, th, run.Target, run.QPS, run.P99Ms, run.ProxyCPUPerQueryUs)
+				}
+				b.res.Sysbench = append(b.res.Sysbench, runs...)
 			}
 		}
 	}
 	return nil
+}
+
+// sysbenchTargets runs one workload, mode and thread count against each
+// target. At one thread the time is split into plan.p99Rounds rounds
+// that visit the targets in alternating order, and each target's figures
+// are merged (merge): the p99 of a single run of one thread moved by 100
+// µs or more from one run to the next (writeback, the host), and the
+// added p99 compares two targets' runs made at different times.
+func (b *bench) sysbenchTargets(ctx context.Context, tlsDir, w, ps string, threads int, targets []string) ([]SysbenchRun, error) {
+	rounds := 1
+	if threads == 1 {
+		rounds = max(1, b.plan.p99Rounds)
+	}
+	secs := max(1, b.plan.runSeconds/rounds)
+	byTarget := make(map[string][]SysbenchRun, len(targets))
+	for r := range rounds {
+		order := slices.Clone(targets)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, t := range order {
+			run, err := b.sysbenchRun(ctx, tlsDir, w, ps, threads, secs, t)
+			if err != nil {
+				return nil, err
+			}
+			byTarget[t] = append(byTarget[t], run)
+		}
+	}
+	out := make([]SysbenchRun, 0, len(targets))
+	for _, t := range targets {
+		out = append(out, merge(byTarget[t]))
+	}
+	return out, nil
+}
+
+// merge combines rounds of equal length against one target: rates and
+// averages are means, CPU and errors add up, and the p99 is the median of
+// the rounds' (each round's own is kept in P99Rounds).
+func merge(runs []SysbenchRun) SysbenchRun {
+	if len(runs) == 1 {
+		return runs[0]
+	}
+	m := runs[0]
+	m.Seconds, m.QPS, m.TPS, m.AvgMs, m.Errors, m.ProxyCPUSeconds = 0, 0, 0, 0, 0, 0
+	var queries float64
+	p99 := make([]float64, 0, len(runs))
+	for _, r := range runs {
+		m.Seconds += r.Seconds
+		m.QPS += r.QPS / float64(len(runs))
+		m.TPS += r.TPS / float64(len(runs))
+		m.AvgMs += r.AvgMs / float64(len(runs))
+		m.Errors += r.Errors
+		m.ProxyCPUSeconds += r.ProxyCPUSeconds
+		queries += r.QPS * float64(r.Seconds)
+		p99 = append(p99, r.P99Ms)
+	}
+	m.P99Rounds, m.P99Ms = p99, median(p99)
+	m.ProxyCPUPerQueryUs = 0
+	if queries > 0 {
+		m.ProxyCPUPerQueryUs = m.ProxyCPUSeconds * 1e6 / queries
+	}
+	return m
 }
 
 // sysbenchTLSDir holds the files sysbench 1.0's --mysql-ssl=on passes to
