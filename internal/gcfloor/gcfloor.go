@@ -41,8 +41,12 @@ func Start(floor uint64) *Floor {
 	if floor == 0 || !active.CompareAndSwap(false, true) {
 		return nil
 	}
-	base := debug.SetGCPercent(100)
-	debug.SetGCPercent(base)
+	sample := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(sample)
+	base := -1 // GOGC=off reads as 0 here: the collector never runs, nothing to raise
+	if sample[0].Value.Kind() == metrics.KindUint64 && sample[0].Value.Uint64() > 0 {
+		base = int(sample[0].Value.Uint64())
+	}
 	if base < 0 {
 		active.Store(false)
 		return nil

@@ -2,6 +2,7 @@ package gcfloor
 
 import (
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"testing"
 	"time"
@@ -88,6 +89,18 @@ func TestFloorFollowsLiveHeap(t *testing.T) {
 func TestStartOffOrZero(t *testing.T) {
 	if f := Start(0); f != nil {
 		t.Fatal("a zero floor started")
+	}
+	old := debug.SetGCPercent(-1) // GOGC=off: the collector never runs
+	f := Start(64 << 20)
+	debug.SetGCPercent(old)
+	if f != nil {
+		f.Stop()
+		t.Fatal("a floor started with the collector off")
+	}
+	if f := Start(64 << 20); f == nil {
+		t.Fatal("a refused Start left the floor marked running")
+	} else {
+		f.Stop()
 	}
 	var none *Floor
 	none.Stop() // a nil Floor (floor 0) may be stopped
