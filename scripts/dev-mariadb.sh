@@ -17,6 +17,13 @@ mariadbd --user=root --datadir="$dir/data" --socket="$dir/data/sock" --port="$po
 echo $! >"$dir/pid"
 for _ in $(seq 1 100); do
   mariadb --socket="$dir/data/sock" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break
+  # A server that exited (port taken, bad datadir) will not come up:
+  # say why instead of timing out into a socket error.
+  if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+    echo "dev-mariadb: mariadbd exited; the end of $dir/mariadb.err:" >&2
+    tail -n 5 "$dir/mariadb.err" >&2
+    exit 1
+  fi
   sleep 0.2
 done
 mariadb --socket="$dir/data/sock" -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED BY 'rrproxy-test-root'; CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY 'rrproxy-test-root'; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
