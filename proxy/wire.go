@@ -65,6 +65,11 @@ func poolFor(size int) *bufPool {
 	return p.(*bufPool)
 }
 
+// putReader and putWriter give a buffer back, emptied: whatever it held
+// stays with the connection it was read from or meant for.
+func (p *bufPool) putReader(r *bufio.Reader) { r.Reset(nil); p.r.Put(r) }
+func (p *bufPool) putWriter(w *bufio.Writer) { w.Reset(nil); p.w.Put(w) }
+
 // take makes sure the wire has its buffers.
 func (c *wire) take() {
 	if c.r != nil && c.w != nil {
@@ -91,8 +96,7 @@ func (c *wire) keepSmallReader(size int) {
 		if c.r.Buffered() > 0 {
 			return // keep what is buffered; try again when idle
 		}
-		c.r.Reset(nil)
-		poolFor(c.size).r.Put(c.r)
+		poolFor(c.size).putReader(c.r)
 	}
 	r := poolFor(size).r.Get().(*bufio.Reader)
 	r.Reset(c.rw)
@@ -106,17 +110,12 @@ func (c *wire) keepSmallReader(size int) {
 // sessions fed the collector that much per login.
 func (c *wire) release() {
 	if c.r != nil {
-		size := c.size
-		if c.ownReader {
-			size = c.r.Size()
-		}
-		c.r.Reset(nil)
-		poolFor(size).r.Put(c.r)
+		// A reader of the wire's own (keepSmallReader) has its own size.
+		poolFor(c.r.Size()).putReader(c.r)
 		c.r, c.ownReader = nil, false
 	}
 	if c.w != nil {
-		c.w.Reset(nil)
-		poolFor(c.size).w.Put(c.w)
+		poolFor(c.size).putWriter(c.w)
 		c.w = nil
 	}
 }
@@ -127,13 +126,11 @@ func (c *wire) release() {
 func (c *wire) idle() {
 	p := poolFor(c.size)
 	if c.r != nil && !c.ownReader && c.r.Buffered() == 0 {
-		c.r.Reset(nil)
-		p.r.Put(c.r)
+		p.putReader(c.r)
 		c.r = nil
 	}
 	if c.w != nil && c.w.Buffered() == 0 {
-		c.w.Reset(nil)
-		p.w.Put(c.w)
+		p.putWriter(c.w)
 		c.w = nil
 	}
 }
