@@ -603,7 +603,16 @@ func (s *session) dispatch(ctx context.Context, pkt []byte) error {
 
 // send forwards a client command packet to the pinned upstream connection.
 func (s *session) send(pkt []byte) error {
-	if err := s.sendNoReply(pkt); err != nil {
+	if sc := s.up.sock; sc != nil {
+		// The command asks for a reply: send it and wait for the reply
+		// in one step, so that the reply's first read finds it
+		// (awaitReply).
+		s.upUsed = true
+		s.up.w.seq = 0
+		if err := sc.awaitReply(s.up.w, pkt); err != nil {
+			return errUpstreamRead{err}
+		}
+	} else if err := s.sendNoReply(pkt); err != nil {
 		return err
 	}
 	// The response's sequence ids continue from the command's; the
@@ -743,10 +752,13 @@ func (s *session) forwardChecked(command, text string, d authz.Decision, pkt []b
 		return relayStats{}, false, nil
 	}
 	start := time.Now()
+	// The time limit covers the send too: send waits for the reply's
+	// first bytes (awaitReply).
+	stop := s.watchTime()
 	if err := s.send(pkt); err != nil {
+		stop()
 		return relayStats{}, false, err
 	}
-	stop := s.watchTime()
 	st, err := relay()
 	stop()
 	if err != nil {

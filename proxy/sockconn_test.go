@@ -2,13 +2,17 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rrproxy/rrproxy/devcert"
 )
 
 // tcpPair returns the two ends of a loopback TCP connection, the first
@@ -173,4 +177,196 @@ func TestSockConnDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%v allocations per write and read, want 0", allocs)
 	}
+}
+
+// peerServe answers each command packet the peer reads with reply, after
+// delay, until the connection closes.
+func peerServe(peer net.Conn, reply []byte, delay time.Duration) {
+	pw := newWire(peer, 4096)
+	for {
+		pw.seq = 0
+		if _, err := pw.readPacket(nil, 64<<20); err != nil {
+			return
+		}
+		time.Sleep(delay)
+		if pw.writePacket(reply) != nil || pw.flush() != nil {
+			return
+		}
+	}
+}
+
+// readNow makes one read(2) on c's socket, without waiting: what a
+// first read after awaitReply finds.
+func readNow(t *testing.T, c *sockConn, p []byte) (int, error) {
+	t.Helper()
+	var n int
+	var err error
+	if cerr := c.rc.Control(func(fd uintptr) { n, err = syscall.Read(int(fd), p) }); cerr != nil {
+		t.Fatal(cerr)
+	}
+	return n, err
+}
+
+// TestAwaitReplyReturnsWithTheReplyThere: awaitReply sends the command
+// and returns once the reply can be read, so the first read finds it
+// rather than EAGAIN; it reads nothing itself.
+func TestAwaitReplyReturnsWithTheReplyThere(t *testing.T) {
+	sc, peer := tcpPair(t)
+	reply := []byte("\x00\x00\x00\x02\x00\x00\x00")
+	go peerServe(peer, reply, 30*time.Millisecond)
+	w := newWire(sc, 4096)
+	cmd := append([]byte{0x03}, "SELECT arm FROM randomisation WHERE subject_id = 42"...)
+	start := time.Now()
+	if err := sc.awaitReply(w, cmd); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 25*time.Millisecond {
+		t.Fatalf("awaitReply returned after %v, before the peer's reply (30ms)", waited)
+	}
+	buf := make([]byte, 64)
+	n, err := readNow(t, sc, buf)
+	if err != nil || n != 4+len(reply) {
+		t.Fatalf("first read after awaitReply: %d bytes, %v; want the %d-byte reply packet", n, err, 4+len(reply))
+	}
+}
+
+// TestAwaitReplyPingPong: replies that come back at once, racing the
+// wait, never strand it (the wait begins before the command is sent);
+// over plain TCP and over TLS, whose writes go through the sockConn.
+func TestAwaitReplyPingPong(t *testing.T) {
+	paths, err := devcert.Generate(t.TempDir(), []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(paths.Cert, paths.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			sc, peer := tcpPair(t)
+			var conn net.Conn = sc
+			if useTLS {
+				peer = tls.Server(peer, &tls.Config{Certificates: []tls.Certificate{cert}})
+				tc := tls.Client(sc, &tls.Config{InsecureSkipVerify: true}) // the pair is ours; the test is about the socket
+				if got := sockOf(tc); got != nil {
+					t.Fatal("sockOf took a TLS connection before its handshake")
+				}
+				go func() { _ = peer.(*tls.Conn).Handshake() }()
+				if err := tc.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				conn = tc
+			}
+			if got := sockOf(conn); got != sc {
+				t.Fatalf("sockOf(%T) = %p, want the sockConn %p", conn, got, sc)
+			}
+			reply := []byte("\xfe\x00\x00\x02\x00")
+			go peerServe(peer, reply, 0)
+			// A hang fails here instead of at the test timeout.
+			if err := sc.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			w := newWire(conn, 4096)
+			cmd := []byte("\x0eping")
+			for i := range 2000 {
+				w.seq = 0
+				if err := sc.awaitReply(w, cmd); err != nil {
+					t.Fatalf("round %d: %v", i, err)
+				}
+				got, err := w.readPacket(nil, 1<<20)
+				if err != nil || !bytes.Equal(got, reply) {
+					t.Fatalf("round %d: reply %q, %v", i, got, err)
+				}
+			}
+		})
+	}
+}
+
+// TestAwaitReplyLargeCommand: a command larger than the socket buffers
+// waits to be writable inside the wait for the reply, and the peer gets
+// all of it.
+func TestAwaitReplyLargeCommand(t *testing.T) {
+	sc, peer := tcpPair(t)
+	got := make(chan int, 1)
+	go func() {
+		pw := newWire(peer, 4096)
+		time.Sleep(20 * time.Millisecond) // let the sender fill the buffers
+		p, err := pw.readPacket(nil, 64<<20)
+		if err != nil {
+			got <- -1
+			return
+		}
+		got <- len(p)
+		_ = pw.writePacket([]byte{0})
+		_ = pw.flush()
+	}()
+	cmd := append([]byte{0x03}, bytes.Repeat([]byte("visit 7, subject 0042; "), 8<<20/23)...)
+	if err := sc.awaitReply(newWire(sc, 4096), cmd); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-got; n != len(cmd) {
+		t.Fatalf("peer read a %d-byte command, want %d", n, len(cmd))
+	}
+}
+
+// TestAwaitReplyEnds: a deadline, a Close and a peer that goes away each
+// end the wait with an error, instead of leaving it parked.
+func TestAwaitReplyEnds(t *testing.T) {
+	cmd := []byte("\x03SELECT 1")
+	t.Run("deadline", func(t *testing.T) {
+		sc, peer := tcpPair(t)
+		go func() { _, _ = io.Copy(io.Discard, peer) }() // reads, never answers
+		if err := sc.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		err := sc.awaitReply(newWire(sc, 4096), cmd)
+		if !isTimeout(err) {
+			t.Fatalf("awaitReply past the deadline: %v, want a timeout", err)
+		}
+		var oe *net.OpError
+		if !errors.As(err, &oe) || oe.Op != "read" {
+			t.Fatalf("awaitReply past the deadline: %#v, want a *net.OpError for read", err)
+		}
+	})
+	t.Run("close", func(t *testing.T) {
+		sc, peer := tcpPair(t)
+		go func() { _, _ = io.Copy(io.Discard, peer) }()
+		done := make(chan error, 1)
+		go func() { done <- sc.awaitReply(newWire(sc, 4096), cmd) }()
+		time.Sleep(20 * time.Millisecond) // let it park
+		sc.Close()
+		select {
+		case err := <-done:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("awaitReply on a closed connection: %v, want net.ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not end the wait")
+		}
+	})
+	t.Run("peer gone", func(t *testing.T) {
+		sc, peer := tcpPair(t)
+		peer.(*net.TCPConn).SetLinger(0)
+		peer.Close()
+		time.Sleep(20 * time.Millisecond)
+		done := make(chan error, 1)
+		go func() {
+			w := newWire(sc, 4096)
+			if err := sc.awaitReply(w, cmd); err != nil {
+				done <- err
+				return
+			}
+			_, err := w.readPacket(nil, 1<<20) // readable: the reset or the end
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("a command to a reset connection succeeded")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("awaitReply to a reset connection did not end")
+		}
+	})
 }

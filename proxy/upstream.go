@@ -45,6 +45,7 @@ type UpstreamConfig struct {
 // result sets can be relayed packet by packet.
 type upConn struct {
 	nc       net.Conn
+	sock     *sockConn // nc's socket (under TLS too), for awaitReply; nil in tests with other conns
 	w        *wire
 	id       uint32 // upstream CONNECTION_ID(), for the audit log
 	created  time.Time
@@ -276,6 +277,7 @@ func (p *Pool) dial(ctx context.Context) (*upConn, error) {
 	}
 	c := &upConn{nc: cc.Conn.Conn, id: uint32(id), created: time.Now(), lastUsed: time.Now(), charset: "utf8mb4", restore: restore}
 	c.w = newWire(c.nc, upstreamBufSize)
+	c.sock = sockOf(c.nc)
 	return c, nil
 }
 

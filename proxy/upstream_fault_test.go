@@ -3,9 +3,12 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -239,5 +242,53 @@ func TestConcurrentDialsKeepTheirSQLMode(t *testing.T) {
 			t.Errorf("connection %d restores with %q, not %q as vetted", c.id, c.restore, want)
 		}
 		c.nc.Close()
+	}
+}
+
+// TestDialedConnectionsAwaitReplies: every upstream connection, plain or
+// TLS, keeps its socket for awaitReply (a command and the wait for its
+// reply in one step), and a command sent that way gets its answer.
+func TestDialedConnectionsAwaitReplies(t *testing.T) {
+	cfg := testMariaDB(t)
+	caPath := os.Getenv("RRPROXY_TEST_MARIADB_CA")
+	if caPath == "" {
+		t.Fatal("RRPROXY_TEST_MARIADB_CA must be set; run ./scripts/test.sh")
+	}
+	pem, err := os.ReadFile(caPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", caPath)
+	}
+	for _, tc := range []struct {
+		name string
+		tls  *tls.Config
+	}{{"plain", nil}, {"tls", &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := NewPool(UpstreamConfig{Addr: cfg.Addr, User: cfg.User, Password: cfg.Passwd, TLS: tc.tls,
+				ConnectTimeout: 10 * time.Second, MaxOpen: 1, MaxIdle: 1, MaxLifetime: time.Hour}, slog.New(slog.DiscardHandler))
+			defer pool.Close()
+			c, err := pool.dial(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.nc.Close()
+			if _, isTLS := c.nc.(*tls.Conn); isTLS != (tc.tls != nil) {
+				t.Fatalf("connection is %T", c.nc)
+			}
+			if c.sock == nil {
+				t.Fatal("the connection's socket was not kept: commands would not await their replies")
+			}
+			c.w.seq = 0
+			if err := c.sock.awaitReply(c.w, []byte{mysql.COM_PING}); err != nil {
+				t.Fatal(err)
+			}
+			p, err := c.w.readPacket(nil, 1<<20)
+			if err != nil || len(p) == 0 || p[0] != mysql.OK_HEADER {
+				t.Fatalf("COM_PING answered %q, %v; want OK", p, err)
+			}
+		})
 	}
 }
