@@ -73,7 +73,7 @@ func (s *session) forward(h *packetHead, st *relayStats) error {
 				}
 				code, state, msg := parseErr(payload)
 				st.errCode, st.errMsg = code, msg
-				if err := s.cw.writePacket(errPacket(code, state, s.scrubUpstream(msg))); err != nil {
+				if err := s.cw.writePacket(errPacket(code, state, s.clientMessage(code, msg))); err != nil {
 					return errClientGone{err}
 				}
 				return nil
@@ -142,14 +142,17 @@ func (s *session) copyN(n int) error {
 
 // scrubUpstream removes the service account's name from an upstream error
 // message ("SELECT command denied to user 'ro_user'@'10.1.2.3'..."): the
-// user sees their own name instead.
+// user sees their own name instead. Only the quoted account, as the
+// server writes it ('name'@'host'), is replaced: a short name (ro) is in
+// many words, and replacing it there mangled messages and the probe's
+// placeholders, whose names are put back first.
 func (s *session) scrubUpstream(msg string) string {
-	if u := s.srv.pool.cfg.User; u != "" && strings.Contains(msg, u) {
-		msg = strings.ReplaceAll(msg, u, sanitize(s.user))
-	}
 	// A probe's answer names placeholders; put back what the user wrote.
 	for ph, name := range s.probeNames {
 		msg = strings.ReplaceAll(msg, ph, name)
+	}
+	if u := s.srv.pool.cfg.User; u != "" {
+		msg = strings.ReplaceAll(msg, "'"+u+"'@", "'"+sanitize(s.user)+"'@")
 	}
 	return msg
 }

@@ -92,9 +92,14 @@ type session struct {
 	// probeNames maps placeholders to the user's names while a probe's
 	// answer is relayed (authz/probe.go).
 	probeNames map[string]string
-	params     []string // bound values of the EXECUTE being recorded
-	limits     authz.Limits
-	counted    bool // holds a userSessions slot
+	// guard, when set, checks the upstream's error messages about the
+	// statement in flight, or for SHOW WARNINGS/ERRORS the last one:
+	// rrproxy rewrote it, and its messages may quote what the policy
+	// hides (guard.go).
+	guard   *messageGuard
+	params  []string // bound values of the EXECUTE being recorded
+	limits  authz.Limits
+	counted bool // holds a userSessions slot
 
 	mu   sync.Mutex
 	busy bool // a command is in progress
@@ -601,6 +606,25 @@ func (s *session) dispatch(ctx context.Context, pkt []byte) error {
 	}
 }
 
+// guardFor sets (or, for a statement rrproxy did not rewrite, clears) the
+// guard on upstream messages for the statement whose text is own.
+func (s *session) guardFor(own string, rewritten bool) {
+	if !rewritten {
+		s.guard = nil
+		return
+	}
+	s.guard = &messageGuard{own: own, db: s.db, account: s.srv.pool.cfg.User}
+}
+
+// clientMessage is an upstream error message as the client may see it:
+// checked by the guard if the statement was rewritten, then scrubbed.
+func (s *session) clientMessage(code uint16, msg string) string {
+	if s.guard != nil {
+		msg = s.guard.message(code, msg)
+	}
+	return s.scrubUpstream(msg)
+}
+
 // send forwards a client command packet to the pinned upstream connection.
 func (s *session) send(pkt []byte) error {
 	if sc := s.up.sock; sc != nil {
@@ -793,6 +817,9 @@ func (s *session) forwardProbe(command, text string, d authz.Decision, probe []b
 		return nil
 	}
 	s.log.Info("statement denied: hidden object", "rule", ev.Rule)
+	// The probe's answer is the server's to the client's own statement
+	// with the hidden names missing, and must read as such: not guarded.
+	s.guard = nil
 	allow := d
 	allow.Err, allow.Kinds = nil, []string{"probe"}
 	s.probeNames = d.ProbeNames
@@ -814,6 +841,11 @@ func (s *session) query(pkt []byte, sql string) error {
 	if d.SQL != "" {
 		pkt = append([]byte{mysql.COM_QUERY}, d.SQL...)
 	}
+	if !d.Diagnostics {
+		// SHOW WARNINGS/ERRORS read the last statement's messages, and
+		// keep its guard.
+		s.guardFor(sql, d.SQL != "" || len(d.Pseudonyms) > 0)
+	}
 	s.xf = transformFor(d, pol, false)
 	defer func() { s.xf = nil }()
 	st, ran, err := s.forwardChecked("query", sql, d, pkt, s.relayResult)
@@ -828,6 +860,7 @@ func (s *session) initDB(pkt []byte, db string) error {
 	if d.Probe {
 		return s.forwardProbe("init_db", db, d, append([]byte{mysql.COM_INIT_DB}, d.SQL...), s.relayOne)
 	}
+	s.guard = nil // the client's own name, sent as written
 	st, ran, err := s.forwardChecked("init_db", db, d, pkt, s.relayOne)
 	if ran && st.errCode == 0 {
 		s.db, s.up.db = db, db
@@ -853,6 +886,7 @@ func (s *session) fieldList(pkt []byte, arg []byte) error {
 	}
 	s.xf = transformFor(d, pol, false)
 	defer func() { s.xf = nil }()
+	s.guard = nil // the client's own name, sent as written
 	_, _, err := s.forwardChecked("field_list", table, d, pkt, s.relayFieldList)
 	return err
 }
@@ -863,6 +897,12 @@ func (s *session) prepare(pkt []byte, sql string) error {
 	d := pol.CheckQuery(s.ident, s.checkSession(true), sql)
 	if d.Allowed() && d.UseDB != "" {
 		d.Err = &authz.DeniedError{Rule: authz.RuleStatementKind, Class: authz.ClassStatement, Msg: "USE cannot be prepared"}
+	}
+	if d.Allowed() && d.Diagnostics {
+		// Their rows would come back in the binary protocol, where the
+		// messages of a rewritten statement are not checked (guard.go).
+		d.Err = &authz.DeniedError{Rule: authz.RuleStatementKind, Class: authz.ClassStatement,
+			Msg: "SHOW WARNINGS and SHOW ERRORS cannot be prepared through rrproxy; send them as plain queries"}
 	}
 	if d.Probe {
 		// The server's answer to the statement with the hidden names
@@ -884,6 +924,7 @@ func (s *session) prepare(pkt []byte, sql string) error {
 	if d.SQL != "" {
 		pkt = append([]byte{mysql.COM_STMT_PREPARE}, d.SQL...)
 	}
+	s.guardFor(sql, d.SQL != "" || len(d.Pseudonyms) > 0)
 	if err := s.send(pkt); err != nil {
 		return err
 	}
@@ -965,6 +1006,7 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	}
 	relay := s.relayOne // COM_STMT_RESET
 	s.xf = ps.xf
+	s.guardFor(ps.sql, ps.sent != "" || (ps.xf != nil && len(ps.xf.pseudo) > 0))
 	defer func() { s.xf, s.params = nil, nil }()
 	switch cmd {
 	case mysql.COM_STMT_EXECUTE:

@@ -83,7 +83,7 @@ func (s *session) writeClient(p []byte, st *relayStats) error {
 func (s *session) upErr(p []byte, st *relayStats) error {
 	code, state, msg := parseErr(p)
 	st.errCode, st.errMsg = code, msg
-	return s.writeClient(errPacket(code, state, s.scrubUpstream(msg)), st)
+	return s.writeClient(errPacket(code, state, s.clientMessage(code, msg)), st)
 }
 
 // columnDefsXf relays n column definitions, recording them and widening
@@ -186,6 +186,12 @@ func (s *session) rowsXf(st *relayStats) (more bool, err error) {
 			}
 			if !keep {
 				continue
+			}
+			if xf.scrub && s.guard != nil && len(vals) == 3 && vals[2] != nil {
+				// SHOW WARNINGS/ERRORS: Level, Code, Message, about the
+				// last statement, which rrproxy rewrote.
+				code, _ := strconv.ParseUint(string(vals[1]), 10, 16)
+				vals[2] = []byte(s.guard.message(uint16(code), string(vals[2])))
 			}
 			for i := range vals {
 				if xf.pseudo[i] && vals[i] != nil {
