@@ -898,12 +898,6 @@ func (s *session) prepare(pkt []byte, sql string) error {
 	if d.Allowed() && d.UseDB != "" {
 		d.Err = &authz.DeniedError{Rule: authz.RuleStatementKind, Class: authz.ClassStatement, Msg: "USE cannot be prepared"}
 	}
-	if d.Allowed() && d.Diagnostics {
-		// Their rows would come back in the binary protocol, where the
-		// messages of a rewritten statement are not checked (guard.go).
-		d.Err = &authz.DeniedError{Rule: authz.RuleStatementKind, Class: authz.ClassStatement,
-			Msg: "SHOW WARNINGS and SHOW ERRORS cannot be prepared through rrproxy; send them as plain queries"}
-	}
 	if d.Probe {
 		// The server's answer to the statement with the hidden names
 		// missing: an error, in practice. Should it prepare anyway, the
