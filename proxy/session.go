@@ -92,11 +92,12 @@ type session struct {
 	// probeNames maps placeholders to the user's names while a probe's
 	// answer is relayed (authz/probe.go).
 	probeNames map[string]string
-	// guard, when set, checks the upstream's error messages about the
+	// guard, while guards is set, checks the upstream's error messages about the
 	// statement in flight, or for SHOW WARNINGS/ERRORS the last one:
 	// rrproxy rewrote it, and its messages may quote what the policy
 	// hides (guard.go).
-	guard   *messageGuard
+	guard   messageGuard
+	guards  bool     // guard is in force
 	params  []string // bound values of the EXECUTE being recorded
 	limits  authz.Limits
 	counted bool // holds a userSessions slot
@@ -610,16 +611,18 @@ func (s *session) dispatch(ctx context.Context, pkt []byte) error {
 // guard on upstream messages for the statement whose text is own.
 func (s *session) guardFor(own string, rewritten bool) {
 	if !rewritten {
-		s.guard = nil
+		s.guards = false
 		return
 	}
-	s.guard = &messageGuard{own: own, db: s.db, account: s.srv.pool.cfg.User}
+	// A value, not a pointer: set for every rewritten statement, it must
+	// not cost an allocation each time.
+	s.guard, s.guards = messageGuard{own: own, db: s.db, account: s.srv.pool.cfg.User}, true
 }
 
 // clientMessage is an upstream error message as the client may see it:
 // checked by the guard if the statement was rewritten, then scrubbed.
 func (s *session) clientMessage(code uint16, msg string) string {
-	if s.guard != nil {
+	if s.guards {
 		msg = s.guard.message(code, msg)
 	}
 	return s.scrubUpstream(msg)
@@ -819,7 +822,7 @@ func (s *session) forwardProbe(command, text string, d authz.Decision, probe []b
 	s.log.Info("statement denied: hidden object", "rule", ev.Rule)
 	// The probe's answer is the server's to the client's own statement
 	// with the hidden names missing, and must read as such: not guarded.
-	s.guard = nil
+	s.guards = false
 	allow := d
 	allow.Err, allow.Kinds = nil, []string{"probe"}
 	s.probeNames = d.ProbeNames
@@ -860,7 +863,7 @@ func (s *session) initDB(pkt []byte, db string) error {
 	if d.Probe {
 		return s.forwardProbe("init_db", db, d, append([]byte{mysql.COM_INIT_DB}, d.SQL...), s.relayOne)
 	}
-	s.guard = nil // the client's own name, sent as written
+	s.guards = false // the client's own name, sent as written
 	st, ran, err := s.forwardChecked("init_db", db, d, pkt, s.relayOne)
 	if ran && st.errCode == 0 {
 		s.db, s.up.db = db, db
@@ -886,7 +889,7 @@ func (s *session) fieldList(pkt []byte, arg []byte) error {
 	}
 	s.xf = transformFor(d, pol, false)
 	defer func() { s.xf = nil }()
-	s.guard = nil // the client's own name, sent as written
+	s.guards = false // the client's own name, sent as written
 	_, _, err := s.forwardChecked("field_list", table, d, pkt, s.relayFieldList)
 	return err
 }

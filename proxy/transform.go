@@ -187,7 +187,7 @@ func (s *session) rowsXf(st *relayStats) (more bool, err error) {
 			if !keep {
 				continue
 			}
-			if xf.scrub && s.guard != nil && len(vals) == 3 && vals[2] != nil {
+			if xf.scrub && s.guards && len(vals) == 3 && vals[2] != nil {
 				// SHOW WARNINGS/ERRORS: Level, Code, Message, about the
 				// last statement, which rrproxy rewrote.
 				code, _ := strconv.ParseUint(string(vals[1]), 10, 16)
