@@ -169,8 +169,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, ready chan<- struct
 func (s *Server) refuse(c net.Conn) {
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	w := newWire(c, 256)
-	_ = w.writePacket(errPacket(1040, "08004", "rrproxy is at its connection limit; retry later"))
-	_ = w.flush()
+	_ = w.writeFlush(errPacket(1040, "08004", "rrproxy is at its connection limit; retry later"))
 	_ = c.Close()
 	s.log.Warn("connection refused: at limit", "client", c.RemoteAddr().String(), "limit", s.cfg.MaxConnections)
 }

@@ -121,9 +121,7 @@ func newSession(srv *Server, c net.Conn) *session {
 }
 
 func (s *session) sendError(p []byte) {
-	if err := s.cw.writePacket(p); err == nil {
-		_ = s.cw.flush()
-	}
+	_ = s.cw.writeFlush(p)
 }
 
 func (s *session) interruptIfIdle() {
@@ -628,18 +626,10 @@ func (s *session) clientMessage(code uint16, msg string) string {
 	return s.scrubUpstream(msg)
 }
 
-// send forwards a client command packet to the pinned upstream connection.
+// send forwards a client command packet that asks for a reply to the
+// pinned upstream connection.
 func (s *session) send(pkt []byte) error {
-	if sc := s.up.sock; sc != nil {
-		// The command asks for a reply: send it and wait for the reply
-		// in one step, so that the reply's first read finds it
-		// (awaitReply).
-		s.upUsed = true
-		s.up.w.seq = 0
-		if err := sc.awaitReply(s.up.w, pkt); err != nil {
-			return errUpstreamRead{err}
-		}
-	} else if err := s.sendNoReply(pkt); err != nil {
+	if err := s.sendCommand(pkt, true); err != nil {
 		return err
 	}
 	// The response's sequence ids continue from the command's; the
@@ -1066,13 +1056,24 @@ func (s *session) relayFetch() (relayStats, error) {
 	return st, err
 }
 
-func (s *session) sendNoReply(pkt []byte) error {
+// sendNoReply forwards a command that has no reply (STMT_CLOSE,
+// STMT_SEND_LONG_DATA).
+func (s *session) sendNoReply(pkt []byte) error { return s.sendCommand(pkt, false) }
+
+// sendCommand writes one client command packet to the pinned upstream
+// connection. When the command asks for a reply, it is written inside
+// the wait for that reply (awaitReply), so that the reply's first read
+// finds it.
+func (s *session) sendCommand(pkt []byte, reply bool) error {
 	s.upUsed = true
 	s.up.w.seq = 0
-	if err := s.up.w.writePacket(pkt); err != nil {
-		return errUpstreamRead{err}
+	var err error
+	if sc := s.up.sock; reply && sc != nil {
+		err = sc.awaitReply(s.up.w, pkt)
+	} else {
+		err = s.up.w.writeFlush(pkt)
 	}
-	if err := s.up.w.flush(); err != nil {
+	if err != nil {
 		return errUpstreamRead{err}
 	}
 	return nil

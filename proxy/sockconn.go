@@ -185,9 +185,7 @@ func (c *sockConn) awaitFD(uintptr) bool {
 		return true
 	}
 	c.asent = true
-	if c.aerr = c.awire.writePacket(c.apkt); c.aerr == nil {
-		c.aerr = c.awire.flush()
-	}
+	c.aerr = c.awire.writeFlush(c.apkt)
 	return c.aerr != nil
 }
 

@@ -222,6 +222,14 @@ func (c *wire) flush() error {
 	return c.w.Flush()
 }
 
+// writeFlush writes one packet and flushes it: a whole command or answer.
+func (c *wire) writeFlush(payload []byte) error {
+	if err := c.writePacket(payload); err != nil {
+		return err
+	}
+	return c.flush()
+}
+
 // --- packet builders -------------------------------------------------------
 
 func okPacket(status uint16, info string) []byte {
