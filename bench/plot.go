@@ -455,6 +455,9 @@ func stormSummary(runs []StormRun) string {
 		if s.Credential != "" {
 			who += " " + s.Credential
 		}
+		if s.KeyExchange != "" {
+			who += " " + s.KeyExchange
+		}
 		out := fmt.Sprintf("Connection storm: %s %s logins/s", who, thousands(int64(math.Round(s.PerSec))))
 		if s.P99Ms > 0 {
 			out += fmt.Sprintf(", p99 %s ms", strconv.FormatFloat(s.P99Ms, 'f', 1, 64))

@@ -39,7 +39,7 @@ func (b *bench) profile(ctx context.Context) error {
 			return err
 		}},
 		{"cpu-storm-local-tls", func() error {
-			_, err := b.stormRun(ctx, TargetRRProxyTLS, "local", benchUser, benchPW)
+			_, err := b.stormRun(ctx, TargetRRProxyTLS, "local", offerDefault, benchUser, benchPW)
 			return err
 		}},
 		{"cpu-stream", func() error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -136,11 +137,23 @@ func goals(r *Results) []Goal {
 			fmt.Sprintf("%.0f%% (median of %d rounds, each %s; medians %.1f / %.1f µs per query; the audit log's share, batch − off in the proxy's process: %.1f µs per statement)",
 				100*a.CPURatio, len(a.CPURatios), pcts(a.CPURatios), median(a.OffCPU), median(a.BatchCPU), median(a.BatchProxyCPU)-median(a.OffProxyCPU)), a.CPURatio >= 0.95)
 	}
+	// The storm goal is judged on the handshake the baselines make
+	// (X25519: their OpenSSL has no ML-KEM); a run with Go's default,
+	// post-quantum offer is reported beside it, not hidden.
 	for _, s := range r.Storm {
-		if s.Target == TargetRRProxyTLS {
-			add("Connection storm, TLS + full auth ("+s.Credential+")", "≥ 1,000 logins/s", s.PerSec,
-				fmt.Sprintf("%.0f logins/s, p50 %.2f ms, p99 %.2f ms", s.PerSec, s.P50Ms, s.P99Ms), s.PerSec >= 1000)
+		if s.Target != TargetRRProxyTLS || s.Offer == offerDefault {
+			continue
 		}
+		name, got := "Connection storm, TLS + full auth ("+s.Credential+")", fmt.Sprintf("%.0f logins/s, p50 %.2f ms, p99 %.2f ms", s.PerSec, s.P50Ms, s.P99Ms)
+		if s.Offer != "" {
+			name = "Connection storm, TLS + full auth (" + s.Credential + ", " + s.KeyExchange + " as with the baselines)"
+			for _, h := range r.Storm {
+				if h.Target == s.Target && h.Credential == s.Credential && h.Offer == offerDefault {
+					got += fmt.Sprintf("; with Go's default offer (%s): %.0f logins/s, p99 %.2f ms", h.KeyExchange, h.PerSec, h.P99Ms)
+				}
+			}
+		}
+		add(name, "≥ 1,000 logins/s", s.PerSec, got, s.PerSec >= 1000)
 	}
 	return g
 }
@@ -237,10 +250,17 @@ func markdown(r *Results, png string) string {
 		b.WriteString("\n")
 	}
 	if len(r.Storm) > 0 {
-		b.WriteString("## Connection storm\n\nNew connections, each with a TLS handshake and a full authentication, opened and closed by concurrent workers (go-sql-driver).\n\n")
-		b.WriteString("| target | credential | workers | logins | errors | logins/s | p50 ms | p99 ms | proxy CPU s |\n|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("## Connection storm\n\nNew connections, each with a TLS handshake and a full authentication, opened and closed by concurrent workers (go-sql-driver). " +
+			"The client offers either Go's default key exchanges (X25519MLKEM768 first) or X25519 alone; the key exchange column is what the handshakes negotiated: " +
+			"MariaDB and HAProxy (OpenSSL 3.0) settle on X25519 either way, rrproxy on the post-quantum hybrid when it is offered.\n\n")
+		b.WriteString("| target | credential | client offers | key exchange | workers | logins | errors | logins/s | p50 ms | p99 ms | proxy CPU s | proxy CPU µs/login |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range r.Storm {
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %.0f | %.2f | %.2f | %.2f |\n", s.Target, s.Credential, s.Workers, s.Logins, s.Errors, s.PerSec, s.P50Ms, s.P99Ms, s.ProxyCPU)
+			perLogin := "–"
+			if s.Logins > 0 && s.ProxyCPU > 0 {
+				perLogin = fmt.Sprintf("%.0f", s.ProxyCPU*1e6/float64(s.Logins))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %d | %d | %.0f | %.2f | %.2f | %.2f | %s |\n", s.Target, s.Credential, cmp.Or(s.Offer, "–"), cmp.Or(s.KeyExchange, "–"),
+				s.Workers, s.Logins, s.Errors, s.PerSec, s.P50Ms, s.P99Ms, s.ProxyCPU, perLogin)
 		}
 		b.WriteString("\n")
 	}

@@ -100,17 +100,23 @@ type StreamRun struct {
 // StormRun is a connection storm: workers opening new connections with
 // full authentication and closing them, as fast as they can.
 type StormRun struct {
-	Target     string  `json:"target"`
-	Credential string  `json:"credential"` // local | sso-issued | native (MariaDB account)
-	TLS        bool    `json:"tls"`
-	Workers    int     `json:"workers"`
-	Logins     int     `json:"logins"`
-	Errors     int     `json:"errors"`
-	Seconds    float64 `json:"seconds"`
-	PerSec     float64 `json:"logins_per_s"`
-	P50Ms      float64 `json:"p50_ms"`
-	P99Ms      float64 `json:"p99_ms"`
-	ProxyCPU   float64 `json:"proxy_cpu_seconds"`
+	Target     string `json:"target"`
+	Credential string `json:"credential"` // local | sso-issued | native (MariaDB account)
+	// Offer is the key exchange the client offered: "default" (Go's own
+	// list, X25519MLKEM768 first) or "x25519" (X25519 alone, as Debian
+	// 12's libmariadb and OpenSSL 3.0 clients offer); KeyExchange is what
+	// the handshakes negotiated, as the client saw it.
+	Offer       string  `json:"offer,omitempty"`
+	KeyExchange string  `json:"key_exchange,omitempty"`
+	TLS         bool    `json:"tls"`
+	Workers     int     `json:"workers"`
+	Logins      int     `json:"logins"`
+	Errors      int     `json:"errors"`
+	Seconds     float64 `json:"seconds"`
+	PerSec      float64 `json:"logins_per_s"`
+	P50Ms       float64 `json:"p50_ms"`
+	P99Ms       float64 `json:"p99_ms"`
+	ProxyCPU    float64 `json:"proxy_cpu_seconds"`
 }
 
 // IdleRun is many connections held open after one query each.
