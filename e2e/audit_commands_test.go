@@ -3,8 +3,9 @@ package e2e
 import "testing"
 
 // TestCommandsOnRecord: commands that read no table data (COM_PING,
-// COM_STMT_CLOSE; COM_STATISTICS goes the same way) are on record too, one
-// "command" record each, written before they are forwarded.
+// COM_STMT_CLOSE; COM_STATISTICS, which rrproxy answers itself, goes the
+// same way) are on record too, one "command" record each, written before
+// they are forwarded.
 func TestCommandsOnRecord(t *testing.T) {
 	r := startRig(t, rigOpts{requireTLS: true})
 	db := r.open("alice", alicePW, "study")

@@ -94,8 +94,9 @@ import (
 //
 //   - Connect, Quit: the pool's own connections opening and closing;
 //   - Ping (COM_PING, client's or the pool's liveness check): no data;
-//   - Statistics (COM_STATISTICS): the server's uptime and counters, no
-//     table data (proxy/session.go passThrough);
+//   - Statistics (COM_STATISTICS): not expected any more, since rrproxy
+//     answers it itself (proxy/session.go statistics); kept here so that
+//     the pool's own use of it would not be counted against the log;
 //   - Close stmt (COM_STMT_CLOSE): frees a prepared statement, reads
 //     nothing, has no reply;
 //   - Long Data (COM_STMT_SEND_LONG_DATA): a parameter value for a later

@@ -300,8 +300,7 @@ func (s *session) relayFieldList() (relayStats, error) {
 	}
 }
 
-// relayOne relays a single-packet response (OK, ERR, or COM_STATISTICS'
-// string).
+// relayOne relays a single-packet response (OK or ERR).
 func (s *session) relayOne() (relayStats, error) {
 	var st relayStats
 	var h packetHead
