@@ -69,11 +69,11 @@ func (b *bench) sysbench(ctx context.Context) error {
 // µs or more from one run to the next (writeback, the host), and the
 // added p99 compares two targets' runs made at different times.
 func (b *bench) sysbenchTargets(ctx context.Context, tlsDir, w, ps string, threads int, targets []string) ([]SysbenchRun, error) {
-	rounds := 1
-	if threads == 1 {
-		rounds = max(1, b.plan.p99Rounds)
+	rounds, secs := 1, b.plan.runSeconds
+	if threads == 1 && b.plan.p99Rounds > 1 {
+		rounds = b.plan.p99Rounds
+		secs = max(1, b.plan.p99Seconds/rounds)
 	}
-	secs := max(1, b.plan.runSeconds/rounds)
 	byTarget := make(map[string][]SysbenchRun, len(targets))
 	for r := range rounds {
 		order := slices.Clone(targets)
