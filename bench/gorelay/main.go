@@ -1,6 +1,7 @@
 // Command gorelay is the smallest Go TCP relay: per connection, two
 // goroutines copying each way (io.Copy, which splices on Linux, or a
-// 16 KiB buffer loop). It is the floor a Go proxy starts from, measured
+// 16 KiB buffer loop), or, in epoll mode, no goroutine per connection
+// at all (epoll.go). It is the floor a Go proxy starts from, measured
 // beside HAProxy and rrproxy (README, Performance):
 //
 //	go run ./bench/gorelay 127.0.0.1:39101 127.0.0.1:<mariadb port> copy
@@ -13,8 +14,12 @@ import (
 	"os"
 )
 
-// Usage: gorelay LISTEN UPSTREAM copy|buf
+// Usage: gorelay LISTEN UPSTREAM copy|buf|epoll
 func main() {
+	if os.Args[3] == "epoll" {
+		runEpoll(os.Args[1], os.Args[2])
+		return
+	}
 	ln, err := net.Listen("tcp", os.Args[1])
 	if err != nil {
 		panic(err)
