@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"runtime"
 	"syscall"
@@ -70,19 +71,19 @@ func runEpoll(listen, upstream string) {
 	}
 }
 
-// detach takes a connected socket out of Go's netpoller: a non-blocking
-// duplicate the event loop owns, the original closed.
+// detach takes a connected socket out of Go's netpoller: a duplicate
+// the event loop owns (non-blocking, like the original), the original
+// closed. (os.File.Fd would make the shared file description blocking.)
 func detach(c net.Conn) int {
-	f, err := c.(*net.TCPConn).File()
+	rc, err := c.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		panic(err)
+	}
+	fd := -1
+	if err := rc.Control(func(s uintptr) { fd, err = syscall.Dup(int(s)) }); err != nil || fd < 0 {
+		panic(fmt.Sprint("dup: ", err))
 	}
 	c.Close()
-	fd, err := syscall.Dup(int(f.Fd()))
-	if err != nil {
-		panic(err)
-	}
-	f.Close()
 	if err := syscall.SetNonblock(fd, true); err != nil {
 		panic(err)
 	}
