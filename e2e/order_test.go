@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -76,5 +77,33 @@ func TestPseudonymOrderRevealsNothing(t *testing.T) {
 		if slices.Equal(got, sortedByReal) {
 			t.Errorf("LEAK %s\n\treturns its %d pseudonyms in the order of the real subject ids: the i-th pseudonym is the i-th subject", c.proxied, len(got))
 		}
+	}
+}
+
+// TestRollupOverPseudonymIsRefusedClearly: WITH ROLLUP over a
+// pseudonymised column cannot be given the keyed order (MariaDB allows
+// no ORDER BY with ROLLUP), so it is refused with that reason; MariaDB's
+// own answer spoke of an ORDER BY the user had not written. ROLLUP over
+// a column that is not pseudonymised runs as before.
+func TestRollupOverPseudonymIsRefusedClearly(t *testing.T) {
+	pol := leakWorld(t)
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
+	db := r.open("mona", monaPW, "trial")
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{
+		"SELECT subject_id, COUNT(*) FROM visits GROUP BY subject_id WITH ROLLUP",
+		"SELECT COUNT(*) FROM visits GROUP BY subject_id WITH ROLLUP",
+	} {
+		_, _, err := tryQuery(db, q)
+		if err == nil || !strings.Contains(err.Error(), "WITH ROLLUP cannot be used with the pseudonymised column subject_id") || strings.Contains(err.Error(), "1221") {
+			t.Errorf("%s: %v, want rrproxy's refusal naming ROLLUP and subject_id", q, err)
+		}
+	}
+	_, rows, err := tryQuery(db, "SELECT site_id, COUNT(*) FROM subjects GROUP BY site_id WITH ROLLUP")
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("ROLLUP over site_id: %d rows, %v", len(rows), err)
+	}
+	if last := rows[len(rows)-1]; last[0] != "NULL" && last[0] != "" {
+		t.Errorf("ROLLUP over site_id: last row %v, want the super-aggregate (NULL site)", last)
 	}
 }

@@ -126,6 +126,9 @@ func Rewrite(sql, currentDB, sqlMode string, h Hooks) (*Rewritten, error) {
 			out.Changed = true
 		}
 		if w.changed {
+			if err := w.rollupUnkeyable(); err != nil {
+				return nil, err
+			}
 			s.Accept(fieldNamer{})
 			w.orderPseudonyms()
 		}
@@ -716,6 +719,20 @@ func (fieldNamer) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 // pseudonym would be the n-th subject.
 type OrderSalter interface {
 	OrderSalt() string
+}
+
+// rollupUnkeyable refuses GROUP BY ... WITH ROLLUP when orderPseudonyms
+// would key the order of its rows: MariaDB does not allow ORDER BY with
+// ROLLUP, and without the keyed order the groups come back sorted by
+// their real values. The user gets this reason instead of MariaDB's
+// "Incorrect usage of CUBE/ROLLUP and ORDER BY" about an ORDER BY they
+// did not write.
+func (w *walker) rollupUnkeyable() error {
+	if _, ok := w.hooks.(OrderSalter); !ok || w.top == nil || len(w.psnExprs) == 0 || w.top.GroupBy == nil || !w.top.GroupBy.Rollup {
+		return nil
+	}
+	return fmt.Errorf("%w: WITH ROLLUP cannot be used with the pseudonymised column %s: its rows are returned in a keyed order, which MariaDB does not allow with ROLLUP (GROUP BY without ROLLUP works)",
+		errRewrite, w.psnExprs[0].Name.Name.O)
 }
 
 // orderPseudonyms appends ORDER BY SHA2(CONCAT(salt, col), 256) for each

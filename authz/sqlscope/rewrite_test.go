@@ -171,3 +171,24 @@ func TestPseudonymOrderIsKeyed(t *testing.T) {
 		}
 	}
 }
+
+// TestRollupOverPseudonymRefused: MariaDB allows no ORDER BY with WITH
+// ROLLUP, so the keyed order cannot be added; the statement is refused
+// with that reason, not sent to fail with MariaDB's words about an ORDER
+// BY the user never wrote. ROLLUP over other columns is untouched.
+func TestRollupOverPseudonymRefused(t *testing.T) {
+	for _, sql := range []string{
+		"SELECT code, COUNT(*) FROM subjects GROUP BY code WITH ROLLUP",
+		"SELECT COUNT(*) FROM subjects GROUP BY code WITH ROLLUP",
+		"SELECT site_id, code FROM subjects GROUP BY site_id, code WITH ROLLUP",
+	} {
+		_, err := Rewrite(sql, "study", "", saltedHooks{})
+		if !errors.Is(err, ErrRewrite) || !strings.Contains(err.Error(), "WITH ROLLUP cannot be used with the pseudonymised column code") {
+			t.Errorf("%s: %v, want the ROLLUP refusal", sql, err)
+		}
+	}
+	out, err := Rewrite("SELECT site_id, COUNT(*) FROM subjects GROUP BY site_id WITH ROLLUP", "study", "", saltedHooks{})
+	if err != nil || out.Changed {
+		t.Errorf("ROLLUP over a plain column: %+v, %v; want it unchanged", out, err)
+	}
+}
