@@ -375,7 +375,11 @@ var decisionTable = []category{
 		rewrite("dave", "study", "SELECT site_id, subject_id FROM subjects", "CONCAT(`subject_id`)").pseudonyms(1),
 		rewrite("dave", "study", "SELECT subject_id AS sid, COUNT(*) FROM visits GROUP BY sid", "AS `sid`").pseudonyms(0),
 		rewrite("dave", "study", "SELECT subject_id, COUNT(*) FROM visits GROUP BY subject_id", "GROUP BY `subject_id`").pseudonyms(0),
-		rewrite("dave", "study", "SELECT subject_id, COUNT(*) FROM visits GROUP BY subject_id WITH ROLLUP", "WITH ROLLUP").pseudonyms(0),
+		// MariaDB allows no ORDER BY with ROLLUP, so the keyed order
+		// cannot go on: refused with that reason.
+		deny("dave", "study", "SELECT subject_id, COUNT(*) FROM visits GROUP BY subject_id WITH ROLLUP", rBiostat),
+		deny("dave", "study", "SELECT COUNT(*) FROM visits GROUP BY subject_id WITH ROLLUP", rBiostat),
+		allow("dave", "study", "SELECT site_id, COUNT(*) FROM subjects GROUP BY site_id WITH ROLLUP"),
 		rewrite("dave", "study", "SELECT subject_id FROM visits GROUP BY 1", "GROUP BY 1").pseudonyms(0),
 		rewrite("dave", "study", "SELECT DISTINCT subject_id FROM visits", "DISTINCT CONCAT(").pseudonyms(0),
 		allow("dave", "study", "SELECT COUNT(DISTINCT subject_id) FROM visits"),
