@@ -575,7 +575,7 @@ func (s *session) dispatch(ctx context.Context, pkt []byte) error {
 	case mysql.COM_QUIT:
 		return errQuit
 	case mysql.COM_PING:
-		if !s.commandRecord(cmd) {
+		if !s.commandRecord(cmd, "forwarded") {
 			return nil
 		}
 		return s.passThrough(pkt)
@@ -647,10 +647,7 @@ func (s *session) send(pkt []byte) error {
 // replica is with everybody else's work; the review of 2026-11-27 found
 // it forwarded. It is on record like every command.
 func (s *session) statistics() error {
-	ev := s.commandEvent(mysql.COM_STATISTICS)
-	ev.Reason = "answered by rrproxy"
-	if _, err := s.record(ev); err != nil {
-		s.replyErr(err, 0)
+	if !s.commandRecord(mysql.COM_STATISTICS, "answered by rrproxy") {
 		return nil
 	}
 	up := max(time.Since(s.started), time.Second)
@@ -659,13 +656,15 @@ func (s *session) statistics() error {
 		int64(up/time.Second), s.nStmts, float64(s.nStmts)/up.Seconds()))
 }
 
-// passThrough forwards commands that touch no data (PING).
 // commandRecord puts a command that reads no table data (PING,
-// STMT_CLOSE) on record before it is forwarded: every command
-// is in the audit log. If the record cannot be written the command is not
-// forwarded, and the client gets the error (STMT_CLOSE has no answer).
-func (s *session) commandRecord(cmd byte) bool {
-	if _, err := s.record(s.commandEvent(cmd)); err != nil {
+// STATISTICS, STMT_CLOSE) on record, with why (reason), before it is
+// forwarded or answered: every command is in the audit log. If the record
+// cannot be written the command is not run, and the client gets the error
+// (STMT_CLOSE has no answer).
+func (s *session) commandRecord(cmd byte, reason string) bool {
+	ev := s.commandEvent(cmd)
+	ev.Reason = reason
+	if _, err := s.record(ev); err != nil {
 		if cmd != mysql.COM_STMT_CLOSE {
 			s.replyErr(err, 0)
 		}
@@ -682,6 +681,7 @@ func (s *session) commandEvent(cmd byte) *auditlog.Event {
 	return ev
 }
 
+// passThrough forwards commands that touch no data (PING).
 func (s *session) passThrough(pkt []byte) error {
 	if err := s.send(pkt); err != nil {
 		return err
@@ -969,7 +969,7 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	switch cmd {
 	case mysql.COM_STMT_CLOSE:
 		delete(s.stmts, id)
-		if !s.commandRecord(cmd) {
+		if !s.commandRecord(cmd, "forwarded") {
 			return nil // the upstream statement stays until the session ends
 		}
 		return s.sendNoReply(pkt)
