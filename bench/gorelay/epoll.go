@@ -165,7 +165,8 @@ func (l *loop) pump(c *relayConn) {
 	}
 	if w < n {
 		c.peer.pending = append(c.peer.pending[:0], c.buf[w:n]...)
-		syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_MOD, c.peer.fd, &syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT, Fd: int32(c.peer.fd)})
+		l.arm(c.peer)
+		l.arm(c)
 	}
 }
 
@@ -181,7 +182,23 @@ func (l *loop) flush(c *relayConn) {
 		}
 		c.pending = c.pending[w:]
 	}
-	syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_MOD, c.fd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(c.fd)})
+	l.arm(c)
+	l.arm(c.peer)
+}
+
+// arm sets what the loop waits for on x, from the pending bytes: to
+// write while x has some, and to read unless its peer has some (what x
+// would read could not be passed on yet; level-triggered, a readable x
+// would otherwise wake the loop again and again).
+func (l *loop) arm(x *relayConn) {
+	var ev uint32
+	if len(x.peer.pending) == 0 {
+		ev |= syscall.EPOLLIN
+	}
+	if len(x.pending) > 0 {
+		ev |= syscall.EPOLLOUT
+	}
+	syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_MOD, x.fd, &syscall.EpollEvent{Events: ev, Fd: int32(x.fd)})
 }
 
 func (l *loop) close(c *relayConn) {
