@@ -210,6 +210,58 @@ func TestCheckQuery(t *testing.T) {
 	}
 }
 
+// TestSingleByteCharsetNeedsASCII: in a latin1 (binary, ascii) session
+// MariaDB reads bytes above 0x7f by that character set's rules (0xA0 is
+// a space) and the analyser by UTF-8's, so such a session may send only
+// ASCII; statements that put the session there say so (ClientCharset),
+// and one that does it and carries other bytes is refused by itself.
+func TestSingleByteCharsetNeedsASCII(t *testing.T) {
+	p := examplePolicy(t)
+	alice := &Identity{User: "alice", Groups: []string{"data-managers"}, Account: "alice"}
+	trick := "WITH x(\u00a0) AS (SELECT 1) SELECT visit_id, treatment_arm, \u00a0FROM x, study.visits"
+	wantCharsetDenial := func(t *testing.T, d Decision, cs string) {
+		t.Helper()
+		var de *DeniedError
+		if !errors.As(d.Err, &de) || de.Rule != RuleCharset || !strings.Contains(de.Msg, "with the "+cs+" character set") {
+			t.Fatalf("want the %s denial, got %v", RuleCharset, d.Err)
+		}
+	}
+	for _, cs := range []string{"latin1", "binary", "ascii"} {
+		sess := Session{DB: "study", Catalog: sampleCatalog, SingleByteCharset: cs}
+		wantCharsetDenial(t, p.CheckQuery(alice, sess, trick), cs)
+		wantCharsetDenial(t, p.CheckQuery(alice, sess, "SELECT name FROM sites WHERE name = 'Zürich'"), cs)
+		if d := p.CheckQuery(alice, sess, "SELECT name FROM sites WHERE name = 'Zurich'"); d.Err != nil {
+			t.Fatalf("%s: an ASCII statement: %v", cs, d.Err)
+		}
+		// The same text is fine in a UTF-8 session (and cached as such):
+		// the session's character set is checked before the cache.
+		utf := Session{DB: "study", Catalog: sampleCatalog}
+		if d := p.CheckQuery(alice, utf, "SELECT name FROM sites WHERE name = 'Zürich'"); d.Err != nil {
+			t.Fatalf("utf8mb4: %v", d.Err)
+		}
+		wantCharsetDenial(t, p.CheckQuery(alice, sess, "SELECT name FROM sites WHERE name = 'Zürich'"), cs)
+	}
+	for sql, want := range map[string]string{
+		"SET NAMES latin1": "latin1",
+		"SET NAMES 'utf8mb4' COLLATE 'utf8mb4_general_ci'": "utf8mb4",
+		"SET CHARACTER SET binary":                         "binary",
+		"SET @@session.character_set_client = 'ascii'":     "ascii",
+		"SET character_set_client = latin1, NAMES utf8mb4": "utf8mb4",
+		"SET character_set_results = latin1":               "",
+		"SELECT 1":                                         "",
+	} {
+		d := p.CheckQuery(alice, Session{DB: "study", Catalog: sampleCatalog}, sql)
+		if d.Err != nil || d.ClientCharset != want {
+			t.Errorf("%s: ClientCharset %q (err %v), want %q", sql, d.ClientCharset, d.Err, want)
+		}
+	}
+	multi := Session{DB: "study", Catalog: sampleCatalog, MultiStatements: true}
+	wantCharsetDenial(t, p.CheckQuery(alice, multi, "SET NAMES latin1; "+trick), "latin1")
+	if d := p.CheckQuery(alice, multi, "SET NAMES utf8mb4; SELECT name FROM sites WHERE name = 'Zürich'"); d.Err != nil {
+		t.Fatalf("utf8mb4 batch: %v", d.Err)
+	}
+}
+
 func TestCheckUseDBAndFieldList(t *testing.T) {
 	p := examplePolicy(t)
 	bob := &Identity{User: "bob", Groups: []string{"site-monitors"}, Account: "bob"}

@@ -71,12 +71,13 @@ const (
 	RuleSystemSchemas = "system-schemas"
 	RuleMultiStmt     = "multi-statements"
 	RuleLimits        = "limits"
+	RuleCharset       = "character-set"
 )
 
 var builtinRules = map[string]bool{
 	RuleDefaultDeny: true, RuleReadOnly: true, RuleStatementKind: true, RuleFunctions: true,
 	RuleVariables: true, RuleSystemSchemas: true, RuleMultiStmt: true, RuleLimits: true,
-	RuleAccount: true,
+	RuleAccount: true, RuleCharset: true,
 }
 
 // Catalog lists a table's columns as the upstream has them, in ordinal
@@ -108,6 +109,11 @@ type Session struct {
 	// Prepared is set for COM_STMT_PREPARE: results come back in the
 	// binary protocol, where metadata row filters cannot run.
 	Prepared bool
+	// SingleByteCharset names the single-byte client character set
+	// (latin1, binary, ascii) the session is, or may be, in; empty for
+	// UTF-8. Statements must then be ASCII (sqlscope.SingleByteCharset
+	// says why).
+	SingleByteCharset string
 }
 
 // RowFilter rewrites or drops one text-protocol result row of a
@@ -125,6 +131,10 @@ type Decision struct {
 	// UseDB is set when an allowed statement changes the current database
 	// (USE db); the session applies it once the upstream says OK.
 	UseDB string
+	// ClientCharset is the client character set an allowed statement
+	// sets (SET NAMES, character_set_client), lower-case, or "". The
+	// session keeps a single-byte one for SingleByteCharset.
+	ClientCharset string
 	// Kinds and Tables summarise the statement for the audit log.
 	Kinds  []string
 	Tables []string
@@ -238,6 +248,10 @@ func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
 	if err := p.accountGone(id); err != nil {
 		return Decision{PolicyVersion: p.Version, Err: err}
 	}
+	if cs := sess.SingleByteCharset; cs != "" && !isASCII(sql) {
+		// Before the cache: the same text is fine in a UTF-8 session.
+		return Decision{PolicyVersion: p.Version, Err: asciiOnly(cs)}
+	}
 	kb := keyBufs.Get().(*[]byte)
 	defer keyBufs.Put(kb)
 	key := appendDecisionKey((*kb)[:0], id, sess, keyText, sql)
@@ -307,7 +321,7 @@ func (p *Policy) CheckQuery(id *Identity, sess Session, sql string) Decision {
 // one only in values the analysis never reads.
 func shareable(d Decision, parsedLits, shapeLits []int) bool {
 	if d.Err != nil || d.SQL != "" || d.Probe || len(d.Pseudonyms) > 0 || d.Rows != nil || d.HideColumn != nil ||
-		d.Diagnostics || d.UseDB != "" || d.Shadow != "" || len(d.Kinds) == 0 || !slices.Equal(parsedLits, shapeLits) {
+		d.Diagnostics || d.UseDB != "" || d.ClientCharset != "" || d.Shadow != "" || len(d.Kinds) == 0 || !slices.Equal(parsedLits, shapeLits) {
 		return false
 	}
 	for _, k := range d.Kinds {
@@ -372,6 +386,15 @@ func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d 
 			// unknown.
 			d.Err = &DeniedError{Rule: RuleMultiStmt, Class: ClassStatement, Msg: "send USE as a statement of its own"}
 			return d, true
+		}
+		if cs := st.ClientCharsetSet(); cs != "" {
+			d.ClientCharset = cs
+			if sqlscope.SingleByteCharset(cs) && !isASCII(sql) {
+				// SET NAMES latin1; SELECT ... in one query: the server
+				// reads what follows by latin1's rules.
+				d.Err = asciiOnly(cs)
+				return d, true
+			}
 		}
 		need, err := p.checkStatement(g, id, db, st)
 		if err != nil {
@@ -678,6 +701,23 @@ func (p *Policy) checkStatement(g *grants, id *Identity, db string, st *sqlscope
 	return rewrite, nil
 }
 
+// asciiOnly refuses a statement with bytes above 0x7f in a session whose
+// client character set is the single-byte cs.
+func asciiOnly(cs string) error {
+	return &DeniedError{Rule: RuleCharset, Class: ClassStatement,
+		Msg: fmt.Sprintf("with the %s character set, statements must be plain ASCII: the server reads bytes above 0x7F by %s's rules and rrproxy's check by UTF-8's, so the two could see different SQL; connect with utf8mb4 (SET NAMES utf8mb4) to send other characters", cs, cs)}
+}
+
+// isASCII reports whether s has no byte above 0x7f.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func checkSetVar(v sqlscope.SetVar) error {
 	name := strings.ToLower(v.Name)
 	switch v.Scope {
@@ -791,3 +831,8 @@ func containsFold(s, w string) bool {
 	}
 	return false
 }
+
+// SingleByteCharset reports whether cs is a single-byte client character
+// set rrproxy accepts (latin1, binary, ascii), in which a session may
+// only send ASCII statements (Session.SingleByteCharset).
+func SingleByteCharset(cs string) bool { return sqlscope.SingleByteCharset(cs) }

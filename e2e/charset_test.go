@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"strings"
 	"testing"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
@@ -91,4 +93,115 @@ func encodeASCII(s, cs string) []byte {
 		}
 	}
 	return b
+}
+
+// In MariaDB's latin1, byte 0xA0 is a space; in UTF-8, C2 A0 is a
+// no-break space, which the analyser takes as part of a name. So
+// "treatment_arm, \u00a0FROM x, trial.visits" is, to the analyser, a
+// column "\u00a0FROM" aliased x (and the withheld column is then one of
+// a CTE's names), and to MariaDB a column Â followed by FROM: the
+// withheld column read from the table. A session whose client character
+// set is single-byte (latin1, binary, ascii: by handshake, SET NAMES,
+// character_set_client, or in the same batch) may only send ASCII; a
+// UTF-8 session may send anything, and a reset gives the handshake's
+// character set back.
+func TestSingleByteCharsetStatementsMustBeASCII(t *testing.T) {
+	leakWorld(t)
+	r := startRig(t, rigOpts{requireTLS: true, policy: worldPolicy})
+	tricks := []string{
+		"WITH x(\u00a0) AS (SELECT 1) SELECT visit_id, treatment_arm, \u00a0FROM x, trial.visits LIMIT 3",
+		"WITH x(\u00a0) AS (SELECT 1) SELECT code, \u00a0FROM x, trial.secret_unblinding",
+		"WITH x(\u00a0) AS (SELECT 1) SELECT v, \u00a0FROM x, vault_q7x.payroll_k9",
+	}
+	connect := func(t *testing.T, collation string) *client.Conn {
+		c, err := client.Connect(r.addr, "mona", monaPW, "trial", func(c *client.Conn) error {
+			c.SetTLSConfig(&tls.Config{RootCAs: caPool, ServerName: "127.0.0.1"})
+			c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
+			c.SetCapability(mysql.CLIENT_MULTI_STATEMENTS)
+			return c.SetCollation(collation)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	run := func(t *testing.T, c *client.Conn, q string) [][]byte {
+		t.Helper()
+		command(t, c, append([]byte{mysql.COM_QUERY}, q...)...)
+		return rawResponse(t, c)
+	}
+	refused := func(t *testing.T, how, q string, pkts [][]byte) {
+		t.Helper()
+		for _, p := range pkts {
+			if bytes.Contains(p, []byte("MRK-")) {
+				t.Errorf("LEAK %s: %q reached the client: %q", how, q, p)
+			}
+		}
+		last := pkts[len(pkts)-1]
+		if last[0] != mysql.ERR_HEADER || !bytes.Contains(last, []byte("[rule character-set]")) ||
+			!bytes.Contains(last, []byte("must be plain ASCII")) {
+			t.Errorf("%s: %q: want the character-set refusal, got %q", how, q, last)
+		}
+	}
+	ok := func(t *testing.T, how, q string, pkts [][]byte) {
+		t.Helper()
+		if last := pkts[len(pkts)-1]; last[0] == mysql.ERR_HEADER {
+			t.Errorf("%s: %q refused: %q", how, q, last)
+		}
+	}
+
+	for _, tc := range []struct {
+		name, collation string
+		setup           []string
+	}{
+		{"handshake latin1", "latin1_swedish_ci", nil},
+		{"handshake binary", "binary", nil},
+		{"SET NAMES latin1", "utf8mb4_general_ci", []string{"SET NAMES latin1"}},
+		{"SET character_set_client", "utf8mb4_general_ci", []string{"SET @@session.character_set_client = 'latin1'"}},
+		{"SET CHARACTER SET ascii", "utf8mb4_general_ci", []string{"SET CHARACTER SET ascii"}},
+		{"back to utf8mb4 by SET", "latin1_swedish_ci", []string{"SET NAMES utf8mb4", "SET NAMES latin1", "SET NAMES utf8mb4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := connect(t, tc.collation)
+			for _, q := range tc.setup {
+				ok(t, tc.name, q, run(t, c, q))
+			}
+			for _, q := range tricks {
+				refused(t, tc.name, q, run(t, c, q))
+				command(t, c, append([]byte{mysql.COM_STMT_PREPARE}, q...)...)
+				refused(t, tc.name+", prepared", q, [][]byte{read(t, c)})
+			}
+			// Non-ASCII in a literal is refused too; ASCII is served.
+			refused(t, tc.name, "SELECT 'Zürich'", run(t, c, "SELECT 'Zürich'"))
+			ok(t, tc.name, "SELECT visit_id FROM visits", run(t, c, "SELECT visit_id FROM visits LIMIT 2"))
+		})
+	}
+
+	t.Run("in one batch with SET NAMES", func(t *testing.T) {
+		c := connect(t, "utf8mb4_general_ci")
+		for _, q := range tricks {
+			refused(t, "batch", "SET NAMES latin1; "+q, run(t, c, "SET NAMES latin1; "+q))
+		}
+	})
+
+	t.Run("utf8mb4 sessions, and a reset", func(t *testing.T) {
+		c := connect(t, "utf8mb4_general_ci")
+		want := func(how string) {
+			t.Helper()
+			pkts := run(t, c, "SELECT 'Zürich'")
+			ok(t, how, "SELECT 'Zürich'", pkts)
+			if !bytes.Contains(pkts[len(pkts)-2], []byte("Zürich")) {
+				t.Errorf("%s: want the value back, got %q", how, pkts)
+			}
+		}
+		want("utf8mb4")
+		ok(t, "SET NAMES latin1", "SET NAMES latin1", run(t, c, "SET NAMES latin1"))
+		refused(t, "after SET NAMES latin1", "SELECT 'Zürich'", run(t, c, "SELECT 'Zürich'"))
+		command(t, c, mysql.COM_RESET_CONNECTION)
+		if p := read(t, c); p[0] != mysql.OK_HEADER {
+			t.Fatalf("reset: %q", p)
+		}
+		want("after COM_RESET_CONNECTION")
+	})
 }

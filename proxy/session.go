@@ -72,9 +72,15 @@ type session struct {
 	authReason              string
 	authIssuer, authSubject string
 	attrs                   map[string]string
-	charset                 string
-	db                      string
-	multi                   bool // CLIENT_MULTI_STATEMENTS in force
+	charset                 string // the handshake's, restored after a reset
+	// singleByte is the single-byte client character set (latin1,
+	// binary, ascii) the session is or may be in, from the handshake or
+	// a SET NAMES, or "" for UTF-8: statements must then be ASCII
+	// (authz.Session.SingleByteCharset). A SET back to utf8mb4 does not
+	// clear it (it could fail upstream); a reset does.
+	singleByte string
+	db         string
+	multi      bool // CLIENT_MULTI_STATEMENTS in force
 
 	up   *upConn
 	upOK bool // upstream connection is between commands and reusable
@@ -269,6 +275,7 @@ func (s *session) run(ctx context.Context) {
 	s.log = s.log.With("user", s.user)
 	s.multi = h.caps&mysql.CLIENT_MULTI_STATEMENTS != 0
 	s.charset = charsetName(h.charset)
+	s.singleByte = singleByteOf(s.charset)
 	if !s.admit() {
 		return
 	}
@@ -815,7 +822,16 @@ func (s *session) forwardChecked(command, text string, d authz.Decision, pkt []b
 
 // checkSession is the session state a decision depends on.
 func (s *session) checkSession(prepared bool) authz.Session {
-	return authz.Session{DB: s.db, MultiStatements: s.multi && !prepared, Catalog: s.catalog(), Prepared: prepared}
+	return authz.Session{DB: s.db, MultiStatements: s.multi && !prepared, Catalog: s.catalog(), Prepared: prepared,
+		SingleByteCharset: s.singleByte}
+}
+
+// singleByteOf is cs if it is a single-byte character set, else "".
+func singleByteOf(cs string) string {
+	if authz.SingleByteCharset(cs) {
+		return cs
+	}
+	return ""
 }
 
 // forwardProbe answers a statement refused for naming hidden objects with
@@ -862,6 +878,11 @@ func (s *session) query(pkt []byte, sql string) error {
 	}
 	s.xf = transformFor(d, pol, false)
 	defer func() { s.xf = nil }()
+	if cs := singleByteOf(d.ClientCharset); cs != "" && d.Allowed() {
+		// Before it is sent: from here on the server may read the
+		// session's statements as cs.
+		s.singleByte = cs
+	}
 	st, ran, err := s.forwardChecked("query", sql, d, pkt, s.relayResult)
 	if ran && d.UseDB != "" && st.errCode == 0 {
 		s.db, s.up.db = d.UseDB, d.UseDB
@@ -911,6 +932,9 @@ func (s *session) prepare(pkt []byte, sql string) error {
 	d := pol.CheckQuery(s.ident, s.checkSession(true), sql)
 	if d.Allowed() && d.UseDB != "" {
 		d.Err = &authz.DeniedError{Rule: authz.RuleStatementKind, Class: authz.ClassStatement, Msg: "USE cannot be prepared"}
+	}
+	if cs := singleByteOf(d.ClientCharset); cs != "" && d.Allowed() {
+		s.singleByte = cs // as in query: it may be executed from now on
 	}
 	if d.Probe {
 		// The server's answer to the statement with the hidden names
@@ -1148,6 +1172,7 @@ func (s *session) resetConnection(pkt []byte) error {
 		if err := s.up.setCharset(s.charset); err != nil {
 			return errUpstreamRead{err}
 		}
+		s.singleByte = singleByteOf(s.charset)
 		if err := s.applyTimeLimit(); err != nil {
 			return errUpstreamRead{err}
 		}

@@ -103,10 +103,14 @@
 //     lets 0x5C ('\') be the second byte of a character and so hide a
 //     quote from a UTF-8 reader. The proxy must keep the session's client
 //     character set one for which CharsetAffectsLexing is false (utf8mb4,
-//     utf8mb3, ascii): refuse other handshake collations, and refuse SET
-//     NAMES, SET CHARACTER SET and SET character_set_client to anything
-//     else. Inside one text, a SET that changes the client charset before
-//     a later statement is rejected.
+//     utf8mb3, and the single-byte latin1, binary and ascii): refuse other
+//     handshake collations, and refuse SET NAMES, SET CHARACTER SET and
+//     SET character_set_client to anything else. In a single-byte set
+//     bytes 0x80-0xFF do not mean what they mean in UTF-8 (latin1 reads
+//     0xA0 as a space, so UTF-8's no-break space ends a name for the
+//     server and not for the analyser): a session that is, or may be, in
+//     one may send only ASCII (authz.Session.SingleByteCharset;
+//     Statement.ClientCharsetSet says when a statement puts it there).
 //   - sql_mode. ANSI_QUOTES makes "x" an identifier instead of a string,
 //     NO_BACKSLASH_ESCAPES makes '\' ordinary inside strings, and
 //     PIPES_AS_CONCAT, HIGH_NOT_PRECEDENCE and IGNORE_SPACE (all part of

@@ -92,19 +92,51 @@ func parserMode(sqlMode string) (mysql.SQLMode, error) {
 }
 
 // CharsetAffectsLexing reports whether a client character set (SET NAMES,
-// character_set_client, the handshake collation's charset) could make the
-// server read statement text differently from the analyser, which parses
-// it as UTF-8. GBK, Big5, SJIS, CP932 and GB18030 allow 0x5C ('\') as
-// the second byte of a character, the classic way to hide a quote;
-// single-byte charsets such as latin1 give bytes 0x80-0xFF meanings that
-// UTF-8 does not. Only utf8mb4, utf8mb3/utf8 and ascii are safe.
+// character_set_client, the handshake collation's charset) must be
+// refused because the server could read statement text differently from
+// the analyser, which parses it as UTF-8. GBK, Big5, SJIS, CP932 and
+// GB18030 allow 0x5C ('\') as the second byte of a character, the
+// classic way to hide a quote; UTF-16/32 are not ASCII-compatible at
+// all. utf8mb4, utf8mb3/utf8 read every byte as the analyser does. The
+// single-byte ASCII-compatible sets (SingleByteCharset) are allowed, but
+// only for ASCII statements: the caller enforces that.
 func CharsetAffectsLexing(charset string) bool {
-	switch strings.ToLower(strings.TrimSpace(charset)) {
-	case "utf8mb4", "utf8mb3", "utf8", "ascii", "latin1", "binary":
-		// latin1 and binary are single-byte: every quote and backslash is
-		// the same byte it is in UTF-8, so tokens fall where the analyser
-		// sees them (and precheck refuses text that is not valid UTF-8).
+	switch cs := strings.ToLower(strings.TrimSpace(charset)); cs {
+	case "utf8mb4", "utf8mb3", "utf8":
 		return false
+	default:
+		return !SingleByteCharset(cs)
 	}
-	return true
+}
+
+// SingleByteCharset reports whether a client character set is one of
+// the single-byte, ASCII-compatible sets rrproxy accepts (latin1,
+// binary, ascii). Quotes, backslashes and every other ASCII byte mean
+// the same there as in UTF-8, but bytes 0x80-0xFF do not: MariaDB's
+// latin1 reads 0xA0 as a space, where the analyser reads C2 A0 (UTF-8
+// no-break space) as part of a name, so "\u00a0FROM t" is a column to
+// one and the keyword FROM to the other. A session in such a character
+// set may therefore only send ASCII statements (see authz.Session).
+func SingleByteCharset(charset string) bool {
+	switch strings.ToLower(strings.TrimSpace(charset)) {
+	case "latin1", "binary", "ascii":
+		return true
+	}
+	return false
+}
+
+// ClientCharsetSet returns the client character set the statement's
+// SET assignments leave the session in (SET NAMES, SET CHARACTER SET,
+// character_set_client), the last one winning, or "" if it sets none.
+func (st *Statement) ClientCharsetSet() string {
+	cs := ""
+	for _, v := range st.SetVars {
+		switch strings.ToLower(v.Name) {
+		case "names", "character set", "charset", "character_set_client":
+			if v.Scope == "session" || v.Scope == "" {
+				cs = strings.ToLower(strings.Trim(v.Value, "'\"` "))
+			}
+		}
+	}
+	return cs
 }
