@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -105,5 +106,58 @@ func TestRollupOverPseudonymIsRefusedClearly(t *testing.T) {
 	}
 	if last := rows[len(rows)-1]; last[0] != "NULL" && last[0] != "" {
 		t.Errorf("ROLLUP over site_id: last row %v, want the super-aggregate (NULL site)", last)
+	}
+}
+
+// TestRowNumbersRevealNoPseudonymOrder: MariaDB computes window
+// functions and @x := assignments over the rows as it produces them,
+// grouped (or scanned) in the order of the real values, before the keyed
+// ORDER BY the proxy adds. ROW_NUMBER() OVER () beside GROUP BY
+// subject_id numbered every pseudonym with the rank of its real subject
+// id, re-identifying all of them (found by an adversarial sweep). Such
+// statements are refused with the reason.
+func TestRowNumbersRevealNoPseudonymOrder(t *testing.T) {
+	pol := leakWorld(t)
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
+	db := r.open("mona", monaPW, "trial")
+	db.SetMaxOpenConns(1)
+	realOf := map[string]string{}
+	for _, row := range table(t, directTo(t, "trial"), "SELECT subject_id FROM subjects") {
+		realOf[string(pol.Pseudonym([]byte(row[0])))] = row[0]
+	}
+	for _, q := range []string{
+		"SELECT subject_id, site_id, ROW_NUMBER() OVER () AS r FROM subjects GROUP BY subject_id, site_id",
+		"SELECT subject_id, COUNT(*) OVER (ROWS UNBOUNDED PRECEDING) AS r FROM subjects GROUP BY subject_id",
+		"SELECT subject_id, SUM(COUNT(*)) OVER (ROWS UNBOUNDED PRECEDING) AS r FROM visits GROUP BY subject_id",
+		"SELECT subject_id, ROW_NUMBER() OVER () AS r FROM subjects",
+		"SELECT subject_id, @r := @r + 1 AS r FROM subjects, (SELECT @r := 0) z GROUP BY subject_id",
+		"SELECT subject_id, @r := @r + 1 AS r FROM subjects",
+	} {
+		_, rows, err := tryQuery(db, q)
+		if err != nil {
+			if !strings.Contains(err.Error(), "cannot be used in a query with the pseudonymised column subject_id") {
+				t.Errorf("%s: %v, want rrproxy's refusal naming the row-ordered construct", q, err)
+			}
+			continue
+		}
+		// Allowed: the numbers must not follow the real ids.
+		byNumber := slices.Clone(rows)
+		slices.SortFunc(byNumber, func(a, b []string) int {
+			return strings.Compare(fmt.Sprintf("%09s", a[len(a)-1]), fmt.Sprintf("%09s", b[len(b)-1]))
+		})
+		var reals []string
+		for _, row := range byNumber {
+			reals = append(reals, realOf[row[0]])
+		}
+		if slices.IsSorted(reals) {
+			t.Errorf("LEAK %s\n\tnumbers its %d pseudonyms in the order of the real subject ids", q, len(rows))
+		} else {
+			t.Errorf("%s: allowed; want it refused (its numbers did not follow the real ids this time)", q)
+		}
+	}
+	// Without a pseudonym, window functions work.
+	_, rows, err := tryQuery(db, "SELECT visit_id, ROW_NUMBER() OVER (ORDER BY visit_id) AS r FROM visits ORDER BY visit_id LIMIT 3")
+	if err != nil || len(rows) != 3 || rows[2][1] != "3" {
+		t.Errorf("ROW_NUMBER() over visits: %v, %v", rows, err)
 	}
 }

@@ -122,6 +122,9 @@ func Rewrite(sql, currentDB, sqlMode string, h Hooks) (*Rewritten, error) {
 		if st.Kind == KindOther {
 			return nil, fmt.Errorf("%w: %s", ErrUnparseable, strings.Join(st.Unknown, "; "))
 		}
+		if err := w.orderDependentOverPseudonym(); err != nil {
+			return nil, err
+		}
 		if w.changed {
 			out.Changed = true
 		}
@@ -464,6 +467,9 @@ func (w *walker) columnHook(n *ast.ColumnNameExpr, col Column) {
 	if act.Do == Keep {
 		return
 	}
+	if act.Do == Pseudonym && w.psnUsed == "" {
+		w.psnUsed = n.Name.Name.O
+	}
 	field, _ := w.parent().(*ast.SelectField)
 	switch {
 	case act.Do == Pseudonym && use == UseOutput:
@@ -719,6 +725,21 @@ func (fieldNamer) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 // pseudonym would be the n-th subject.
 type OrderSalter interface {
 	OrderSalt() string
+}
+
+// orderDependentOverPseudonym refuses a window function or an @x :=
+// assignment in a statement that uses a pseudonymised column anywhere.
+// MariaDB evaluates them over the rows as it produces them, grouped or
+// scanned in the order of the real values, before the keyed ORDER BY
+// that orderPseudonyms adds: ROW_NUMBER() OVER () beside GROUP BY
+// subject_id numbered the pseudonyms in the order of the real
+// identifiers, which re-identified every subject.
+func (w *walker) orderDependentOverPseudonym() error {
+	if w.psnUsed == "" || w.rowOrdered == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s cannot be used in a query with the pseudonymised column %s: MariaDB evaluates it over rows in the order of the real values, so its results would rank the real identifiers",
+		errRewrite, w.rowOrdered, w.psnUsed)
 }
 
 // rollupUnkeyable refuses GROUP BY ... WITH ROLLUP when orderPseudonyms

@@ -192,3 +192,34 @@ func TestRollupOverPseudonymRefused(t *testing.T) {
 		t.Errorf("ROLLUP over a plain column: %+v, %v; want it unchanged", out, err)
 	}
 }
+
+// TestRowOrderedOverPseudonymRefused: window functions and @x :=
+// assignments are evaluated over rows in the order of the real values
+// (the grouping, the primary key), before the keyed order: beside a
+// pseudonym anywhere in the statement they would rank the real values.
+func TestRowOrderedOverPseudonymRefused(t *testing.T) {
+	for sql, what := range map[string]string{
+		"SELECT code, site_id, ROW_NUMBER() OVER () AS r FROM subjects GROUP BY code, site_id":        "ROW_NUMBER() OVER",
+		"SELECT code, COUNT(*) OVER (ROWS UNBOUNDED PRECEDING) FROM subjects GROUP BY code":           "COUNT() OVER",
+		"SELECT code, SUM(COUNT(*)) OVER (ROWS UNBOUNDED PRECEDING) FROM subjects GROUP BY code":      "SUM() OVER",
+		"SELECT code, RANK() OVER (ORDER BY site_id) FROM subjects":                                   "RANK() OVER",
+		"SELECT COUNT(*), ROW_NUMBER() OVER () FROM subjects GROUP BY code":                           "ROW_NUMBER() OVER",
+		"SELECT code, @r := @r + 1 FROM subjects GROUP BY code":                                       "@r :=",
+		"SELECT s.site_id, LAG(s.site_id) OVER () FROM subjects s JOIN subjects t ON s.code = t.code": "LAG() OVER",
+	} {
+		_, err := Rewrite(sql, "study", "", saltedHooks{})
+		if !errors.Is(err, ErrRewrite) || !strings.Contains(err.Error(), what) ||
+			!strings.Contains(err.Error(), "cannot be used in a query with the pseudonymised column code") {
+			t.Errorf("%s: %v, want the refusal naming %s", sql, err, what)
+		}
+	}
+	for _, sql := range []string{
+		"SELECT site_id, ROW_NUMBER() OVER (ORDER BY site_id) FROM subjects",
+		"SELECT visit_id, @r := @r + 1 FROM visits",
+		"SELECT code FROM subjects",
+	} {
+		if _, err := Rewrite(sql, "study", "", saltedHooks{}); err != nil {
+			t.Errorf("%s: %v, want it allowed (no pseudonym, or no row order)", sql, err)
+		}
+	}
+}

@@ -46,6 +46,11 @@ type walker struct {
 	salt           string
 	renamedNodes   map[*ast.ColumnName]bool
 	psnExprs       []*ast.ColumnNameExpr // pseudonymised outputs, for orderPseudonyms
+	// psnUsed names the first pseudonymised column used anywhere, and
+	// rowOrdered the first construct whose value depends on the order
+	// rows are produced in (a window function, an @x := assignment);
+	// see orderDependentOverPseudonym.
+	psnUsed, rowOrdered string
 	psnNames       map[string]bool
 	bareRefs       []string
 	orderPositions []int
@@ -200,6 +205,9 @@ func (w *walker) enter(n ast.Node) bool {
 		w.addFunc(strings.ToLower(n.F))
 	case *ast.WindowFuncExpr:
 		w.addFunc(strings.ToLower(n.Name))
+		if w.rowOrdered == "" {
+			w.rowOrdered = "the window function " + strings.ToUpper(n.Name) + "() OVER"
+		}
 	case *ast.FuncCastExpr:
 		switch n.FunctionType {
 		case ast.CastConvertFunction:
@@ -232,6 +240,9 @@ func (w *walker) enter(n ast.Node) bool {
 	case *ast.VariableExpr:
 		if n.IsSystem {
 			w.st.SystemVars = w.addString(w.st.SystemVars, "sysvar", strings.ToLower(n.Name))
+		}
+		if !n.IsSystem && n.Value != nil && w.rowOrdered == "" {
+			w.rowOrdered = "the assignment @" + n.Name + " :="
 		}
 
 	// Expression and clause nodes that need nothing beyond their children.
