@@ -141,6 +141,9 @@ type Decision struct {
 	// SQL, when not empty, is the text to send upstream instead of the
 	// client's: stars expanded, masks applied, catalog tables filtered.
 	SQL string
+	// RecordedSQL is SQL as the audit log keeps it: the pseudonyms'
+	// ordering secret replaced (Policy.RecordedSQL).
+	RecordedSQL string
 	// Pseudonyms lists result columns whose values the proxy replaces
 	// with Policy.Pseudonym of the value.
 	Pseudonyms []int
@@ -471,7 +474,7 @@ func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d 
 			d.Err = err
 			return d, false
 		}
-		d.SQL = rw.SQL
+		d.SQL, d.RecordedSQL = rw.SQL, p.RecordedSQL(rw.SQL)
 	}
 	for i, cols := range rw.Pseudonyms {
 		if len(cols) == 0 {

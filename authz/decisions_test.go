@@ -692,7 +692,13 @@ var decisionTable = []category{
 		allow("bob", "study", "SHOW FUNCTION STATUS").filtered(),
 		allow("bob", "study", "SHOW CREATE DATABASE study"),
 		allow("bob", "", "SHOW VARIABLES LIKE 'sql_mode'"),
-		allow("bob", "", "SHOW SESSION STATUS"),
+		// Every row dropped: the counters are the server's and the
+		// service account's, not the person's (statusRows).
+		allow("bob", "", "SHOW SESSION STATUS").filtered(),
+		allow("bob", "", "SHOW GLOBAL STATUS LIKE 'Queries'").filtered(),
+		allow("bob", "", "SHOW STATUS").filtered(),
+		rewrite("bob", "", "SELECT * FROM information_schema.GLOBAL_STATUS", "FALSE"),
+		rewrite("bob", "", "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'QUERIES'", "FALSE"),
 		allow("bob", "", "SHOW WARNINGS"),
 		allow("bob", "", "SHOW ERRORS"),
 		allow("bob", "", "SHOW COLLATION"),
@@ -1632,5 +1638,28 @@ func TestDecisionHiddenLikeMissing(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestRecordedSQLHidesTheOrderKey: a rewrite that keys the order of
+// pseudonyms carries the secret key in its SQL; the audit log gets
+// RecordedSQL, the same statement with the key replaced.
+func TestRecordedSQLHidesTheOrderKey(t *testing.T) {
+	p := decisionsPolicy(t)
+	dave := who(t, p, "dave")
+	study := Session{DB: "study", Catalog: decisionsCatalog}
+	for _, q := range []string{"SELECT subject_id FROM subjects", "SELECT COUNT(*) FROM visits GROUP BY subject_id"} {
+		d := p.CheckQuery(dave, study, q)
+		key := p.orderSalt()
+		if d.Err != nil || !strings.Contains(d.SQL, "SHA2(CONCAT('"+key+"'") {
+			t.Fatalf("%s: %v, %q: want the keyed order", q, d.Err, d.SQL)
+		}
+		want := strings.ReplaceAll(d.SQL, "'"+key+"'", "'<rrproxy pseudonym order key>'")
+		if d.RecordedSQL != want || strings.Contains(d.RecordedSQL, key) {
+			t.Errorf("%s: RecordedSQL %q, want %q", q, d.RecordedSQL, want)
+		}
+	}
+	if d := p.CheckQuery(dave, study, "SELECT site_id FROM sites"); d.RecordedSQL != d.SQL {
+		t.Errorf("no key: RecordedSQL %q, SQL %q", d.RecordedSQL, d.SQL)
 	}
 }

@@ -251,8 +251,8 @@ func (g *grants) tableRule(t sqlscope.Table) string {
 		if _, ok := catalogColumns[t.Name]; ok {
 			return "" // filtered by the rewrite
 		}
-		if publicCatalog[t.Name] {
-			return ""
+		if publicCatalog[t.Name] || emptiedCatalog[t.Name] {
+			return "" // emptiedCatalog: read as empty by the rewrite
 		}
 		return RuleSystemSchemas
 	}
@@ -571,8 +571,26 @@ func (h *hooks) IgnoreIndexes(t sqlscope.Table) ([]string, error) {
 // OrderSalt keys the order in which pseudonymised rows are returned
 // (sqlscope.OrderSalter): without it the server would return them in the
 // order of the real values.
-func (h *hooks) OrderSalt() string {
-	m := hmac.New(sha256.New, h.g.policy.key)
+func (h *hooks) OrderSalt() string { return h.g.policy.orderSalt() }
+
+func (p *Policy) orderSalt() string {
+	m := hmac.New(sha256.New, p.key)
 	m.Write([]byte("rrproxy pseudonym order"))
 	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// orderKeyRecorded is what the audit log records in place of the
+// ordering secret (RecordedSQL).
+const orderKeyRecorded = "'<rrproxy pseudonym order key>'"
+
+// RecordedSQL is a rewritten statement as the audit log keeps it: with
+// the pseudonyms' ordering secret replaced. Whoever holds that secret
+// can order candidate subject numbers as the proxy does and match them
+// to the pseudonyms a user was shown, and the audit log is read by
+// people (reviewers, a SIEM's operators) who are not meant to hold it.
+func (p *Policy) RecordedSQL(sql string) string {
+	if len(p.key) == 0 || !strings.Contains(sql, "SHA2(CONCAT(") {
+		return sql
+	}
+	return strings.ReplaceAll(sql, "'"+p.orderSalt()+"'", orderKeyRecorded)
 }

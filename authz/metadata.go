@@ -48,8 +48,11 @@ var catalogColumns = map[string]struct {
 var publicCatalog = map[string]bool{
 	"character_sets": true, "collations": true, "collation_character_set_applicability": true,
 	"engines": true, "keywords": true, "sql_functions": true, "session_variables": true,
-	"session_status": true,
 }
+
+// emptiedCatalog are information_schema tables read as empty, for the
+// reason SHOW STATUS rows are all dropped (statusRows).
+var emptiedCatalog = map[string]bool{"global_status": true, "session_status": true}
 
 // catalogCond is the WHERE condition restricting an information_schema
 // table to what g may read; "" for tables that need no filter.
@@ -58,6 +61,9 @@ func (g *grants) catalogCond(name string) (string, error) {
 	if !ok {
 		if publicCatalog[name] {
 			return "", nil
+		}
+		if emptiedCatalog[name] {
+			return "FALSE", nil
 		}
 		return "", &DeniedError{Rule: RuleSystemSchemas, Class: ClassTable, Hidden: true,
 			Object: "information_schema." + name, Msg: "unknown table information_schema." + name}
@@ -215,6 +221,8 @@ func (g *grants) showFilter(db string, st *sqlscope.Statement) RowFilter {
 		return strings.ToLower(string(vals[i]))
 	}
 	switch st.ShowWhat {
+	case "status":
+		return statusRows
 	case "databases":
 		return func(vals [][]byte) ([][]byte, bool) { return vals, g.schemaVisible(col(vals, 0)) }
 	case "tables", "table status":
@@ -275,6 +283,17 @@ func (g *grants) showFilter(db string, st *sqlscope.Statement) RowFilter {
 	}
 	return nil
 }
+
+// statusRows drops every row of SHOW [GLOBAL|SESSION] STATUS. The
+// server's status variables describe the server and the service
+// account's pooled connection, not the person: Queries, Connections,
+// Threads_connected, Com_select and Access_denied_errors count everyone's
+// activity (even SHOW SESSION STATUS reports global-only variables), and
+// Ssl_cipher is the upstream link's. The statement is answered, with its
+// columns and no rows, because tools send it at connect (MySQL Workbench:
+// SHOW SESSION STATUS LIKE 'Ssl_cipher'). COM_STATISTICS is answered by
+// the proxy about the session (proxy/session.go).
+func statusRows([][]byte) ([][]byte, bool) { return nil, false }
 
 const withheldView = "-- rrproxy: the definition of this view reads objects outside your grants and is withheld"
 

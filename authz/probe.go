@@ -64,7 +64,7 @@ func (h *probeHooks) Function(string) (string, bool)              { return "", f
 
 func publicOrFiltered(name string) bool {
 	_, filtered := catalogColumns[name]
-	return filtered || publicCatalog[name]
+	return filtered || publicCatalog[name] || emptiedCatalog[name]
 }
 
 // isHidden reports whether err refuses an object the user may not see.
@@ -106,6 +106,7 @@ func (p *Policy) probe(g *grants, id *Identity, sess Session, sql string, d *Dec
 	if d.SQL == "" {
 		d.SQL = rw.SQL
 	}
+	d.RecordedSQL = p.RecordedSQL(d.SQL)
 	d.Rows, d.Pseudonyms, d.Diagnostics, d.UseDB = pd.Rows, pd.Pseudonyms, pd.Diagnostics, ""
 }
 

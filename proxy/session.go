@@ -737,7 +737,7 @@ func (s *session) decide(command, text string, d authz.Decision) (uint64, bool) 
 func (s *session) statementEvent(command, text string, d authz.Decision) *auditlog.Event {
 	ev := s.eventInto(&s.evIntent, "statement")
 	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
-	ev.Rewritten, ev.Shadow, ev.Digest, ev.Parameters = d.SQL, d.Shadow, d.Digest, s.params
+	ev.Rewritten, ev.Shadow, ev.Digest, ev.Parameters = d.RecordedSQL, d.Shadow, d.Digest, s.params
 	switch secret := authz.MayCarryPassword(text); {
 	case (s.srv.cfg.RedactLiterals || secret) && d.Normalized != "":
 		// The literals of a statement can be patient data; the shape
@@ -855,7 +855,11 @@ func (s *session) forwardProbe(command, text string, d authz.Decision, probe []b
 	s.probeNames = d.ProbeNames
 	s.xf = transformFor(d, s.srv.policies.Current(), false)
 	defer func() { s.probeNames, s.xf = nil, nil }()
-	_, _, err := s.forwardChecked(command, string(probe[1:]), allow, probe, relay)
+	text = string(probe[1:])
+	if text == d.SQL && d.RecordedSQL != "" {
+		text = d.RecordedSQL // the ordering secret is not recorded
+	}
+	_, _, err := s.forwardChecked(command, text, allow, probe, relay)
 	return err
 }
 

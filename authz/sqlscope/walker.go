@@ -42,18 +42,18 @@ type walker struct {
 	// the unqualified names referenced other than in the select list or
 	// GROUP BY; orderPositions the ORDER BY n of the outermost SELECT.
 	// renamed maps placeholders to the names they replace (probe.go).
-	renamed        map[string]string
-	salt           string
-	renamedNodes   map[*ast.ColumnName]bool
-	psnExprs       []*ast.ColumnNameExpr // pseudonymised outputs, for orderPseudonyms
+	renamed      map[string]string
+	salt         string
+	renamedNodes map[*ast.ColumnName]bool
+	psnExprs     []*ast.ColumnNameExpr // pseudonymised outputs, for orderPseudonyms
 	// psnUsed names the first pseudonymised column used anywhere, and
 	// rowOrdered the first construct whose value depends on the order
 	// rows are produced in (a window function, an @x := assignment);
 	// see orderDependentOverPseudonym.
 	psnUsed, rowOrdered string
-	psnNames       map[string]bool
-	bareRefs       []string
-	orderPositions []int
+	psnNames            map[string]bool
+	bareRefs            []string
+	orderPositions      []int
 }
 
 func newWalker(db string) *walker {
