@@ -84,6 +84,46 @@ var lookalikes = []lookalike{
 	{"SHOW TABLES FROM ops", "ops", "opz", false},
 }
 
+// TestHiddenSystemViewsAnswerLikeMissingTables: the server's own schemas
+// do not exist for users. mysql.user is a view over a system table and
+// sys.processlist one that calls stored functions; with a service account
+// that may read them (SELECT and SHOW VIEW on every schema, as a
+// replica's read-only account often has), what the hidden view reads
+// turned "doesn't exist" into "the view reads data outside your grants",
+// telling a view from a missing table (found by an adversarial sweep).
+func TestHiddenSystemViewsAnswerLikeMissingTables(t *testing.T) {
+	pol := leakWorld(t)
+	root := direct(t)
+	execAll(t, root, "GRANT SELECT, SHOW VIEW ON mysql.* TO "+svcUser, "GRANT SELECT, SHOW VIEW, EXECUTE ON sys.* TO "+svcUser)
+	t.Cleanup(func() {
+		execAll(t, root, "REVOKE SELECT, SHOW VIEW ON mysql.* FROM "+svcUser, "REVOKE SELECT, SHOW VIEW, EXECUTE ON sys.* FROM "+svcUser)
+	})
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
+	ctx := context.Background()
+	proxied := r.open("mona", monaPW, "trial", "interpolateParams=false")
+	proxied.SetMaxOpenConns(1)
+	ref := directTo(t, "trial")
+	if got := answer(ctx, t, ref, "SELECT COUNT(*) FROM information_schema.VIEWS WHERE TABLE_SCHEMA IN ('mysql', 'sys') AND TABLE_NAME IN ('user', 'processlist')", false); got != "[COUNT(*)] [2] " {
+		t.Fatalf("the service account does not see the two views: %s", got)
+	}
+	for _, c := range []struct{ sql, hidden, missing string }{
+		{"SELECT * FROM mysql.user", "user", "usex"},
+		{"SELECT User FROM mysql.user", "user", "usex"},
+		{"SELECT * FROM sys.processlist", "processlist", "processlisx"},
+		{"SELECT * FROM mysql.db", "db", "dx"},
+	} {
+		for _, binary := range []bool{false, true} {
+			// Both through rrproxy: for mona the schema itself does not
+			// exist, so a made-up table in it is answered as one in a
+			// missing schema, and so must the view be.
+			want := strings.ReplaceAll(answer(ctx, t, proxied, strings.ReplaceAll(c.sql, c.hidden, c.missing), binary), c.missing, c.hidden)
+			if got := answer(ctx, t, proxied, c.sql, binary); got != want {
+				t.Errorf("ORACLE [binary %v] %s\n\tproxy answers:  %s\n\ta missing name: %s", binary, c.sql, got, want)
+			}
+		}
+	}
+}
+
 func TestHiddenObjectsAnswerLikeMissingOnes(t *testing.T) {
 	pol := leakWorld(t)
 	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
