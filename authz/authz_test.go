@@ -319,3 +319,32 @@ func TestKillTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalsSayWhatTheStatementIs: a refusal names what was refused in
+// its own words (found by an adversarial sweep: a stored function call
+// and PREPARE were "SELECT/PREPARE statements are not allowed: this is a
+// read-only replica", a masked column "not used in a other position").
+func TestRefusalsSayWhatTheStatementIs(t *testing.T) {
+	p := examplePolicy(t)
+	bob := &Identity{User: "bob", Groups: []string{"site-monitors"}, Account: "bob"}
+	alice := &Identity{User: "alice", Groups: []string{"data-managers"}, Account: "alice"}
+	for _, c := range []struct {
+		id   *Identity
+		sql  string
+		want string
+	}{
+		{alice, "SELECT study.arm_of(1)", "SELECT calls the stored function study.arm_of, which runs with its definer's rights"},
+		{alice, "PREPARE s FROM 'SELECT 1'", "PREPARE (SQL-level prepared statements) is not allowed"},
+		{alice, "EXECUTE s", "EXECUTE (SQL-level prepared statements) is not allowed"},
+		{alice, "DEALLOCATE PREPARE s", "DEALLOCATE (SQL-level prepared statements) is not allowed"},
+		{alice, "UPDATE study.sites SET name = 'x'", "UPDATE statements are not allowed: this is a read-only replica"},
+		{alice, "OPTIMIZE TABLE study.sites", "this kind of statement is not allowed: rrproxy fronts a read-only replica"},
+		{bob, "SELECT subject_id FROM study.subjects WHERE birth_year > 1980", "column birth_year is masked: it can only be selected, not used in an expression, condition, ordering or function argument"},
+		{bob, "SELECT birth_year, COUNT(*) FROM study.subjects GROUP BY birth_year", "not used in GROUP BY"},
+	} {
+		d := p.CheckQuery(c.id, Session{DB: "study", Catalog: sampleCatalog}, c.sql)
+		if d.Err == nil || !strings.Contains(d.Err.Error(), c.want) {
+			t.Errorf("%s: %v, want it to say %q", c.sql, d.Err, c.want)
+		}
+	}
+}

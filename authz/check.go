@@ -597,6 +597,28 @@ func (p *Policy) CheckFieldList(id *Identity, sess Session, table string) Decisi
 	return d
 }
 
+// readOnlyRefusal says why a statement is not one a read-only replica
+// runs for a user, in the words of what it is.
+func readOnlyRefusal(st *sqlscope.Statement) string {
+	kind := strings.ToUpper(strings.ReplaceAll(string(st.Kind), "_", " "))
+	switch {
+	case st.Kind == sqlscope.KindPrepare || st.Kind == sqlscope.KindExecute || st.Kind == sqlscope.KindDeallocate:
+		return kind + " (SQL-level prepared statements) is not allowed: the text it runs is not known when it is checked; use your driver's prepared statements, which are checked"
+	case st.Kind == sqlscope.KindOther:
+		return "this kind of statement is not allowed: rrproxy fronts a read-only replica and runs only queries, SHOW, DESCRIBE, EXPLAIN, USE, SET, transactions, DO and HELP"
+	case readOnlyKinds[st.Kind]:
+		// A read-only kind that may write: a schema-qualified function
+		// is always a stored one, and sequences advance.
+		for _, f := range st.Functions {
+			if strings.Contains(f, ".") {
+				return fmt.Sprintf("%s calls the stored function %s, which runs with its definer's rights and may change data: not allowed on this read-only replica", kind, f)
+			}
+		}
+		return fmt.Sprintf("this %s may change data (a stored function, a sequence's NEXTVAL, or a write inside it): not allowed on this read-only replica", kind)
+	}
+	return fmt.Sprintf("%s statements are not allowed: this is a read-only replica", kind)
+}
+
 // checkStatement checks one analysed statement against g. rewrite is
 // true when the statement reads masked columns, stars over restricted
 // tables or catalog tables, and must go through Rewrite.
@@ -606,8 +628,7 @@ func (p *Policy) checkStatement(g *grants, id *Identity, db string, st *sqlscope
 	}
 	// SET GLOBAL clears ReadOnly; checkSetVar below says why it is refused.
 	if !readOnlyKinds[st.Kind] || !st.ReadOnly && st.Kind != sqlscope.KindSet {
-		return false, &DeniedError{Rule: RuleReadOnly, Class: ClassStatement,
-			Msg: fmt.Sprintf("%s statements are not allowed: this is a read-only replica", strings.ToUpper(string(st.Kind)))}
+		return false, &DeniedError{Rule: RuleReadOnly, Class: ClassStatement, Msg: readOnlyRefusal(st)}
 	}
 	if !g.kinds[st.Kind] {
 		return false, &DeniedError{Rule: RuleStatementKind, Class: ClassStatement,

@@ -430,7 +430,7 @@ func (h *hooks) Column(c sqlscope.Column, use sqlscope.Use) (sqlscope.ColumnActi
 			Msg: fmt.Sprintf("column %s is pseudonymised: select it in the outer query, GROUP BY it, COUNT(DISTINCT it) or join on it with =; other uses (%s) could reveal real values", c.Name, use)}
 	}
 	return sqlscope.ColumnAction{}, &DeniedError{Rule: m.rule, Class: ClassColumn,
-		Msg: fmt.Sprintf("column %s is masked: it can only be selected, not used in a %s position", c.Name, use)}
+		Msg: fmt.Sprintf("column %s is masked: it can only be selected, not used in %s", c.Name, useWords(use))}
 }
 
 func (h *hooks) Star(t sqlscope.Table) ([]string, bool, error) {
@@ -593,4 +593,19 @@ func (p *Policy) RecordedSQL(sql string) string {
 		return sql
 	}
 	return strings.ReplaceAll(sql, "'"+p.orderSalt()+"'", orderKeyRecorded)
+}
+
+// useWords names where a column was used, for a refusal.
+func useWords(u sqlscope.Use) string {
+	switch u {
+	case sqlscope.UseGroupBy:
+		return "GROUP BY"
+	case sqlscope.UseCountDistinct:
+		return "COUNT(DISTINCT ...)"
+	case sqlscope.UseJoinEq:
+		return "a join condition"
+	case sqlscope.UseSelect:
+		return "the select list of a subquery, derived table or CTE"
+	}
+	return "an expression, condition, ordering or function argument"
 }
