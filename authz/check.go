@@ -729,7 +729,7 @@ func (p *Policy) checkStatement(g *grants, id *Identity, db string, st *sqlscope
 // client character set is the single-byte cs.
 func asciiOnly(cs string) error {
 	return &DeniedError{Rule: RuleCharset, Class: ClassStatement,
-		Msg: fmt.Sprintf("with the %s character set, statements must be plain ASCII: the server reads bytes above 0x7F by %s's rules and rrproxy's check by UTF-8's, so the two could see different SQL; connect with utf8mb4 (SET NAMES utf8mb4) to send other characters", cs, cs)}
+		Msg: fmt.Sprintf("with the %s character set, statements must be plain ASCII: the server reads bytes above 0x7F by %s's rules and rrproxy's check by UTF-8's, so the two could see different SQL; connect with the utf8mb4 character set (for example charset=utf8mb4 in the driver) to send other characters", cs, cs)}
 }
 
 // isASCII reports whether s has no byte above 0x7f.
