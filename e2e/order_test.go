@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rrproxy/rrproxy/authz"
 )
 
 // Rows carry information in their order, not only in their values. A
@@ -20,10 +23,7 @@ import (
 // other. That is the randomisation, unblinded, by a query that names
 // nothing withheld. FORCE INDEX makes it explicit.
 func TestRowOrderRevealsNoWithheldColumn(t *testing.T) {
-	pol := leakWorld(t)
-	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
-	db := r.open("mona", monaPW, "trial")
-	db.SetMaxOpenConns(1)
+	_, db := monaSession(t)
 	armOf := map[string]string{}
 	for _, row := range table(t, directTo(t, "trial"), "SELECT visit_id, treatment_arm FROM visits") {
 		armOf[row[0]] = row[1]
@@ -54,10 +54,7 @@ func TestRowOrderRevealsNoWithheldColumn(t *testing.T) {
 // value; subject numbers are sequential, so the n-th pseudonym is the
 // n-th subject, and the pseudonyms are undone without the key.
 func TestPseudonymOrderRevealsNothing(t *testing.T) {
-	pol := leakWorld(t)
-	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
-	db := r.open("mona", monaPW, "trial")
-	db.SetMaxOpenConns(1)
+	pol, db := monaSession(t)
 	ref := directTo(t, "trial")
 	for _, c := range []struct{ proxied, real string }{
 		{"SELECT subject_id FROM subjects", "SELECT subject_id FROM subjects ORDER BY subject_id"},
@@ -87,10 +84,7 @@ func TestPseudonymOrderRevealsNothing(t *testing.T) {
 // own answer spoke of an ORDER BY the user had not written. ROLLUP over
 // a column that is not pseudonymised runs as before.
 func TestRollupOverPseudonymIsRefusedClearly(t *testing.T) {
-	pol := leakWorld(t)
-	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
-	db := r.open("mona", monaPW, "trial")
-	db.SetMaxOpenConns(1)
+	_, db := monaSession(t)
 	for _, q := range []string{
 		"SELECT subject_id, COUNT(*) FROM visits GROUP BY subject_id WITH ROLLUP",
 		"SELECT COUNT(*) FROM visits GROUP BY subject_id WITH ROLLUP",
@@ -117,10 +111,7 @@ func TestRollupOverPseudonymIsRefusedClearly(t *testing.T) {
 // id, re-identifying all of them (found by an adversarial sweep). Such
 // statements are refused with the reason.
 func TestRowNumbersRevealNoPseudonymOrder(t *testing.T) {
-	pol := leakWorld(t)
-	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
-	db := r.open("mona", monaPW, "trial")
-	db.SetMaxOpenConns(1)
+	pol, db := monaSession(t)
 	realOf := map[string]string{}
 	for _, row := range table(t, directTo(t, "trial"), "SELECT subject_id FROM subjects") {
 		realOf[string(pol.Pseudonym([]byte(row[0])))] = row[0]
@@ -160,4 +151,15 @@ func TestRowNumbersRevealNoPseudonymOrder(t *testing.T) {
 	if err != nil || len(rows) != 3 || rows[2][1] != "3" {
 		t.Errorf("ROW_NUMBER() over visits: %v, %v", rows, err)
 	}
+}
+
+// monaSession starts a rig with the leak world's policy and opens one
+// session of mona's in trial (one connection, so session state holds).
+func monaSession(t *testing.T) (*authz.Policy, *sql.DB) {
+	t.Helper()
+	pol := leakWorld(t)
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
+	db := r.open("mona", monaPW, "trial")
+	db.SetMaxOpenConns(1)
+	return pol, db
 }

@@ -16,10 +16,7 @@ import (
 // readable). Straight to MariaDB the same statements return rows, so the
 // emptiness is rrproxy's.
 func TestServerStatusIsNotReadable(t *testing.T) {
-	pol := leakWorld(t)
-	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
-	db := r.open("mona", monaPW, "trial")
-	db.SetMaxOpenConns(1)
+	_, db := monaSession(t)
 	direct := directTo(t, "trial")
 	for _, q := range []string{
 		"SHOW GLOBAL STATUS",
