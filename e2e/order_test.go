@@ -123,6 +123,9 @@ func TestRowNumbersRevealNoPseudonymOrder(t *testing.T) {
 		"SELECT subject_id, ROW_NUMBER() OVER () AS r FROM subjects",
 		"SELECT subject_id, @r := @r + 1 AS r FROM subjects, (SELECT @r := 0) z GROUP BY subject_id",
 		"SELECT subject_id, @r := @r + 1 AS r FROM subjects",
+		"SELECT subject_id, ROWNUM() AS r FROM subjects",
+		"SELECT subject_id, MAX(LAST_INSERT_ID(LAST_INSERT_ID() + 1)) AS r FROM subjects GROUP BY subject_id",
+		"SELECT subject_id, MAX(UUID_SHORT()) AS r FROM subjects GROUP BY subject_id",
 	} {
 		_, rows, err := tryQuery(db, q)
 		if err != nil {

@@ -206,6 +206,13 @@ func TestRowOrderedOverPseudonymRefused(t *testing.T) {
 		"SELECT COUNT(*), ROW_NUMBER() OVER () FROM subjects GROUP BY code":                           "ROW_NUMBER() OVER",
 		"SELECT code, @r := @r + 1 FROM subjects GROUP BY code":                                       "@r :=",
 		"SELECT s.site_id, LAG(s.site_id) OVER () FROM subjects s JOIN subjects t ON s.code = t.code": "LAG() OVER",
+		"SELECT code, ROWNUM() FROM subjects":                                                         "ROWNUM()",
+		"SELECT code FROM subjects WHERE ROWNUM() <= 3":                                               "ROWNUM()",
+		"SELECT code, MAX(LAST_INSERT_ID(LAST_INSERT_ID() + 1)) FROM subjects GROUP BY code":          "LAST_INSERT_ID()",
+		"SELECT code, MAX(UUID_SHORT()) FROM subjects GROUP BY code":                                  "UUID_SHORT()",
+		"SELECT code, MAX(UUID()) FROM subjects GROUP BY code":                                        "UUID()",
+		"SELECT code, MAX(SYSDATE(6)) FROM subjects GROUP BY code":                                    "SYSDATE()",
+		"SELECT code, MAX(RAND(1)) FROM subjects GROUP BY code":                                       "RAND()",
 	} {
 		_, err := Rewrite(sql, "study", "", saltedHooks{})
 		if !errors.Is(err, ErrRewrite) || !strings.Contains(err.Error(), what) ||
@@ -217,6 +224,8 @@ func TestRowOrderedOverPseudonymRefused(t *testing.T) {
 		"SELECT site_id, ROW_NUMBER() OVER (ORDER BY site_id) FROM subjects",
 		"SELECT visit_id, @r := @r + 1 FROM visits",
 		"SELECT code FROM subjects",
+		"SELECT code, LAST_INSERT_ID() FROM subjects",
+		"SELECT site_id, ROWNUM(), RAND() FROM subjects",
 	} {
 		if _, err := Rewrite(sql, "study", "", saltedHooks{}); err != nil {
 			t.Errorf("%s: %v, want it allowed (no pseudonym, or no row order)", sql, err)

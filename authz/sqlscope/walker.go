@@ -201,6 +201,9 @@ func (w *walker) enter(n ast.Node) bool {
 			w.functionHook(n)
 		}
 		w.addFunc(name)
+		if rowOrderedFunctions[name] && !(name == "last_insert_id" && len(n.Args) == 0) && w.rowOrdered == "" {
+			w.rowOrdered = "the function " + strings.ToUpper(name) + "()"
+		}
 	case *ast.AggregateFuncExpr:
 		w.addFunc(strings.ToLower(n.F))
 	case *ast.WindowFuncExpr:
@@ -710,4 +713,16 @@ func (w *walker) clause() string {
 		}
 	}
 	return "field list"
+}
+
+// rowOrderedFunctions return a different value on each call, so that a
+// value tells when, among the statement's rows, it was computed: ROWNUM()
+// numbers rows as they are produced, UUID(), UUID_SHORT(), SYS_GUID()
+// and LAST_INSERT_ID(expr) count up, SYSDATE() moves on, and RAND(n)
+// steps through a fixed sequence. Inside an aggregate over GROUP BY
+// subject_id each group's value ranked its real identifier (found by an
+// adversarial sweep). See orderDependentOverPseudonym.
+var rowOrderedFunctions = map[string]bool{
+	"rownum": true, "uuid": true, "uuid_short": true, "sys_guid": true, "sysdate": true,
+	"rand": true, "random_bytes": true, "last_insert_id": true,
 }
