@@ -174,3 +174,41 @@ func TestExecuteWithUnreadableParameters(t *testing.T) {
 		t.Error("no denied EXECUTE record naming the unreadable parameters")
 	}
 }
+
+// TestLongDataUnderNullBitIsRecordedAsBound: MariaDB binds a parameter's
+// long data even when the EXECUTE's NULL bitmap marks it NULL. The audit
+// record once said NULL while the server ran with the long data (found by
+// an adversarial sweep); it now records what the server bound.
+func TestLongDataUnderNullBitIsRecordedAsBound(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	c := rawConn(t, r, "alice", alicePW, "")
+	id := prepareLength(t, c)
+	sendLongData(t, c, id, 10)
+	exec := append([]byte{mysql.COM_STMT_EXECUTE}, id...)
+	exec = append(exec, 0, 1, 0, 0, 0, 0x01 /* parameter 1 NULL */, 1, mysql.MYSQL_TYPE_BLOB, 0)
+	command(t, c, exec...)
+	if p := read(t, c); p[0] == 0xff {
+		t.Fatalf("execute: %q", p)
+	}
+	read(t, c) // column definition
+	read(t, c) // EOF
+	row := read(t, c)
+	if len(row) != 6 || binary.LittleEndian.Uint32(row[2:6]) != 10 {
+		t.Fatalf("row % x: want LENGTH 10, the long data the server bound", row)
+	}
+	read(t, c) // EOF
+	c.Close()
+	found := false
+	for _, rec := range readAuditRecords(t, r) {
+		if rec["rrproxy.command"] == "stmt_execute" && rec["rrproxy.phase"] == "intent" {
+			found = true
+			params, _ := rec["rrproxy.parameters"].([]any)
+			if len(params) != 1 || params[0] != "'xxxxxxxxxx'" {
+				t.Errorf("EXECUTE intent records parameters %v, want ['xxxxxxxxxx'] (what the server bound)", params)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no EXECUTE intent record")
+	}
+}

@@ -29,32 +29,41 @@ func decodeParams(pkt []byte, n int, types []byte, long map[uint16]*longParam) (
 	r := reader{b: pkt}
 	r.take(1 + 4 + 1 + 4) // command, statement id, flags, iteration count
 	nulls := r.take((n + 7) / 8)
+	kept := types
 	if r.byte1() == 1 {
-		types = append(types[:0], r.take(2*n)...)
+		// A fresh slice: the types in force change only if this EXECUTE
+		// is read whole (a refused one leaves them as they were, as the
+		// server does not see it).
+		types = append([]byte(nil), r.take(2*n)...)
 	}
 	if r.err != nil {
-		return nil, types, r.err
+		return nil, kept, r.err
 	}
 	if len(types) != 2*n {
-		return nil, types, fmt.Errorf("parameter types were never sent")
+		return nil, kept, fmt.Errorf("parameter types were never sent")
 	}
 	out := make([]string, n)
 	for i := range n {
 		switch {
+		case long[uint16(i)] != nil:
+			// The server binds long data even when the NULL bit is set
+			// (MariaDB's insert_params looks at long data first).
+			out[i] = long[uint16(i)].String()
+			continue
 		case nulls[i/8]&(1<<(i%8)) != 0:
 			out[i] = "NULL"
-			continue
-		case long[uint16(i)] != nil:
-			out[i] = long[uint16(i)].String()
 			continue
 		}
 		v, err := renderParam(&r, types[2*i], types[2*i+1]&0x80 != 0)
 		if err != nil {
-			return out[:i], types, fmt.Errorf("parameter %d: %w", i+1, err)
+			return out[:i], kept, fmt.Errorf("parameter %d: %w", i+1, err)
 		}
 		out[i] = v
 	}
-	return out, types, r.err
+	if r.err != nil {
+		return out, kept, r.err
+	}
+	return out, types, nil
 }
 
 func renderParam(r *reader, typ byte, unsigned bool) (string, error) {
@@ -68,8 +77,15 @@ func renderParam(r *reader, typ byte, unsigned bool) (string, error) {
 	case encLenenc:
 		return quoteParam(r.lenencBytes()), r.err
 	case encTemporal:
-		l := int(r.byte1())
-		return renderTemporal(typ, r.take(l)), r.err
+		// One length byte of 0, 4, 7 or 11 (TIME: 0, 8 or 12). The server
+		// reads the length as a length-encoded integer: any other first
+		// byte (0xfc...) would make it read a different value from the
+		// one recorded, so it is refused.
+		l := r.byte1()
+		if r.err == nil && !validTemporalLen(typ, l) {
+			return "", fmt.Errorf("temporal value of %d bytes", l)
+		}
+		return renderTemporal(typ, r.take(int(l))), r.err
 	}
 	b := r.take(width)
 	if r.err != nil {

@@ -60,3 +60,61 @@ func TestDecodeParams(t *testing.T) {
 		t.Fatal("truncated packet decoded")
 	}
 }
+
+// TestDecodeParamsReadsAsTheServerDoes: the audit record of an EXECUTE
+// must carry the values the server binds (found by an adversarial sweep,
+// each case recording something other than what ran):
+//   - a temporal length byte the server reads as a length-encoded integer
+//     (0xfc: two more length bytes) is refused, not read as 252 bytes;
+//   - long data wins over the NULL bit, as in MariaDB's insert_params;
+//   - a refused EXECUTE that announced new types leaves the types in
+//     force unchanged.
+func TestDecodeParamsReadsAsTheServerDoes(t *testing.T) {
+	head := func(n int, nulls byte, types ...byte) []byte {
+		p := []byte{mysql.COM_STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0, nulls}
+		if types == nil {
+			return append(p, 0)
+		}
+		return append(append(p, 1), types...)
+	}
+	lenenc := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+
+	// Temporal lengths.
+	for _, c := range []struct {
+		typ byte
+		val []byte
+		ok  bool
+	}{
+		{mysql.MYSQL_TYPE_DATE, []byte{4, 0xe9, 0x07, 11, 26}, true},
+		{mysql.MYSQL_TYPE_DATETIME, []byte{0}, true},
+		{mysql.MYSQL_TYPE_TIME, []byte{12, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0}, true},
+		{mysql.MYSQL_TYPE_DATETIME, []byte{0xfc, 4, 0, 0xd0, 0x07, 1, 1}, false},
+		{mysql.MYSQL_TYPE_DATE, []byte{5, 0xe9, 0x07, 11, 26, 0}, false},
+		{mysql.MYSQL_TYPE_TIME, []byte{7, 0, 0, 0, 0, 0, 1, 2}, false},
+	} {
+		pkt := append(head(1, 0, c.typ, 0), c.val...)
+		vals, _, err := decodeParams(pkt, 1, nil, nil)
+		if (err == nil) != c.ok {
+			t.Errorf("type 0x%02x % x: %v, %v; want ok=%v", c.typ, c.val, vals, err, c.ok)
+		}
+	}
+
+	// Long data with the NULL bit set: the server binds the long data.
+	lp := &longParam{}
+	lp.add([]byte("S-101-0003"))
+	vals, _, err := decodeParams(head(1, 0x01, mysql.MYSQL_TYPE_VAR_STRING, 0), 1, nil, map[uint16]*longParam{0: lp})
+	if err != nil || len(vals) != 1 || vals[0] != "'S-101-0003'" {
+		t.Fatalf("long data under a NULL bit: %q, %v", vals, err)
+	}
+
+	// A refused EXECUTE that announced LONGLONG keeps VAR_STRING in force.
+	kept := []byte{mysql.MYSQL_TYPE_VAR_STRING, 0}
+	_, types, err := decodeParams(append(head(1, 0, mysql.MYSQL_TYPE_LONGLONG, 0), 1, 2, 3), 1, kept, nil)
+	if err == nil || string(types) != string(kept) || kept[0] != mysql.MYSQL_TYPE_VAR_STRING {
+		t.Fatalf("refused EXECUTE: err %v, types % x (kept % x)", err, types, kept)
+	}
+	vals, types, err = decodeParams(append(head(1, 0), lenenc("S-102-0007")...), 1, types, nil)
+	if err != nil || vals[0] != "'S-102-0007'" || types[0] != mysql.MYSQL_TYPE_VAR_STRING {
+		t.Fatalf("the next EXECUTE: %q, types % x, %v", vals, types, err)
+	}
+}
