@@ -419,6 +419,14 @@ func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d 
 			return d, false
 		}
 		explainSelect := st.Kind == sqlscope.KindExplain && st.Inner != nil && st.Inner.Kind == sqlscope.KindSelect
+		if !rewrite && st.Kind != sqlscope.KindShow && st.Kind != sqlscope.KindDescribe {
+			// SET @x = (SELECT GROUP_CONCAT(...)) and DO read rows too.
+			for _, t := range st.Tables {
+				if len(g.pseudonymColumns(t)) > 0 {
+					rewrite = true // keyed order of rows read from t (sqlscope keyScanOrder)
+				}
+			}
+		}
 		if !rewrite && (st.Kind == sqlscope.KindSelect || explainSelect) {
 			if _, ok := sess.Catalog.(IndexCatalog); ok {
 				for _, t := range st.Tables {

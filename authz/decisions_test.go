@@ -387,9 +387,27 @@ var decisionTable = []category{
 		// Grouped by a pseudonym with none in the output: MariaDB sorts
 		// the groups by the real value, so the keyed order goes on.
 		rewrite("dave", "study", "SELECT COUNT(*) FROM visits GROUP BY subject_id", "GROUP BY `subject_id` ORDER BY SHA2(CONCAT("),
-		allow("dave", "study", "SELECT v.visit_id FROM visits v JOIN subjects s ON s.subject_id = v.subject_id"),
-		allow("dave", "study", "SELECT v.visit_id FROM visits v JOIN adverse_events a ON a.subject_id = v.subject_id AND a.severity = 'severe'"),
-		allow("dave", "study", "SELECT v.visit_id FROM visits v JOIN subjects s USING (subject_id)"),
+		// Rows read from a table whose primary key is pseudonymised come
+		// in the order of the real identifiers: put in the keyed order
+		// even without the pseudonym in the output (keyScanOrder), and
+		// what would list or pick rows in read order is refused.
+		rewrite("dave", "study", "SELECT site_id, sex, birth_year FROM subjects", "FROM `subjects` ORDER BY SHA2(CONCAT(", "`subjects`.`subject_id`), 256)"),
+		rewrite("dave", "study", "SELECT s.site_id FROM study.subjects s ORDER BY site_id LIMIT 5", "ORDER BY `site_id`,SHA2(CONCAT(", "`s`.`subject_id`), 256) LIMIT 5"),
+		allow("dave", "study", "SELECT COUNT(*), MAX(birth_year) FROM subjects"),
+		allow("dave", "study", "SELECT site_id, COUNT(*) FROM subjects GROUP BY site_id"),
+		deny("dave", "study", "SELECT site_id, GROUP_CONCAT(birth_year) FROM subjects GROUP BY site_id", rBiostat),
+		deny("dave", "study", "SELECT JSON_ARRAYAGG(sex) FROM subjects", rBiostat),
+		deny("dave", "study", "SELECT site_id FROM sites WHERE site_id IN (SELECT * FROM (SELECT site_id FROM subjects LIMIT 3) x)", rBiostat),
+		deny("dave", "study", "SELECT sex FROM subjects UNION ALL SELECT 'x'", rBiostat),
+		deny("dave", "study", "SELECT * FROM (SELECT site_id, sex FROM subjects) d", rBiostat),
+		allow("dave", "study", "SELECT * FROM (SELECT site_id, sex FROM subjects) d LIMIT 0"),
+		deny("dave", "study", "WITH c AS (SELECT site_id, sex FROM subjects) SELECT * FROM c", rBiostat),
+		deny("dave", "study", "SELECT birth_year, ROW_NUMBER() OVER (ORDER BY site_id) FROM subjects", rBiostat),
+		deny("dave", "study", "SET @x = (SELECT GROUP_CONCAT(birth_year) FROM subjects)", rBiostat),
+		allow("dave", "study", "SELECT d.n FROM (SELECT site_id, COUNT(*) AS n FROM subjects GROUP BY site_id) d GROUP BY d.n"),
+		rewrite("dave", "study", "SELECT v.visit_id FROM visits v JOIN subjects s ON s.subject_id = v.subject_id", "ORDER BY SHA2(CONCAT(", "`v`.`subject_id`), 256)"),
+		rewrite("dave", "study", "SELECT v.visit_id FROM visits v JOIN adverse_events a ON a.subject_id = v.subject_id AND a.severity = 'severe'", "ORDER BY SHA2(CONCAT(", "`v`.`subject_id`), 256)"),
+		rewrite("dave", "study", "SELECT v.visit_id FROM visits v JOIN subjects s USING (subject_id)", "ORDER BY SHA2(CONCAT(", "`v`.`subject_id`), 256)"),
 		rewrite("dave", "study", "SELECT s.subject_id FROM visits v JOIN subjects s USING (subject_id) JOIN adverse_events a USING (subject_id)", "CONCAT(`s`.`subject_id`)").pseudonyms(0),
 		rewrite("dave", "study", "SELECT s.*, v.* FROM subjects s JOIN visits v ON s.subject_id = v.subject_id", "CONCAT(`v`.`subject_id`)").pseudonyms(0, 7),
 		rewrite("dave", "study", "SELECT a.* FROM adverse_events a", "CONCAT(`a`.`subject_id`)").without("narrative").pseudonyms(1),

@@ -573,6 +573,34 @@ func (h *hooks) IgnoreIndexes(t sqlscope.Table) ([]string, error) {
 // order of the real values.
 func (h *hooks) OrderSalt() string { return h.g.policy.orderSalt() }
 
+// PseudonymColumns names t's pseudonymised columns for this user
+// (sqlscope.PseudonymTables): reads of t are put in their keyed order.
+func (h *hooks) PseudonymColumns(t sqlscope.Table) []string {
+	cols := h.g.pseudonymColumns(t)
+	if len(cols) > 0 {
+		// A refusal keyScanOrder makes is in the name of this rule.
+		h.lastRule = h.g.maskOf(t, cols[0]).rule
+	}
+	return cols
+}
+
+// pseudonymColumns lists the pseudonymised columns of t. Only rules that
+// name the table literally count: a glob could name a column the table
+// does not have, and ordering by it would fail.
+func (g *grants) pseudonymColumns(t sqlscope.Table) []string {
+	if g.hiddenBy != nil {
+		return nil
+	}
+	var out []string
+	for i := range g.masks {
+		m := &g.masks[i]
+		if m.with == MaskPseudonym && m.col.schema == t.Schema && m.col.table == t.Name && g.columnDenied(t, m.col.column) == "" {
+			out = append(out, m.col.column)
+		}
+	}
+	return out
+}
+
 func (p *Policy) orderSalt() string {
 	m := hmac.New(sha256.New, p.key)
 	m.Write([]byte("rrproxy pseudonym order"))

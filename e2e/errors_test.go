@@ -32,7 +32,7 @@ func TestDuplicateKeyErrorQuotesNoRealValue(t *testing.T) {
 	for _, row := range table(t, directTo(t, "trial"), "SELECT DISTINCT subject_id FROM visits") {
 		real = append(real, row[0])
 	}
-	dupErrors := 0
+	dupErrors, refused := 0, 0
 	for _, binary := range []bool{false, true} {
 		for seed := range 8 {
 			q := fmt.Sprintf("SELECT COUNT(*) FROM visits GROUP BY subject_id, FLOOR(RAND(%d)*2)", seed)
@@ -52,6 +52,13 @@ func TestDuplicateKeyErrorQuotesNoRealValue(t *testing.T) {
 			var me *mysql.MySQLError
 			if !errors.As(err, &me) {
 				continue // this seed made no duplicate
+			}
+			if strings.Contains(me.Message, "RAND() cannot be used in a query") {
+				// Since the second sweep RAND() is refused beside a
+				// pseudonymised table (its values follow the read
+				// order), which closes this path before the replica.
+				refused++
+				continue
 			}
 			if me.Number == 1062 {
 				dupErrors++
@@ -76,9 +83,9 @@ func TestDuplicateKeyErrorQuotesNoRealValue(t *testing.T) {
 			}
 		}
 	}
-	// Without the error the test would prove nothing.
-	if dupErrors == 0 {
-		t.Fatal("no seed made MariaDB's duplicate-key error: the test no longer exercises it")
+	// Without the error, or rrproxy's refusal, the test would prove nothing.
+	if dupErrors == 0 && refused != 16 {
+		t.Fatalf("no seed made MariaDB's duplicate-key error and %d of 16 were refused by rrproxy: the test no longer exercises it", refused)
 	}
 }
 

@@ -55,10 +55,14 @@ var battery = []probe{
 
 	// Derived tables, CTEs (recursive), CTE scoping tricks.
 	{"SELECT * FROM (SELECT * FROM visits) d", anything},
-	{"SELECT d.* FROM (SELECT visit_id, visit_name FROM visits) AS d", answered},
+	// A derived table or CTE over a table with a pseudonymised column
+	// is refused unless the outer query groups or aggregates: its rows
+	// would come in the order of the real identifiers (keyScanOrder).
+	{"SELECT d.* FROM (SELECT visit_id, visit_name FROM visits) AS d", refused},
+	{"SELECT d.visit_name, COUNT(*) FROM (SELECT visit_id, visit_name FROM visits) AS d GROUP BY d.visit_name", answered},
 	{"SELECT * FROM (SELECT * FROM subjects) d", anything},
 	{"WITH c AS (SELECT * FROM visits) SELECT * FROM c", anything},
-	{"WITH c AS (SELECT visit_id, visit_date FROM visits) SELECT * FROM c", answered},
+	{"WITH c AS (SELECT visit_id, visit_date FROM visits) SELECT * FROM c", refused},
 	{"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT r.n, v.* FROM r JOIN visits v ON v.visit_id = r.n", answered},
 	{"WITH RECURSIVE r AS (SELECT visit_id, treatment_arm FROM visits WHERE visit_id = 1 UNION ALL SELECT v.visit_id, v.treatment_arm FROM visits v JOIN r ON v.visit_id = r.visit_id + 1 WHERE v.visit_id < 5) SELECT * FROM r", refused},
 	{"SELECT * FROM (WITH secret_unblinding AS (SELECT 1 AS a) SELECT a FROM secret_unblinding) d JOIN secret_unblinding s", refused},

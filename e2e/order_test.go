@@ -149,10 +149,11 @@ func TestRowNumbersRevealNoPseudonymOrder(t *testing.T) {
 			t.Errorf("%s: allowed; want it refused (its numbers did not follow the real ids this time)", q)
 		}
 	}
-	// Without a pseudonym, window functions work.
-	_, rows, err := tryQuery(db, "SELECT visit_id, ROW_NUMBER() OVER (ORDER BY visit_id) AS r FROM visits ORDER BY visit_id LIMIT 3")
+	// Without a table that has a pseudonymised column, window functions
+	// work (mona's trial tables all have one).
+	_, rows, err := tryQuery(db, "SELECT x, ROW_NUMBER() OVER (ORDER BY x) AS r FROM (SELECT 5 AS x UNION ALL SELECT 7 UNION ALL SELECT 9) t ORDER BY x")
 	if err != nil || len(rows) != 3 || rows[2][1] != "3" {
-		t.Errorf("ROW_NUMBER() over visits: %v, %v", rows, err)
+		t.Errorf("ROW_NUMBER() over three literals: %v, %v", rows, err)
 	}
 }
 
@@ -165,4 +166,59 @@ func monaSession(t *testing.T) (*authz.Policy, *sql.DB) {
 	db := r.open("mona", monaPW, "trial")
 	db.SetMaxOpenConns(1)
 	return pol, db
+}
+
+// TestScanOrderRevealsNoPseudonym: subjects is clustered by its
+// pseudonymised primary key, so a query that does not return the
+// pseudonym still came back in the order of the real identifiers, and
+// the same columns selected with the pseudonym (in keyed order) lined up
+// with it row for row: every subject re-identified (found by an
+// adversarial sweep). Rows read from such a table are put in the keyed
+// order, and what would list or pick them in read order is refused.
+func TestScanOrderRevealsNoPseudonym(t *testing.T) {
+	_, db := monaSession(t)
+	ref := directTo(t, "trial")
+	inRealOrder := func(q string) string {
+		var b strings.Builder
+		for _, row := range table(t, ref, q) {
+			fmt.Fprintln(&b, row)
+		}
+		return b.String()
+	}
+	for _, c := range []struct{ proxied, real string }{
+		{"SELECT site_id, sex FROM subjects", "SELECT site_id, sex FROM subjects ORDER BY subject_id"},
+		{"SELECT s.site_id, s.sex FROM trial.subjects s", "SELECT site_id, sex FROM subjects ORDER BY subject_id"},
+		{"SELECT DISTINCT site_id, sex FROM subjects", "SELECT DISTINCT site_id, sex FROM subjects ORDER BY subject_id"},
+		{"SELECT v.visit_name FROM visits v JOIN subjects s ON s.subject_id = v.subject_id WHERE v.visit_id <= 40",
+			"SELECT v.visit_name FROM visits v JOIN subjects s ON s.subject_id = v.subject_id WHERE v.visit_id <= 40 ORDER BY s.subject_id, v.visit_id"},
+	} {
+		_, rows, err := tryQuery(db, c.proxied)
+		if err != nil {
+			t.Errorf("%s: %v, want rows in keyed order", c.proxied, err)
+			continue
+		}
+		var b strings.Builder
+		for _, row := range rows {
+			fmt.Fprintln(&b, row)
+		}
+		if b.String() == inRealOrder(c.real) {
+			t.Errorf("LEAK %s\n\treturns its %d rows in the order of the real subject ids", c.proxied, len(rows))
+		}
+	}
+	for _, q := range []string{
+		"SELECT site_id, GROUP_CONCAT(sex) FROM subjects GROUP BY site_id",
+		"SELECT JSON_ARRAYAGG(sex) FROM subjects",
+		"SELECT * FROM (SELECT site_id, sex FROM subjects) d",
+		"SELECT sex FROM subjects UNION ALL SELECT 'x'",
+		"SELECT (SELECT sex FROM subjects LIMIT 1)",
+		"SELECT sex, ROW_NUMBER() OVER (ORDER BY site_id) FROM subjects",
+	} {
+		if _, _, err := tryQuery(db, q); err == nil || !strings.Contains(err.Error(), "which has pseudonymised columns") {
+			t.Errorf("%s: %v, want rrproxy's refusal (it would list or pick rows in the order of the real ids)", q, err)
+		}
+	}
+	// Grouped and aggregated reads are unchanged.
+	if _, rows, err := tryQuery(db, "SELECT site_id, COUNT(*) FROM subjects GROUP BY site_id"); err != nil || len(rows) != 4 {
+		t.Errorf("GROUP BY site_id: %v, %v", rows, err)
+	}
 }

@@ -122,6 +122,9 @@ func Rewrite(sql, currentDB, sqlMode string, h Hooks) (*Rewritten, error) {
 		if st.Kind == KindOther {
 			return nil, fmt.Errorf("%w: %s", ErrUnparseable, strings.Join(st.Unknown, "; "))
 		}
+		if err := w.keyScanOrder(s); err != nil {
+			return nil, err
+		}
 		if err := w.orderDependentOverPseudonym(); err != nil {
 			return nil, err
 		}
@@ -735,12 +738,184 @@ type OrderSalter interface {
 // subject_id numbered the pseudonyms in the order of the real
 // identifiers, which re-identified every subject.
 func (w *walker) orderDependentOverPseudonym() error {
-	if w.psnUsed == "" || w.rowOrdered == "" {
+	if w.rowOrdered == "" {
 		return nil
 	}
-	return fmt.Errorf("%w: %s cannot be used in a query with the pseudonymised column %s: MariaDB evaluates it over rows in the order of the real values, so its results would rank the real identifiers",
-		errRewrite, w.rowOrdered, w.psnUsed)
+	switch {
+	case w.psnUsed != "":
+		return fmt.Errorf("%w: %s cannot be used in a query with the pseudonymised column %s: MariaDB evaluates it over rows in the order of the real values, so its results would rank the real identifiers",
+			errRewrite, w.rowOrdered, w.psnUsed)
+	case w.psnRead != "":
+		return fmt.Errorf("%w: %s cannot be used in a query that reads %s, which has pseudonymised columns: MariaDB evaluates it over rows in the order of the real identifiers, so its results would rank them",
+			errRewrite, w.rowOrdered, w.psnRead)
+	}
+	return nil
 }
+
+// PseudonymTables, when the hooks implement it, names the pseudonymised
+// columns of a table (none: nil).
+type PseudonymTables interface {
+	PseudonymColumns(t Table) []string
+}
+
+// keyScanOrder keeps the order rows are read in from telling anything
+// about pseudonymised values. A table whose primary key is a
+// pseudonymised column is read in the order of the real identifiers:
+// "SELECT site_id, sex, birth_year FROM subjects" came back sorted by
+// the real subject_id, and the same columns selected with the pseudonym
+// (in keyed order) joined the two results row for row (found by an
+// adversarial sweep: every subject re-identified). So, in a statement
+// that reads such a table:
+//   - an outermost SELECT that is not grouped or aggregated is put in the
+//     keyed order of the pseudonymised columns of the tables in its FROM
+//     (after its own ORDER BY), as when it returns the pseudonym;
+//   - what would pick or list rows in read order is refused: GROUP_CONCAT,
+//     JSON_ARRAYAGG and JSON_OBJECTAGG, a LIMIT below the outermost
+//     SELECT, UNION/INTERSECT/EXCEPT, and a derived table or CTE under an
+//     outermost SELECT that is not grouped or aggregated.
+func (w *walker) keyScanOrder(s ast.StmtNode) error {
+	pt, ok := w.hooks.(PseudonymTables)
+	os, ok2 := w.hooks.(OrderSalter)
+	if !ok || !ok2 {
+		return nil
+	}
+	for _, t := range w.st.Tables {
+		if len(pt.PseudonymColumns(t)) > 0 {
+			w.psnRead = t.String()
+			break
+		}
+	}
+	if w.psnRead == "" {
+		return nil
+	}
+	refuse := func(what, why string) error {
+		return fmt.Errorf("%w: %s cannot be used in a query that reads %s, which has pseudonymised columns: %s", errRewrite, what, w.psnRead, why)
+	}
+	const inOrder = "the order it reads rows in is the order of the real identifiers"
+	if w.orderedAgg != "" {
+		return refuse(w.orderedAgg, "it lists values in the order of the real identifiers")
+	}
+	if w.innerLimit {
+		return refuse("LIMIT in a subquery, derived table, CTE or set operation", "it picks rows in the order of the real identifiers")
+	}
+	if _, ok := s.(*ast.SetOprStmt); ok {
+		return refuse("UNION, INTERSECT or EXCEPT", inOrder)
+	}
+	top := w.top
+	if top != nil && top.Limit != nil && isZero(top.Limit.Count) {
+		return nil // LIMIT 0: no rows (BI tools read a query's columns so)
+	}
+	if top == nil || len(w.psnExprs) > 0 || top.GroupBy != nil || hasAggregate(top) {
+		// Not a query (SHOW, EXPLAIN, SET), already in keyed order, or
+		// grouped (the groups come back in the order of their visible
+		// values) or one aggregated row.
+		return nil
+	}
+	if top.With != nil {
+		return refuse("a CTE under a SELECT that is not grouped or aggregated", inOrder)
+	}
+	var keys []ast.ExprNode
+	var derived bool
+	var visit func(n ast.ResultSetNode)
+	visit = func(n ast.ResultSetNode) {
+		switch n := n.(type) {
+		case *ast.Join:
+			if n.Left != nil {
+				visit(n.Left)
+			}
+			if n.Right != nil {
+				visit(n.Right)
+			}
+		case *ast.TableSource:
+			tn, ok := n.Source.(*ast.TableName)
+			if !ok {
+				derived = true
+				return
+			}
+			schema := tn.Schema.L
+			if schema == "" {
+				schema = w.db
+			}
+			for _, col := range pt.PseudonymColumns(Table{Schema: schema, Name: tn.Name.L}) {
+				name := &ast.ColumnName{Name: ast.NewCIStr(col)}
+				if n.AsName.L != "" {
+					name.Table = n.AsName
+				} else {
+					name.Schema, name.Table = tn.Schema, tn.Name
+				}
+				keys = append(keys, &ast.ColumnNameExpr{Name: name})
+			}
+		}
+	}
+	if top.From != nil && top.From.TableRefs != nil {
+		visit(top.From.TableRefs)
+	}
+	if derived && len(keys) == 0 {
+		return refuse("a derived table under a SELECT that is not grouped or aggregated", inOrder)
+	}
+	if len(keys) == 0 {
+		return nil // the table is read in a subquery of WHERE or the select list only
+	}
+	salt := os.OrderSalt()
+	if top.OrderBy == nil {
+		top.OrderBy = &ast.OrderByClause{}
+	}
+	for _, k := range keys {
+		key := &ast.FuncCallExpr{FnName: ast.NewCIStr("SHA2"), Args: []ast.ExprNode{
+			&ast.FuncCallExpr{FnName: ast.NewCIStr("CONCAT"), Args: []ast.ExprNode{ast.NewValueExpr(salt, "", ""), k}},
+			ast.NewValueExpr(int64(256), "", ""),
+		}}
+		top.OrderBy.Items = append(top.OrderBy.Items, &ast.ByItem{Expr: key})
+	}
+	w.changed = true
+	return nil
+}
+
+// isZero reports whether e is the literal 0.
+func isZero(e ast.ExprNode) bool {
+	v, ok := e.(ast.ValueExpr)
+	if !ok {
+		return false
+	}
+	switch n := v.GetValue().(type) {
+	case int64:
+		return n == 0
+	case uint64:
+		return n == 0
+	}
+	return false
+}
+
+// hasAggregate reports whether a query block's own select list, HAVING or
+// ORDER BY calls an aggregate function (subqueries not counted).
+func hasAggregate(sel *ast.SelectStmt) bool {
+	f := &aggFinder{}
+	if sel.Fields != nil {
+		sel.Fields.Accept(f)
+	}
+	if sel.Having != nil {
+		sel.Having.Accept(f)
+	}
+	if sel.OrderBy != nil {
+		sel.OrderBy.Accept(f)
+	}
+	return f.found
+}
+
+type aggFinder struct{ found bool }
+
+func (f *aggFinder) Enter(n ast.Node) (ast.Node, bool) {
+	switch n.(type) {
+	case *ast.AggregateFuncExpr:
+		f.found = true
+		return n, true
+	case *ast.SubqueryExpr, *ast.WindowFuncExpr:
+		return n, true
+	}
+	return n, f.found
+}
+
+func (f *aggFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 // rollupUnkeyable refuses GROUP BY ... WITH ROLLUP when orderPseudonyms
 // would key the order of its rows: MariaDB does not allow ORDER BY with

@@ -51,6 +51,14 @@ type walker struct {
 	// rows are produced in (a window function, an @x := assignment);
 	// see orderDependentOverPseudonym.
 	psnUsed, rowOrdered string
+	// orderedAgg names the first aggregate that lists values in the
+	// order rows are read (GROUP_CONCAT, JSON_ARRAYAGG, JSON_OBJECTAGG);
+	// innerLimit is set by a LIMIT outside the outermost SELECT; psnRead
+	// names a table read that has pseudonymised columns. See
+	// keyScanOrder.
+	orderedAgg string
+	innerLimit bool
+	psnRead    string
 	psnNames            map[string]bool
 	bareRefs            []string
 	orderPositions      []int
@@ -206,6 +214,16 @@ func (w *walker) enter(n ast.Node) bool {
 		}
 	case *ast.AggregateFuncExpr:
 		w.addFunc(strings.ToLower(n.F))
+		switch f := strings.ToLower(n.F); f {
+		case "group_concat", "json_arrayagg", "json_objectagg":
+			if w.orderedAgg == "" {
+				w.orderedAgg = strings.ToUpper(f) + "()"
+			}
+		}
+	case *ast.Limit:
+		if sel, ok := w.parent().(*ast.SelectStmt); !ok || sel != w.top {
+			w.innerLimit = true
+		}
 	case *ast.WindowFuncExpr:
 		w.addFunc(strings.ToLower(n.Name))
 		if w.rowOrdered == "" {
@@ -258,7 +276,7 @@ func (w *walker) enter(n ast.Node) bool {
 		*test_driver.ValueExpr, *test_driver.ParamMarkerExpr,
 		*ast.FieldList, *ast.TableRefsClause, *ast.TableSource, *ast.OnCondition,
 		*ast.GroupByClause, *ast.HavingClause, *ast.OrderByClause, *ast.ByItem,
-		*ast.Limit, *ast.WindowSpec, *ast.PartitionByClause, *ast.FrameClause,
+		*ast.WindowSpec, *ast.PartitionByClause, *ast.FrameClause,
 		*ast.FrameBound, *ast.TableOptimizerHint:
 
 	// Statements.
