@@ -56,12 +56,12 @@ type walker struct {
 	// innerLimit is set by a LIMIT outside the outermost SELECT; psnRead
 	// names a table read that has pseudonymised columns. See
 	// keyScanOrder.
-	orderedAgg string
-	innerLimit bool
-	psnRead    string
-	psnNames            map[string]bool
-	bareRefs            []string
-	orderPositions      []int
+	orderedAgg     string
+	innerLimit     bool
+	psnRead        string
+	psnNames       map[string]bool
+	bareRefs       []string
+	orderPositions []int
 }
 
 func newWalker(db string) *walker {
