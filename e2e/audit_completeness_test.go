@@ -71,6 +71,8 @@ import (
 //     COM_RESET_CONNECTION, the proxy's or a client's (proxy/upstream.go
 //     reset): the reset took the session's variables from the global
 //     ones, and the session gets back the sql_mode vetted at dial;
+//   - "SELECT NULL INTO @rrproxy_found_rows_reset": right after that, so
+//     that FOUND_ROWS() does not carry the previous user's row count;
 //   - "SET NAMES <charset>": brings a pooled connection to the client's
 //     handshake character set (attach, and after COM_RESET_CONNECTION);
 //   - "SET SESSION max_statement_time = <s>": the user's
@@ -429,6 +431,7 @@ const hexName = `_utf8mb4 X'(?:[0-9a-f]{2})*'`
 // The proxy's own statements, by exact template.
 var (
 	poolProbe     = "SELECT CONNECTION_ID(), @@SESSION.sql_mode"
+	foundRowsNull = "SELECT NULL INTO @rrproxy_found_rows_reset"
 	resetRestore  = regexp.MustCompile(`^SET NAMES utf8mb4, SESSION sql_mode = '[A-Z0-9_,]*'$`)
 	setNamesRE    = regexp.MustCompile(`^SET NAMES [a-z0-9]+$`)
 	timeLimitRE   = regexp.MustCompile(`^SET SESSION max_statement_time = [0-9]+\.[0-9]{3}$`)
@@ -599,7 +602,7 @@ func compareLogs(rows []glRow, recs []*auditRec) *comparison {
 				case take(r, "query", sentIs(r.arg)) != nil:
 				case setNamesRE.MatchString(r.arg):
 					res.internal["SET NAMES"]++
-				case resetRestore.MatchString(r.arg) && queries > 1:
+				case (resetRestore.MatchString(r.arg) || r.arg == foundRowsNull) && queries > 1:
 					res.internal["reset restore"]++
 				case timeLimitRE.MatchString(r.arg):
 					res.internal["max_statement_time"]++

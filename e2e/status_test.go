@@ -50,3 +50,40 @@ func TestServerStatusIsNotReadable(t *testing.T) {
 		}
 	}
 }
+
+// TestFoundRowsDoesNotCrossUsers: COM_RESET_CONNECTION, which the pool
+// sends before a connection serves another person, leaves FOUND_ROWS()
+// as the last query set it: bob's first statement on alice's old
+// connection read her last row count (found by an adversarial sweep).
+// The reset is followed by a SELECT ... INTO that sets it to 0.
+func TestFoundRowsDoesNotCrossUsers(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	alice := r.open("alice", alicePW, "study")
+	alice.SetMaxOpenConns(1)
+	if _, rows, err := tryQuery(alice, "SELECT visit_id FROM visits WHERE visit_id <= 7"); err != nil || len(rows) != 7 {
+		t.Fatalf("alice: %d rows, %v", len(rows), err)
+	}
+	alice.Close()
+	bob := r.open("bob", bobPW, "study")
+	bob.SetMaxOpenConns(1)
+	_, rows, err := tryQuery(bob, "SELECT FOUND_ROWS()")
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("bob: %v, %v", rows, err)
+	}
+	if rows[0][0] == "7" {
+		t.Errorf("LEAK bob's FOUND_ROWS() is 7, the row count of alice's last query")
+	}
+	bob.Close()
+	// The test proves something only if bob got alice's connection.
+	ups := map[string]float64{}
+	for _, rec := range readAuditRecords(t, r) {
+		if rec["rrproxy.phase"] == "intent" {
+			if u, ok := rec["rrproxy.upstream_connection_id"].(float64); ok {
+				ups[rec["user.name"].(string)] = u
+			}
+		}
+	}
+	if ups["alice"] == 0 || ups["alice"] != ups["bob"] {
+		t.Fatalf("upstream connections: %v; the pool did not give bob alice's connection", ups)
+	}
+}

@@ -331,7 +331,7 @@ func (c *upConn) restoreSession() error {
 // restoreAfter sends cmds and then the restore statement, in one round
 // trip.
 func (c *upConn) restoreAfter(cmds ...[]byte) error {
-	if err := c.simpleAll(append(cmds, c.restore)...); err != nil {
+	if err := c.simpleAll(append(cmds, c.restore, foundRowsReset)...); err != nil {
 		return err
 	}
 	c.charset = "utf8mb4"
@@ -340,6 +340,13 @@ func (c *upConn) restoreAfter(cmds ...[]byte) error {
 
 // restoreStatement is the COM_QUERY that restores a session vetted with
 // sql_mode mode: a server's sql_mode is a list of upper-case names.
+// foundRowsReset sets FOUND_ROWS() to 0 after a reset, which does not:
+// the next user of the connection read the row count of the previous
+// user's last query (found by an adversarial sweep). SELECT ... INTO is
+// a SELECT that answers with OK, and the variable it sets is NULL, as an
+// unset one reads.
+var foundRowsReset = append([]byte{mysql.COM_QUERY}, "SELECT NULL INTO @rrproxy_found_rows_reset"...)
+
 func restoreStatement(mode string) ([]byte, error) {
 	for _, r := range mode {
 		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == ',') {
