@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"database/sql"
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
 )
 
 func TestLoginCachingSha2OverTLS(t *testing.T) {
@@ -138,5 +143,28 @@ func TestMariadbCLIPolicyErrors(t *testing.T) {
 	out, err = mariadbCLI(t, r, "bob", bobPW, "-e", "USE study; SELECT COUNT(*) FROM subjects; SELECT 'still here'")
 	if err != nil || !strings.Contains(out, "120") || !strings.Contains(out, "still here") {
 		t.Fatalf("USE + query: %v:\n%s", err, out)
+	}
+}
+
+// TestPlaintextCachingSha2WrongKeyIsAccessDenied: a full-authentication
+// answer that does not decrypt with rrproxy's key (a client holding a
+// stale public key) is a wrong password: 1045, not a dropped connection
+// (found by an adversarial sweep).
+func TestPlaintextCachingSha2WrongKeyIsAccessDenied(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: false})
+	stale, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomysql.RegisterServerPubKey("rrproxy-stale", &stale.PublicKey)
+	db, err := sql.Open("mysql", "alice:"+alicePW+"@tcp("+r.addr+")/?tls=false&serverPubKey=rrproxy-stale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Ping()
+	var me *gomysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1045 {
+		t.Fatalf("login with a stale public key: %v, want error 1045", err)
 	}
 }

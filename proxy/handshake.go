@@ -269,6 +269,11 @@ func (s *session) authenticate(h *handshakeResponse) (*authz.Identity, error) {
 		return nil, s.authResult(errAuth, false)
 	}
 	pw, err := s.fullAuth()
+	if errors.Is(err, errAuth) {
+		// An answer that does not decrypt (a stale public key, the
+		// password sent in clear): a wrong password, said as such.
+		return nil, s.authResult(err, true)
+	}
 	if err != nil {
 		return nil, err
 	}
