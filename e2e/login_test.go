@@ -168,3 +168,49 @@ func TestPlaintextCachingSha2WrongKeyIsAccessDenied(t *testing.T) {
 		t.Fatalf("login with a stale public key: %v, want error 1045", err)
 	}
 }
+
+// TestEveryConnectHasItsDisconnect: a connection that never logs in
+// (wrong password, unknown user, no TLS) has its disconnect record too,
+// with the reason; before, only sessions that logged in had one, so the
+// log showed refused connections as still open and the sessions gauge,
+// raised at every connect, only came down for logged-in sessions (found
+// by an adversarial sweep: 301 with two sessions open).
+func TestEveryConnectHasItsDisconnect(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	for _, u := range [][2]string{{"alice", "wrong-password"}, {"mallory", "whatever"}, {"alice", alicePW}} {
+		db := r.open(u[0], u[1], "")
+		_ = db.Ping()
+		db.Close()
+	}
+	plain, err := sql.Open("mysql", "alice:"+alicePW+"@tcp("+r.addr+")/?tls=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = plain.Ping()
+	plain.Close()
+	time.Sleep(200 * time.Millisecond) // the proxy closes its side
+	connects, disconnects := map[float64]bool{}, map[float64]string{}
+	for _, rec := range readAuditRecords(t, r) {
+		id, _ := rec["rrproxy.session_id"].(float64)
+		switch rec["event.action"] {
+		case "connect":
+			connects[id] = true
+		case "disconnect":
+			reason, _ := rec["event.reason"].(string)
+			disconnects[id] = reason
+		}
+	}
+	never := 0
+	for id := range connects {
+		reason, ok := disconnects[id]
+		if !ok {
+			t.Errorf("session %v has a connect record and no disconnect record", id)
+		}
+		if reason == "never logged in" {
+			never++
+		}
+	}
+	if len(connects) != 4 || never != 3 {
+		t.Errorf("%d connects, %d disconnects of which %d never logged in; want 4, 4 and 3", len(connects), len(disconnects), never)
+	}
+}

@@ -72,6 +72,7 @@ type session struct {
 	authReason              string
 	authIssuer, authSubject string
 	attrs                   map[string]string
+	connected               bool   // the connect record is written (close writes the disconnect)
 	charset                 string // the handshake's, restored after a reset
 	// singleByte is the single-byte client character set (latin1,
 	// binary, ascii) the session is or may be in, from the handshake or
@@ -248,6 +249,7 @@ func (s *session) run(ctx context.Context) {
 		s.sendError(errPacket(mysql.ER_UNKNOWN_ERROR, "HY000", "rrproxy: the audit log cannot be written, so no connection is accepted; retry later"))
 		return
 	}
+	s.connected = true
 	s.salt = salt
 	h, err := s.handshake()
 	if err != nil {
@@ -444,12 +446,20 @@ func (s *session) close() {
 		s.srv.pool.Release(s.up, ok)
 		s.up = nil
 	}
-	if s.ident != nil {
+	if s.connected {
+		// Every recorded connect has its disconnect, logged in or not:
+		// a connect without one reads as a connection still open (and
+		// the sessions gauge, raised at connect, comes down here).
 		ev := s.event("disconnect")
 		ev.Outcome = "success"
 		ev.Duration = time.Since(s.started).Nanoseconds()
 		ev.Rows, ev.Bytes = s.nRows, s.nBytes
+		if s.ident == nil {
+			ev.Reason = "never logged in"
+		}
 		_, _ = s.record(ev)
+	}
+	if s.ident != nil {
 		s.log.Info("session ended", "statements", s.nStmts, "rows", s.nRows, "duration", time.Since(s.started).Round(time.Millisecond))
 	}
 	_ = s.conn.Close()
