@@ -846,9 +846,17 @@ func KillTarget(sql string) (id uint64, queryOnly, ok bool) {
 // IDENTIFIED (ASCII case folded), as every statement that sets or
 // creates a password does: the proxy records such a statement only in
 // its normalised shape, and never quotes it in an error. A column called
-// password loses only its statement's literals in the audit record.
+// password loses only its statement's literals in the audit record. A
+// URL with user information (FEDERATED's CONNECTION='mysql://user:pw@host')
+// counts too.
 func MayCarryPassword(sql string) bool {
-	return containsFold(sql, "password") || containsFold(sql, "identified")
+	if containsFold(sql, "password") || containsFold(sql, "identified") {
+		return true
+	}
+	if i := strings.Index(sql, "://"); i >= 0 {
+		return strings.Contains(sql[i:], "@")
+	}
+	return false
 }
 
 func containsFold(s, w string) bool {
