@@ -222,3 +222,29 @@ func TestScanOrderRevealsNoPseudonym(t *testing.T) {
 		t.Errorf("GROUP BY site_id: %v, %v", rows, err)
 	}
 }
+
+// TestRewriteAcrossPacketBoundary: a statement that fits one packet
+// (under 16 MiB) and that the rewrite (CONCAT, the keyed ORDER BY) makes
+// longer than one is sent upstream in two; the reply's sequence ids must
+// still continue from the client's one packet. They continued from the
+// upstream's two, and go-sql-driver gave up with "commands out of sync"
+// (found by an adversarial sweep).
+func TestRewriteAcrossPacketBoundary(t *testing.T) {
+	pol := leakWorld(t)
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol})
+	db := r.open("mona", monaPW, "trial", "maxAllowedPacket=67108864")
+	db.SetMaxOpenConns(1)
+	prefix := "SELECT subject_id FROM subjects WHERE sex = '"
+	filler := strings.Repeat("A", 0xffffff-1-len(prefix)-1-60)
+	q := prefix + filler + "'"
+	if len(q)+1 >= 0xffffff {
+		t.Fatalf("the statement (%d bytes) does not fit one packet", len(q))
+	}
+	_, rows, err := tryQuery(db, q)
+	if err != nil || len(rows) != 0 {
+		t.Fatalf("%d-byte statement rewritten past one packet: %d rows, %v", len(q), len(rows), err)
+	}
+	if _, rows, err := tryQuery(db, "SELECT COUNT(*) FROM subjects"); err != nil || len(rows) != 1 {
+		t.Fatalf("the session after it: %v, %v", rows, err)
+	}
+}

@@ -651,9 +651,11 @@ func (s *session) send(pkt []byte) error {
 	if err := s.sendCommand(pkt, true); err != nil {
 		return err
 	}
-	// The response's sequence ids continue from the command's; the
-	// client's next expected id is where the upstream's replies start.
-	s.cw.seq = s.up.w.seq
+	// The response's sequence ids continue from the client's command:
+	// s.cw.seq is already past its packets. Not the upstream's count,
+	// which differs when a rewrite made the command one packet longer
+	// or shorter (a statement rewritten past 16 MiB answered the client
+	// from sequence 2; found by an adversarial sweep).
 	return nil
 }
 
