@@ -405,6 +405,14 @@ var decisionTable = []category{
 		deny("dave", "study", "SELECT birth_year, ROW_NUMBER() OVER (ORDER BY site_id) FROM subjects", rBiostat),
 		deny("dave", "study", "SET @x = (SELECT GROUP_CONCAT(birth_year) FROM subjects)", rBiostat),
 		allow("dave", "study", "SELECT d.n FROM (SELECT site_id, COUNT(*) AS n FROM subjects GROUP BY site_id) d GROUP BY d.n"),
+		// A column neither grouped nor aggregated is the first row read
+		// of its group (third sweep: each site's lowest real subject).
+		deny("dave", "study", "SELECT site_id, subject_id FROM subjects GROUP BY site_id", rBiostat),
+		deny("dave", "study", "SELECT subject_id, COUNT(*) FROM subjects", rBiostat),
+		deny("dave", "study", "SELECT COUNT(*), sex FROM subjects", rBiostat),
+		deny("dave", "study", "SELECT site_id FROM sites st WHERE EXISTS (SELECT s.sex FROM subjects s WHERE s.site_id = st.site_id GROUP BY s.site_id)", rBiostat),
+		allow("dave", "study", "SELECT site_id, COUNT(*) AS n FROM subjects GROUP BY site_id HAVING n > 1 ORDER BY n"),
+		allow("dave", "study", "SELECT sex, site_id, COUNT(*) FROM subjects GROUP BY 2, sex"),
 		rewrite("dave", "study", "SELECT v.visit_id FROM visits v JOIN subjects s ON s.subject_id = v.subject_id", "ORDER BY SHA2(CONCAT(", "`v`.`subject_id`), 256)"),
 		rewrite("dave", "study", "SELECT v.visit_id FROM visits v JOIN adverse_events a ON a.subject_id = v.subject_id AND a.severity = 'severe'", "ORDER BY SHA2(CONCAT(", "`v`.`subject_id`), 256)"),
 		rewrite("dave", "study", "SELECT v.visit_id FROM visits v JOIN subjects s USING (subject_id)", "ORDER BY SHA2(CONCAT(", "`v`.`subject_id`), 256)"),

@@ -38,7 +38,7 @@ var lookalikes = []lookalike{
 	{"SELECT visit_id FROM visits WHERE treatment_arm = 'x'", "treatment_arm", "treatment_arx", true},
 	{"SELECT visit_id FROM visits ORDER BY treatment_arm", "treatment_arm", "treatment_arx", false},
 	{"SELECT COUNT(*) FROM visits GROUP BY treatment_arm", "treatment_arm", "treatment_arx", false},
-	{"SELECT COUNT(*) FROM visits HAVING treatment_arm > ''", "treatment_arm", "treatment_arx", false},
+	{"SELECT COUNT(*) FROM visits HAVING MAX(treatment_arm) > ''", "treatment_arm", "treatment_arx", false},
 	{"SELECT 1 FROM visits a JOIN visits b ON a.treatment_arm = b.visit_name", "treatment_arm", "treatment_arx", false},
 	{"SELECT 1 FROM visits a JOIN visits b USING (treatment_arm)", "treatment_arm", "treatment_arx", false},
 	{"SELECT visit_id FROM visits WHERE visit_id IN (SELECT visit_id FROM visits WHERE treatment_arm = 'x')", "treatment_arm", "treatment_arx", false},

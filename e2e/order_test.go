@@ -248,3 +248,38 @@ func TestRewriteAcrossPacketBoundary(t *testing.T) {
 		t.Fatalf("the session after it: %v, %v", rows, err)
 	}
 }
+
+// TestGroupFirstRowRevealsNoPseudonym: without ONLY_FULL_GROUP_BY a
+// column neither grouped nor aggregated is answered with the first row
+// MariaDB reads for the group, in the order of the real identifiers:
+// "SELECT site_id, subject_id FROM subjects GROUP BY site_id" gave each
+// site's lowest real subject, and repeating it while excluding those
+// found re-identified all of them; a view over subjects without
+// subject_id came back in real-id order with nothing to key it by (third
+// adversarial sweep). Both are refused with the reason.
+func TestGroupFirstRowRevealsNoPseudonym(t *testing.T) {
+	_, db := monaSession(t)
+	root := direct(t)
+	execAll(t, root, "CREATE OR REPLACE VIEW trial.v_site_sex AS SELECT site_id, sex FROM trial.subjects")
+	t.Cleanup(func() { execAll(t, root, "DROP VIEW IF EXISTS trial.v_site_sex") })
+	for q, want := range map[string]string{
+		"SELECT site_id, subject_id FROM subjects GROUP BY site_id":     "the column subject_id, neither grouped nor aggregated",
+		"SELECT subject_id, COUNT(*) FROM subjects":                     "the column subject_id, neither grouped nor aggregated",
+		"SELECT COUNT(*), sex FROM subjects":                            "the column sex, neither grouped nor aggregated",
+		"SELECT visit_name, subject_id FROM visits GROUP BY visit_name": "the column subject_id, neither grouped nor aggregated",
+		"SELECT site_id, sex FROM v_site_sex":                           "reads trial.subjects, which has the pseudonymised column subject_id",
+	} {
+		if _, rows, err := tryQuery(db, q); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %d rows, %v; want rrproxy's refusal (%s)", q, len(rows), err, want)
+		}
+	}
+	for _, q := range []string{
+		"SELECT site_id, COUNT(*) AS n FROM subjects GROUP BY site_id HAVING n > 1 ORDER BY n",
+		"SELECT subject_id, COUNT(*) AS n FROM visits GROUP BY subject_id ORDER BY n DESC",
+		"SELECT sex, site_id, COUNT(*) FROM subjects GROUP BY 2, sex",
+	} {
+		if _, rows, err := tryQuery(db, q); err != nil || len(rows) == 0 {
+			t.Errorf("%s: %d rows, %v; want it answered", q, len(rows), err)
+		}
+	}
+}

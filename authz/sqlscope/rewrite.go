@@ -801,6 +801,10 @@ func (w *walker) keyScanOrder(s ast.StmtNode) error {
 	if _, ok := s.(*ast.SetOprStmt); ok {
 		return refuse("UNION, INTERSECT or EXCEPT", inOrder)
 	}
+	if col := ungroupedColumn(s); col != "" {
+		return refuse(fmt.Sprintf("the column %s, neither grouped nor aggregated,", col),
+			"MariaDB returns its value from the first row of each group it reads, and it reads them in the order of the real identifiers; GROUP BY it or aggregate it")
+	}
 	top := w.top
 	if top != nil && top.Limit != nil && isZero(top.Limit.Count) {
 		return nil // LIMIT 0: no rows (BI tools read a query's columns so)
@@ -869,6 +873,127 @@ func (w *walker) keyScanOrder(s ast.StmtNode) error {
 	}
 	w.changed = true
 	return nil
+}
+
+// ungroupedColumn returns a column that some grouped or aggregated query
+// block of s selects (or uses in HAVING or ORDER BY) outside an aggregate
+// without grouping by it, or "". Without ONLY_FULL_GROUP_BY MariaDB
+// answers it with the value of the first row of the group it reads:
+// "SELECT site_id, subject_id FROM subjects GROUP BY site_id" gave each
+// site's lowest real subject (found by an adversarial sweep).
+func ungroupedColumn(s ast.Node) string {
+	f := &blockFinder{}
+	s.Accept(f)
+	return f.found
+}
+
+type blockFinder struct{ found string }
+
+func (f *blockFinder) Enter(n ast.Node) (ast.Node, bool) {
+	if sel, ok := n.(*ast.SelectStmt); ok && f.found == "" {
+		f.found = ungroupedIn(sel)
+	}
+	return n, f.found != ""
+}
+
+func (f *blockFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+func ungroupedIn(sel *ast.SelectStmt) string {
+	if sel.GroupBy == nil && !hasAggregate(sel) {
+		return ""
+	}
+	grouped := map[string]bool{} // column names and expression texts grouped by
+	if sel.GroupBy != nil {
+		for _, it := range sel.GroupBy.Items {
+			switch e := it.Expr.(type) {
+			case *ast.PositionExpr:
+				if sel.Fields != nil && e.N >= 1 && e.N <= len(sel.Fields.Fields) {
+					fld := sel.Fields.Fields[e.N-1]
+					grouped["="+groupText(fld.Expr)] = true
+					if c, ok := fld.Expr.(*ast.ColumnNameExpr); ok {
+						grouped[c.Name.Name.L] = true
+					}
+				}
+			case *ast.ColumnNameExpr:
+				grouped[e.Name.Name.L] = true
+				if sel.Fields != nil && e.Name.Table.L == "" {
+					for _, fld := range sel.Fields.Fields {
+						if fld.AsName.L == e.Name.Name.L {
+							grouped["="+groupText(fld.Expr)] = true // GROUP BY an alias
+						}
+					}
+				}
+			default:
+				grouped["="+groupText(e)] = true
+			}
+		}
+	}
+	ungrouped := func(n ast.Node) string {
+		c := &bareColumns{}
+		n.Accept(c)
+		for _, name := range c.names {
+			if !grouped[name] {
+				return name
+			}
+		}
+		return ""
+	}
+	if sel.Fields != nil {
+		for _, fld := range sel.Fields.Fields {
+			if fld.WildCard != nil {
+				return "*"
+			}
+			if !grouped["="+groupText(fld.Expr)] {
+				if name := ungrouped(fld.Expr); name != "" {
+					return name
+				}
+			}
+			if fld.AsName.L != "" {
+				grouped[fld.AsName.L] = true // HAVING n, ORDER BY n
+			}
+		}
+	}
+	var check []ast.Node
+	if sel.Having != nil {
+		check = append(check, sel.Having.Expr)
+	}
+	if sel.OrderBy != nil {
+		for _, it := range sel.OrderBy.Items {
+			check = append(check, it.Expr)
+		}
+	}
+	for _, n := range check {
+		if name := ungrouped(n); name != "" {
+			return name
+		}
+	}
+	return ""
+}
+
+// bareColumns collects the column names referenced outside aggregates
+// and subqueries.
+type bareColumns struct{ names []string }
+
+func (c *bareColumns) Enter(n ast.Node) (ast.Node, bool) {
+	switch n := n.(type) {
+	case *ast.AggregateFuncExpr, *ast.SubqueryExpr, *ast.WindowFuncExpr:
+		return n, true
+	case *ast.ColumnNameExpr:
+		c.names = append(c.names, n.Name.Name.L)
+	}
+	return n, false
+}
+
+func (c *bareColumns) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// groupText is an expression's SQL, for comparing a select-list item
+// with a GROUP BY item (unique per node when it cannot be restored).
+func groupText(e ast.Node) string {
+	var sb strings.Builder
+	if err := e.Restore(format.NewRestoreCtx(format.DefaultRestoreFlags, &sb)); err != nil {
+		return fmt.Sprintf("%p", e)
+	}
+	return sb.String()
 }
 
 // isZero reports whether e is the literal 0.
