@@ -413,6 +413,12 @@ var decisionTable = []category{
 		deny("dave", "study", "SELECT site_id FROM sites st WHERE EXISTS (SELECT s.sex FROM subjects s WHERE s.site_id = st.site_id GROUP BY s.site_id)", rBiostat),
 		allow("dave", "study", "SELECT site_id, COUNT(*) AS n FROM subjects GROUP BY site_id HAVING n > 1 ORDER BY n"),
 		allow("dave", "study", "SELECT sex, site_id, COUNT(*) FROM subjects GROUP BY 2, sex"),
+		// A join written in WHERE (Crystal Reports, older tools) is a
+		// join: equality of two pseudonymised columns, at the top level.
+		rewrite("dave", "study", "SELECT v.visit_id FROM visits v, subjects s WHERE s.subject_id = v.subject_id AND s.sex = 'F'", "ORDER BY SHA2(CONCAT("),
+		deny("dave", "study", "SELECT v.visit_id FROM visits v, subjects s WHERE s.subject_id = v.subject_id OR s.sex = 'F'", rBiostat),
+		deny("dave", "study", "SELECT v.visit_id FROM visits v, subjects s WHERE s.subject_id = v.visit_name", rBiostat),
+		deny("dave", "study", "SELECT v.visit_id FROM visits v, subjects s HAVING s.subject_id = v.subject_id", rBiostat),
 		rewrite("dave", "study", "SELECT v.visit_id FROM visits v JOIN subjects s ON s.subject_id = v.subject_id", "ORDER BY SHA2(CONCAT(", "`v`.`subject_id`), 256)"),
 		rewrite("dave", "study", "SELECT v.visit_id FROM visits v JOIN adverse_events a ON a.subject_id = v.subject_id AND a.severity = 'severe'", "ORDER BY SHA2(CONCAT(", "`v`.`subject_id`), 256)"),
 		rewrite("dave", "study", "SELECT v.visit_id FROM visits v JOIN subjects s USING (subject_id)", "ORDER BY SHA2(CONCAT(", "`v`.`subject_id`), 256)"),
@@ -439,7 +445,7 @@ var decisionTable = []category{
 		deny("dave", "study", "SELECT visit_id FROM visits WHERE subject_id IN (SELECT subject_id FROM subjects)", rBiostat),
 		deny("dave", "study", "SELECT v.visit_id FROM visits v JOIN adverse_events a ON a.subject_id > v.subject_id", rBiostat),
 		deny("dave", "study", "SELECT v.visit_id FROM visits v JOIN adverse_events a ON a.subject_id = v.subject_id OR a.ae_id = 1", rBiostat),
-		deny("dave", "study", "SELECT v.visit_id FROM visits v, adverse_events a WHERE a.subject_id = v.subject_id", rBiostat),
+		rewrite("dave", "study", "SELECT v.visit_id FROM visits v, adverse_events a WHERE a.subject_id = v.subject_id", "ORDER BY SHA2(CONCAT("), // a join written in WHERE
 		deny("dave", "study", "SELECT ROW_NUMBER() OVER (PARTITION BY subject_id) FROM visits", rBiostat),
 		deny("dave", "study", "SELECT subject_id, CASE WHEN subject_id = 'x' THEN 1 END FROM visits", rBiostat),
 		deny("dave", "study", "SELECT visit_id FROM visits NATURAL JOIN subjects", rBlind),

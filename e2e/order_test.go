@@ -221,6 +221,10 @@ func TestScanOrderRevealsNoPseudonym(t *testing.T) {
 	if _, rows, err := tryQuery(db, "SELECT site_id, COUNT(*) FROM subjects GROUP BY site_id"); err != nil || len(rows) != 4 {
 		t.Errorf("GROUP BY site_id: %v, %v", rows, err)
 	}
+	// A join written in WHERE, as Crystal Reports writes it, is a join.
+	if _, rows, err := tryQuery(db, "SELECT v.visit_name FROM visits v, subjects s WHERE s.subject_id = v.subject_id AND v.visit_id <= 5"); err != nil || len(rows) != 5 {
+		t.Errorf("join in WHERE: %d rows, %v; want 5", len(rows), err)
+	}
 }
 
 // TestRewriteAcrossPacketBoundary: a statement that fits one packet

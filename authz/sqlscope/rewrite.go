@@ -433,6 +433,12 @@ func (w *walker) useOf(n *ast.ColumnNameExpr) Use {
 				if a.Op == opcode.LogicAnd {
 					continue
 				}
+			case *ast.SelectStmt:
+				// FROM a, b WHERE a.k = b.k AND ...: the join written in
+				// WHERE, as Crystal Reports and older tools write it.
+				if a == w.top && a.Where != nil && a.Where == at(i-1) {
+					return UseJoinEq
+				}
 			}
 			return UseOther
 		}
