@@ -422,7 +422,7 @@ func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d 
 		if !rewrite && st.Kind != sqlscope.KindShow && st.Kind != sqlscope.KindDescribe {
 			// SET @x = (SELECT GROUP_CONCAT(...)) and DO read rows too.
 			for _, t := range st.Tables {
-				if len(g.pseudonymColumns(t)) > 0 {
+				if cols, _ := g.pseudonymColumns(t); len(cols) > 0 {
 					rewrite = true // keyed order of rows read from t (sqlscope keyScanOrder)
 				}
 			}

@@ -1682,7 +1682,7 @@ func TestRecordedSQLHidesTheOrderKey(t *testing.T) {
 	study := Session{DB: "study", Catalog: decisionsCatalog}
 	for _, q := range []string{"SELECT subject_id FROM subjects", "SELECT COUNT(*) FROM visits GROUP BY subject_id"} {
 		d := p.CheckQuery(dave, study, q)
-		key := p.orderSalt()
+		key := p.orderKey
 		if d.Err != nil || !strings.Contains(d.SQL, "SHA2(CONCAT('"+key+"'") {
 			t.Fatalf("%s: %v, %q: want the keyed order", q, d.Err, d.SQL)
 		}

@@ -571,38 +571,41 @@ func (h *hooks) IgnoreIndexes(t sqlscope.Table) ([]string, error) {
 // OrderSalt keys the order in which pseudonymised rows are returned
 // (sqlscope.OrderSalter): without it the server would return them in the
 // order of the real values.
-func (h *hooks) OrderSalt() string { return h.g.policy.orderSalt() }
+func (h *hooks) OrderSalt() string { return h.g.policy.orderKey }
 
 // PseudonymColumns names t's pseudonymised columns for this user
 // (sqlscope.PseudonymTables): reads of t are put in their keyed order.
 func (h *hooks) PseudonymColumns(t sqlscope.Table) []string {
-	cols := h.g.pseudonymColumns(t)
+	cols, rule := h.g.pseudonymColumns(t)
 	if len(cols) > 0 {
-		// A refusal keyScanOrder makes is in the name of this rule.
-		h.lastRule = h.g.maskOf(t, cols[0]).rule
+		h.lastRule = rule // a refusal keyScanOrder makes is in its name
 	}
 	return cols
 }
 
-// pseudonymColumns lists the pseudonymised columns of t. Only rules that
-// name the table literally count: a glob could name a column the table
-// does not have, and ordering by it would fail.
-func (g *grants) pseudonymColumns(t sqlscope.Table) []string {
+// pseudonymColumns lists the pseudonymised columns of t and the rule of
+// the first. Only rules that name the table literally count: a glob could
+// name a column the table does not have, and ordering by it would fail.
+func (g *grants) pseudonymColumns(t sqlscope.Table) (cols []string, rule string) {
 	if g.hiddenBy != nil {
-		return nil
+		return nil, ""
 	}
-	var out []string
 	for i := range g.masks {
 		m := &g.masks[i]
 		if m.with == MaskPseudonym && m.col.schema == t.Schema && m.col.table == t.Name && g.columnDenied(t, m.col.column) == "" {
-			out = append(out, m.col.column)
+			if cols == nil {
+				rule = m.rule
+			}
+			cols = append(cols, m.col.column)
 		}
 	}
-	return out
+	return cols, rule
 }
 
-func (p *Policy) orderSalt() string {
-	m := hmac.New(sha256.New, p.key)
+// orderKeyOf derives the ordering key from the pseudonym key: a secret
+// of its own, so that it tells nothing about the pseudonyms themselves.
+func orderKeyOf(key []byte) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("rrproxy pseudonym order"))
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
@@ -617,10 +620,10 @@ const orderKeyRecorded = "'<rrproxy pseudonym order key>'"
 // to the pseudonyms a user was shown, and the audit log is read by
 // people (reviewers, a SIEM's operators) who are not meant to hold it.
 func (p *Policy) RecordedSQL(sql string) string {
-	if len(p.key) == 0 || !strings.Contains(sql, "SHA2(CONCAT(") {
+	if p.orderKey == "" || !strings.Contains(sql, "SHA2(CONCAT(") {
 		return sql
 	}
-	return strings.ReplaceAll(sql, "'"+p.orderSalt()+"'", orderKeyRecorded)
+	return strings.ReplaceAll(sql, "'"+p.orderKey+"'", orderKeyRecorded)
 }
 
 // useWords names where a column was used, for a refusal.

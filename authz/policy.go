@@ -152,6 +152,9 @@ type Policy struct {
 	groups map[string]*groupDef
 	rules  []*rule
 	key    []byte // pseudonym HMAC key
+	// orderKey keys the order of rows carrying or grouped by pseudonyms
+	// (orderKeyOf), derived from key once.
+	orderKey string
 	// providers are the trusted OIDC issuers, in name order.
 	providers []*provider
 	shadow    bool // some rule has enforce: false
@@ -421,7 +424,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 		if err != nil {
 			bad(P("pseudonym_key"), "%v", err)
 		}
-		p.key = key
+		p.key, p.orderKey = key, orderKeyOf(key)
 	case needKey >= 0:
 		bad(P("rules", needKey), "a pseudonym mask needs pseudonym_key: {from_file: ...} at the top level")
 	}

@@ -104,11 +104,11 @@ func (g *grants) checkView(cat Catalog, vc ViewCatalog, t sqlscope.Table, depth 
 			if rid := g.tableRule(bt); rid != "" {
 				return refuse(rid)
 			}
-			if cols := g.pseudonymColumns(bt); len(cols) > 0 && clusteredBy(cat, bt, cols) {
+			if cols, rule := g.pseudonymColumns(bt); len(cols) > 0 && clusteredBy(cat, bt, cols) {
 				// Its rows come in the order of bt's real identifiers,
 				// and the view names no column to key that order by
 				// (found by an adversarial sweep: 101 of 120 subjects).
-				return &DeniedError{Rule: g.maskOf(bt, cols[0]).rule, Class: ClassTable,
+				return &DeniedError{Rule: rule, Class: ClassTable,
 					Msg: fmt.Sprintf("the view %s reads %s, which has the pseudonymised column %s: its rows would come in the order of the real identifiers; read %s itself", t, bt, cols[0], bt)}
 			}
 			if err := g.checkView(cat, vc, bt, depth+1); err != nil {

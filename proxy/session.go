@@ -838,6 +838,16 @@ func (s *session) checkSession(prepared bool) authz.Session {
 		SingleByteCharset: s.singleByte}
 }
 
+// noteCharset keeps a single-byte client character set an allowed
+// statement sets (query, or prepare: it may be executed from then on).
+// It is noted before the statement is sent: from then on the server may
+// read the session's statements by that set's rules.
+func (s *session) noteCharset(d authz.Decision) {
+	if cs := singleByteOf(d.ClientCharset); cs != "" && d.Allowed() {
+		s.singleByte = cs
+	}
+}
+
 // singleByteOf is cs if it is a single-byte character set, else "".
 func singleByteOf(cs string) string {
 	if authz.SingleByteCharset(cs) {
@@ -894,11 +904,7 @@ func (s *session) query(pkt []byte, sql string) error {
 	}
 	s.xf = transformFor(d, pol, false)
 	defer func() { s.xf = nil }()
-	if cs := singleByteOf(d.ClientCharset); cs != "" && d.Allowed() {
-		// Before it is sent: from here on the server may read the
-		// session's statements as cs.
-		s.singleByte = cs
-	}
+	s.noteCharset(d)
 	st, ran, err := s.forwardChecked("query", sql, d, pkt, s.relayResult)
 	if ran && d.UseDB != "" && st.errCode == 0 {
 		s.db, s.up.db = d.UseDB, d.UseDB
@@ -949,9 +955,7 @@ func (s *session) prepare(pkt []byte, sql string) error {
 	if d.Allowed() && d.UseDB != "" {
 		d.Err = &authz.DeniedError{Rule: authz.RuleStatementKind, Class: authz.ClassStatement, Msg: "USE cannot be prepared"}
 	}
-	if cs := singleByteOf(d.ClientCharset); cs != "" && d.Allowed() {
-		s.singleByte = cs // as in query: it may be executed from now on
-	}
+	s.noteCharset(d)
 	if d.Probe {
 		// The server's answer to the statement with the hidden names
 		// missing: an error, in practice. Should it prepare anyway, the

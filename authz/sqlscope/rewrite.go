@@ -781,8 +781,7 @@ type PseudonymTables interface {
 //     outermost SELECT that is not grouped or aggregated.
 func (w *walker) keyScanOrder(s ast.StmtNode) error {
 	pt, ok := w.hooks.(PseudonymTables)
-	os, ok2 := w.hooks.(OrderSalter)
-	if !ok || !ok2 {
+	if _, salted := w.hooks.(OrderSalter); !ok || !salted {
 		return nil
 	}
 	for _, t := range w.st.Tables {
@@ -824,7 +823,7 @@ func (w *walker) keyScanOrder(s ast.StmtNode) error {
 	if top.With != nil {
 		return refuse("a CTE under a SELECT that is not grouped or aggregated", inOrder)
 	}
-	var keys []ast.ExprNode
+	var keys []*ast.ColumnNameExpr
 	var derived bool
 	var visit func(n ast.ResultSetNode)
 	visit = func(n ast.ResultSetNode) {
@@ -866,17 +865,7 @@ func (w *walker) keyScanOrder(s ast.StmtNode) error {
 	if len(keys) == 0 {
 		return nil // the table is read in a subquery of WHERE or the select list only
 	}
-	salt := os.OrderSalt()
-	if top.OrderBy == nil {
-		top.OrderBy = &ast.OrderByClause{}
-	}
-	for _, k := range keys {
-		key := &ast.FuncCallExpr{FnName: ast.NewCIStr("SHA2"), Args: []ast.ExprNode{
-			&ast.FuncCallExpr{FnName: ast.NewCIStr("CONCAT"), Args: []ast.ExprNode{ast.NewValueExpr(salt, "", ""), k}},
-			ast.NewValueExpr(int64(256), "", ""),
-		}}
-		top.OrderBy.Items = append(top.OrderBy.Items, &ast.ByItem{Expr: key})
-	}
+	w.psnExprs = append(w.psnExprs, keys...) // orderPseudonyms keys them
 	w.changed = true
 	return nil
 }

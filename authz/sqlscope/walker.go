@@ -45,7 +45,7 @@ type walker struct {
 	renamed      map[string]string
 	salt         string
 	renamedNodes map[*ast.ColumnName]bool
-	psnExprs     []*ast.ColumnNameExpr // pseudonymised outputs, for orderPseudonyms
+	psnExprs     []*ast.ColumnNameExpr // pseudonymised columns the rows are ordered by (orderPseudonyms)
 	// psnUsed names the first pseudonymised column used anywhere, and
 	// rowOrdered the first construct whose value depends on the order
 	// rows are produced in (a window function, an @x := assignment);
