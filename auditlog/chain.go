@@ -54,14 +54,21 @@ type Options struct {
 }
 
 // DefaultSyncInterval is SyncBatch's fdatasync cadence. Each fdatasync
-// of an appended file commits the file system's journal, and on a small
-// host that disturbs every process for a moment: with one every 10 ms,
-// one point select in 50 met it, which alone added 80 µs to the p99 of
-// a single client (bench, 1 sysbench thread: p99 0.39-0.49 ms at 10 ms,
-// 0.32-0.34 ms at 50 ms, 0.31-0.32 ms with no sync at all). A power
-// loss can lose the records of the last interval; a killed process
-// loses none (the stage).
-const DefaultSyncInterval = 50 * time.Millisecond
+// of an appended file commits the file system's journal and sends the
+// disk a flush, and on a small virtual host that I/O disturbs every
+// process for a moment, the proxy's sessions included:
+//   - at 10 ms, one point select in 50 met it, which alone added 80 µs to
+//     the p99 of a single client (1 sysbench thread: p99 0.39-0.49 ms,
+//     against 0.32-0.34 at 50 ms and 0.31-0.32 with no sync at all);
+//   - at 50 ms it still showed: 0.26-0.29 ms against 0.19-0.25 at 200 ms
+//     in six of six alternating rounds, and a separate program writing
+//     and syncing as the log does raised HAProxy's p99 by 30 µs.
+//
+// 200 ms is PostgreSQL's wal_writer_delay, the window its asynchronous
+// commit accepts. A power loss can lose the records of the last interval;
+// a killed process loses none (the stage). SyncAlways is for where that
+// window matters.
+const DefaultSyncInterval = 200 * time.Millisecond
 
 // zeroHash is the prev of a chain's first record.
 var zeroHash = strings.Repeat("0", 64)

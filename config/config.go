@@ -113,7 +113,7 @@ type Audit struct {
 	// (staged before it runs, written to the log within 50 ms, one
 	// fdatasync per SyncInterval; default), none.
 	Sync string `yaml:"sync"`
-	// SyncInterval is batch mode's fdatasync cadence (default 50ms):
+	// SyncInterval is batch mode's fdatasync cadence (default 200ms):
 	// what a power loss can cost in records.
 	SyncInterval time.Duration `yaml:"sync_interval"`
 	// Instance names this proxy's chain; default rrproxy@<hostname>.
@@ -281,7 +281,7 @@ func (s *Server) applyDefaults() {
 	if s.Audit.Sync == "" {
 		s.Audit.Sync = "batch"
 	}
-	def(&s.Audit.SyncInterval, 50*time.Millisecond) // auditlog.DefaultSyncInterval
+	def(&s.Audit.SyncInterval, 200*time.Millisecond) // auditlog.DefaultSyncInterval
 	defInt(&s.Audit.RotateMB, 100)
 	defInt(&s.Audit.CheckpointEvery, 1000)
 	def(&s.Audit.CheckpointInterval, time.Minute)
