@@ -179,3 +179,23 @@ func TestStormGoals(t *testing.T) {
 		t.Errorf("goals of a run without offers: %+v", g)
 	}
 }
+
+// TestPartialRunSaysSo: a report of a run with -only names the parts in
+// its title and command, and shows no plot when sysbench did not run
+// (the plot is of its figures).
+func TestPartialRunSaysSo(t *testing.T) {
+	r := &Results{Mode: "full", Only: []string{"audit"}, Audit: &AuditCost{Rounds: 1}}
+	md := markdown(r, "x.png")
+	for _, want := range []string{"full run of 0001-01-01 00:00 UTC, only audit\n", "`./bench/run.sh -only audit`"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "x.png") {
+		t.Errorf("a run without sysbench shows the plot:\n%s", md)
+	}
+	full := markdown(&Results{Mode: "full", Sysbench: []SysbenchRun{{Workload: "oltp_point_select", PSMode: "auto", Threads: 1, Target: TargetDirect}}}, "x.png")
+	if !strings.Contains(full, "![QPS per target](x.png)") || strings.Contains(full, "UTC, only") {
+		t.Errorf("a whole run's report:\n%s", full)
+	}
+}

@@ -71,7 +71,7 @@ func main() {
 	out := flag.String("out", "bench/results", "directory for <date>.json, .md and .png")
 	keep := flag.Bool("keep", false, "keep the work directory (logs, configs, audit log) after the run")
 	replot := flag.String("replot", "", "write the .md and .png again from a results .json (no run)")
-	parts := flag.String("only", "sysbench,stream,storm,idle,audit,gobench", "comma-separated parts to run (also: profile, which saves rrproxy CPU profiles under <out>/profiles)")
+	parts := flag.String("only", allParts, "comma-separated parts to run (also: profile, which saves rrproxy CPU profiles under <out>/profiles)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -91,6 +91,9 @@ func main() {
 		log.Fatalf("bench: %v", err)
 	}
 }
+
+// allParts is what a run does unless -only says otherwise.
+const allParts = "sysbench,stream,storm,idle,audit,gobench"
 
 func run(ctx context.Context, p plan, outDir string, keep bool, parts []string) error {
 	began := time.Now()
@@ -112,6 +115,9 @@ func run(ctx context.Context, p plan, outDir string, keep bool, parts []string) 
 	defer procs.stopAll()
 
 	r := &Results{Date: began.UTC(), Mode: p.mode, Machine: machine(), Versions: versions()}
+	if strings.Join(parts, ",") != allParts {
+		r.Only = parts
+	}
 
 	log.Printf("building rrproxy")
 	bin := filepath.Join(work, "rrproxy")

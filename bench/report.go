@@ -173,15 +173,24 @@ func goalTable(gs []Goal) string {
 
 func markdown(r *Results, png string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# rrproxy benchmark, %s run of %s\n\n", r.Mode, r.Date.Format("2006-01-02 15:04 UTC"))
 	cmd := "./bench/run.sh"
 	if r.Mode == "quick" {
 		cmd += " -quick"
 	}
+	if len(r.Only) > 0 {
+		// A partial run says so, in its title and its command.
+		cmd += " -only " + strings.Join(r.Only, ",")
+		fmt.Fprintf(&b, "# rrproxy benchmark, %s run of %s, only %s\n\n", r.Mode, r.Date.Format("2006-01-02 15:04 UTC"), strings.Join(r.Only, ", "))
+	} else {
+		fmt.Fprintf(&b, "# rrproxy benchmark, %s run of %s\n\n", r.Mode, r.Date.Format("2006-01-02 15:04 UTC"))
+	}
 	fmt.Fprintf(&b, "Produced by `%s` in %.0f s on %d CPUs (%s, %d GiB, Linux %s).\n", cmd, r.Seconds, r.Machine.CPUs, r.Machine.CPU, r.Machine.MemGB, r.Machine.Kernel)
 	fmt.Fprintf(&b, "rrproxy %s (%s), %s, MariaDB %s, %s.\n", r.Versions.RRProxy, r.Versions.Go, r.Versions.HAProxy, r.Versions.MariaDB, "sysbench "+r.Versions.Sysbench)
 	b.WriteString("Clients, MariaDB, HAProxy and rrproxy share the same cores: every figure is from the same run, and the ratios are what to compare.\n\n")
-	fmt.Fprintf(&b, "![QPS per target](%s)\n\n## Goals (issue 8)\n\n%s\n", png, goalTable(r.Goals))
+	if len(r.Sysbench) > 0 {
+		fmt.Fprintf(&b, "![QPS per target](%s)\n\n", png) // the plot is of sysbench's figures
+	}
+	fmt.Fprintf(&b, "## Goals (issue 8)\n\n%s\n", goalTable(r.Goals))
 
 	if len(r.Sysbench) > 0 {
 		b.WriteString("## sysbench\n\nQueries per second, p99 latency in ms, and the proxy's CPU time per query. `auto` uses server-side prepared statements, `disable` sends text queries.\n\n")

@@ -11,6 +11,9 @@ type Results struct {
 	Machine  Machine   `json:"machine"`
 	Versions Versions  `json:"versions"`
 	Seconds  float64   `json:"seconds"` // wall time of the whole run
+	// Only lists the parts run when -only named fewer than all of them
+	// (empty: the whole benchmark).
+	Only []string `json:"only,omitempty"`
 
 	Sysbench []SysbenchRun `json:"sysbench"`
 	Stream   []StreamRun   `json:"stream"`
