@@ -89,7 +89,28 @@ type Limits struct {
 	// memory dump taken within that window would let an attacker test
 	// guesses at the passwords used at HMAC speed (authz.verifyCache).
 	LoginCache *time.Duration `yaml:"login_cache"`
+	// LoginFailures limits password guessing; read it with
+	// LoginFailureLimits.
+	LoginFailures LoginFailures `yaml:"login_failures"`
 }
+
+// LoginFailures is limits.login_failures: at most PerUser failed logins
+// of one user name from one address, and PerAddress from one address
+// whatever the names, in any Window; spent attempts come back evenly
+// over the window. Refused logins are refused before their password is
+// checked. 0 is no limit.
+type LoginFailures struct {
+	PerUser    *int          `yaml:"per_user"`    // default 5
+	PerAddress *int          `yaml:"per_address"` // default 50
+	Window     time.Duration `yaml:"window"`      // default 5m
+}
+
+// Defaults of limits.login_failures.
+const (
+	DefaultLoginFailuresPerUser    = 5
+	DefaultLoginFailuresPerAddress = 50
+	DefaultLoginFailuresWindow     = 5 * time.Minute
+)
 
 // DefaultLoginCache is limits.login_cache when the key is absent.
 const DefaultLoginCache = 60 * time.Second
@@ -222,6 +243,19 @@ func (s *Server) RequireTLS() bool { return s.TLS.Require == nil || *s.TLS.Requi
 // MaxPacket is the client command cap in bytes.
 func (s *Server) MaxPacket() int { return s.Limits.MaxPacketMB << 20 }
 
+// LoginFailureLimits is the effective limits.login_failures: failed
+// logins allowed per user name and address, per address, and the window.
+func (s *Server) LoginFailureLimits() (perUser, perAddress int, window time.Duration) {
+	perUser, perAddress = DefaultLoginFailuresPerUser, DefaultLoginFailuresPerAddress
+	if n := s.Limits.LoginFailures.PerUser; n != nil {
+		perUser = *n
+	}
+	if n := s.Limits.LoginFailures.PerAddress; n != nil {
+		perAddress = *n
+	}
+	return perUser, perAddress, s.Limits.LoginFailures.Window
+}
+
 // LoginCacheTTL is the effective limits.login_cache; 0 is off. (A
 // pointer, because 0 means off, not "use the default".)
 func (s *Server) LoginCacheTTL() time.Duration {
@@ -275,6 +309,7 @@ func (s *Server) applyDefaults() {
 	def(&s.Upstream.Pool.IdleTimeout, 5*time.Minute)
 	defInt(&s.Limits.MaxConnections, 1000)
 	defInt(&s.Limits.MaxPacketMB, 64)
+	def(&s.Limits.LoginFailures.Window, DefaultLoginFailuresWindow)
 	def(&s.Timeouts.Handshake, 10*time.Second)
 	def(&s.Timeouts.Idle, 8*time.Hour)
 	def(&s.Timeouts.Shutdown, 30*time.Second)
@@ -378,6 +413,17 @@ func (s *Server) validate(doc *strictyaml.Doc) error {
 	}
 	if d := s.LoginCacheTTL(); d < 0 || d > maxLoginCache {
 		bad(P("limits", "login_cache"), "must be between 0s (off) and 15m, not %v", d)
+	}
+	for _, f := range []struct {
+		key string
+		n   *int
+	}{{"per_user", s.Limits.LoginFailures.PerUser}, {"per_address", s.Limits.LoginFailures.PerAddress}} {
+		if f.n != nil && (*f.n < 0 || *f.n > 100000) {
+			bad(P("limits", "login_failures", f.key), "must be between 0 (no limit) and 100000, not %d", *f.n)
+		}
+	}
+	if d := s.Limits.LoginFailures.Window; d < time.Second || d > 24*time.Hour {
+		bad(P("limits", "login_failures", "window"), "must be between 1s and 24h, not %v", d)
 	}
 	if s.Policy == "" {
 		bad(P("policy"), "is required (path to policy.yaml)")

@@ -49,6 +49,23 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 	}
 }
 
+func TestLoginFailureLimits(t *testing.T) {
+	s, err := Load(write(t, minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, a, w := s.LoginFailureLimits(); u != 5 || a != 50 || w != 5*time.Minute {
+		t.Errorf("defaults: %d per user, %d per address, window %v; want 5, 50, 5m", u, a, w)
+	}
+	s, err = Load(write(t, minimal+"limits: {login_failures: {per_user: 0, per_address: 20, window: 1h}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, a, w := s.LoginFailureLimits(); u != 0 || a != 20 || w != time.Hour {
+		t.Errorf("set: %d per user, %d per address, window %v; want 0 (no limit), 20, 1h", u, a, w)
+	}
+}
+
 func TestExampleConfigLoads(t *testing.T) {
 	if _, err := Load("../rrproxy.yaml"); err != nil {
 		t.Fatalf("the repo's example rrproxy.yaml must load: %v", err)
@@ -89,6 +106,7 @@ policy: policy.yaml
 audit: {path: a, sync: sometimes, sync_interval: 20s}
 cpu_scheduling: realtime
 gc_heap_floor_mb: -4
+limits: {login_failures: {per_user: -1, window: 500ms}}
 `, "\t", "  ", -1))
 	_, err = Load(p)
 	if err == nil {
@@ -105,6 +123,8 @@ gc_heap_floor_mb: -4
 		"rrproxy.yaml:10: audit.sync_interval: must be between 1ms and 10s, not 20s",
 		`rrproxy.yaml:11: cpu_scheduling: must be batch or normal; not "realtime"`,
 		"rrproxy.yaml:12: gc_heap_floor_mb: must be between 0 (off) and 1024, not -4",
+		"rrproxy.yaml:13: limits.login_failures.per_user: must be between 0 (no limit) and 100000, not -1",
+		"rrproxy.yaml:13: limits.login_failures.window: must be between 1s and 24h, not 500ms",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing %q in:\n%s", want, msg)

@@ -189,6 +189,9 @@ type rigOpts struct {
 	upstreamUser, upstreamPassword string
 	// sso checks single sign-on passwords (nil: local accounts only).
 	sso proxy.SSOAuth
+	// loginFailures limits failed logins (zero: no limit, so that tests
+	// of failed logins are not throttled by each other).
+	loginFailures proxy.LoginLimits
 }
 
 func startRig(t testing.TB, o rigOpts) *rig {
@@ -236,7 +239,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 	r.srv, err = proxy.New(proxy.Config{
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, RequireTLS: o.requireTLS,
 		HandshakeTimeout: o.handshake, IdleTimeout: time.Hour, MaxConnections: 100, MaxPacket: 64 << 20, Metrics: o.metrics,
-		SSO: o.sso,
+		SSO: o.sso, LoginFailures: o.loginFailures,
 	}, r.store, rec, pool, log)
 	if err != nil {
 		t.Fatal(err)

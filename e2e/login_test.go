@@ -6,11 +6,14 @@ import (
 	"database/sql"
 	"errors"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
+
+	"github.com/rrproxy/rrproxy/proxy"
 )
 
 func TestLoginCachingSha2OverTLS(t *testing.T) {
@@ -213,4 +216,85 @@ func TestEveryConnectHasItsDisconnect(t *testing.T) {
 	if len(connects) != 4 || never != 3 {
 		t.Errorf("%d connects, %d disconnects of which %d never logged in; want 4, 4 and 3", len(connects), len(disconnects), never)
 	}
+}
+
+// TestFailedLoginsAreThrottled: after limits.login_failures.per_user
+// wrong passwords of one user from one address, that user's next login
+// from there is refused before its password is checked, even with the
+// right password, and says when to try again; others are not held back;
+// the wait ends as attempts come back; every refusal is in the audit
+// log with its reason. Real clients: the mariadb CLI and go-sql-driver.
+func TestFailedLoginsAreThrottled(t *testing.T) {
+	// 3 failures per 9 s: one attempt comes back every 3 seconds, slowly
+	// enough that three logins under the race detector stay within it.
+	r := startRig(t, rigOpts{requireTLS: true, loginFailures: proxy.LoginLimits{PerUser: 3, PerAddress: 100, Window: 9 * time.Second}})
+	for i := range 3 {
+		out, err := mariadbCLI(t, r, "alice", "not-her-password", "-e", "SELECT 1")
+		if err == nil || !strings.Contains(out, "ERROR 1045") || !strings.Contains(out, "(using password: YES)") {
+			t.Fatalf("wrong password %d: %v\n%s", i+1, err, out)
+		}
+	}
+	out, err := mariadbCLI(t, r, "alice", alicePW, "-e", "SELECT 1")
+	if err == nil || !strings.Contains(out, "ERROR 1045") || !strings.Contains(out, "too many failed logins for this user name from this address; try again in") {
+		t.Fatalf("the right password after 3 failures was not refused by the throttle: %v\n%s", err, out)
+	}
+	// Another person from the same address is not held back.
+	if err := r.open("bob", bobPW, "").Ping(); err != nil {
+		t.Fatalf("bob, from the same address, was refused: %v", err)
+	}
+	// An attempt comes back within 3 s; the right password then logs
+	// in, and gives alice her attempts back. Until then every try is
+	// refused by the throttle (and is not itself counted as a failure).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := r.open("alice", alicePW, "").Ping()
+		if err == nil {
+			break
+		}
+		mysqlErr(t, err, 1045, "too many failed logins for this user name from this address")
+		if time.Now().After(deadline) {
+			t.Fatal("alice was still refused 10 s later, with attempts coming back every 3 s")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	for i := range 2 {
+		if err := r.open("alice", "wrong-again", "").Ping(); err == nil {
+			t.Fatalf("wrong password %d after the reset logged in", i+1)
+		}
+	}
+	if err := r.open("alice", alicePW, "").Ping(); err != nil {
+		t.Fatalf("after a success, two failures of three still refused alice: %v", err)
+	}
+
+	recs := readAuditRecords(t, r)
+	var reasons []string
+	for _, m := range recs {
+		if m["event.action"] == "login" && m["event.outcome"] == "failure" && m["user.name"] == "alice" {
+			reason, _ := m["event.reason"].(string)
+			reasons = append(reasons, reason)
+		}
+	}
+	// Three wrong passwords, then one or more throttled tries (the
+	// CLI's and the polling's), then the two wrong passwords after the
+	// reset.
+	throttled := "too many failed logins for this user name from this address (limits.login_failures.per_user)"
+	bad := "bad credentials"
+	n := len(reasons)
+	ok := n >= 6 && slices.Equal(reasons[:3], []string{bad, bad, bad}) && slices.Equal(reasons[n-2:], []string{bad, bad})
+	for _, r := range reasons[min(3, n):max(3, n-2)] {
+		ok = ok && r == throttled
+	}
+	if !ok {
+		t.Errorf("alice's failed logins in the audit log: %q", reasons)
+	}
+}
+
+// TestFailedLoginsPerAddress: one address trying many names is stopped
+// by limits.login_failures.per_address, whatever the names.
+func TestFailedLoginsPerAddress(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true, loginFailures: proxy.LoginLimits{PerUser: 100, PerAddress: 3, Window: time.Hour}})
+	for _, name := range []string{"mallory", "trudy", "eve"} {
+		mysqlErr(t, r.open(name, "Summer2026!", "").Ping(), 1045, "(using password: YES)")
+	}
+	mysqlErr(t, r.open("alice", alicePW, "").Ping(), 1045, "too many failed logins for this address; try again in")
 }

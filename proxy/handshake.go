@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -211,7 +212,27 @@ func (s *session) handshake() (*handshakeResponse, error) {
 			"rrproxy requires TLS: connect with SSL enabled (mariadb/mysql --ssl, JDBC sslMode=REQUIRED or useSSL=true, ODBC SSLMODE=REQUIRED with the MySQL driver, SSLCA=...;SSLVERIFY=1 with the MariaDB driver)"))
 		return nil, errTLSRequired
 	}
+	addr := s.remote.Addr().Unmap()
+	if wait, which := s.srv.throttle.Wait(h.user, addr); wait > 0 {
+		// Refused before the password is checked: a guesser learns
+		// nothing more, and spends none of our argon2id time.
+		what := "this user name from this address"
+		if which == "address" {
+			what = "this address"
+		}
+		s.authReason = fmt.Sprintf("too many failed logins for %s (limits.login_failures.per_%s)", what, which)
+		s.sendError(errPacket(mysql.ER_ACCESS_DENIED_ERROR, "28000",
+			fmt.Sprintf("Access denied for user '%s'@'%s': too many failed logins for %s; try again in %d s",
+				sanitize(s.user), addr, what, int(math.Ceil(wait.Seconds())))))
+		return nil, errAuth
+	}
 	ident, err := s.authenticate(h)
+	switch {
+	case err == nil:
+		s.srv.throttle.Succeeded(h.user, addr)
+	case errors.Is(err, errAuth):
+		s.srv.throttle.Failed(h.user, addr)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -46,6 +46,9 @@ type Config struct {
 	RedactLiterals bool
 	// Metrics, if set, receives the proxy's counters.
 	Metrics *Metrics
+	// LoginFailures limits password guessing (limits.login_failures);
+	// the zero value limits nothing.
+	LoginFailures LoginLimits
 	// SSO, if set, checks single sign-on passwords (issued ones and
 	// tokens) before local accounts, and ends sessions whose credential
 	// was revoked or expired.
@@ -84,6 +87,7 @@ type Server struct {
 	// catalog caches upstream column lists for SELECT * rewrites.
 	userSessions userSessions
 	catalog      catalogCache
+	throttle     *loginThrottle // nil: no limit on failed logins
 	shutdown     sync.Once
 }
 
@@ -98,7 +102,8 @@ func New(cfg Config, policies Policies, audit Recorder, pool *Pool, log *slog.Lo
 	}
 	host, _ := os.Hostname()
 	s := &Server{cfg: cfg, policies: policies, audit: audit, pool: pool, log: log, host: host,
-		sem: make(chan struct{}, cfg.MaxConnections), sessions: map[*session]struct{}{}}
+		sem: make(chan struct{}, cfg.MaxConnections), sessions: map[*session]struct{}{},
+		throttle: newLoginThrottle(cfg.LoginFailures)}
 	if !cfg.RequireTLS {
 		// caching_sha2_password outside TLS encrypts the password with
 		// this key; a fresh one per process is enough (clients fetch it).

@@ -133,6 +133,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 		IdleTimeout: cfg.Timeouts.Idle, MaxConnections: cfg.Limits.MaxConnections, MaxPacket: cfg.MaxPacket(),
 		RedactLiterals: cfg.Audit.RedactLiterals, Metrics: metrics,
 	}
+	pcfg.LoginFailures.PerUser, pcfg.LoginFailures.PerAddress, pcfg.LoginFailures.Window = cfg.LoginFailureLimits()
 	if cfg.SSO.Listen != "" {
 		svc, err := startSSO(ctx, cfg, clientTLS, store, audit, log)
 		if err != nil {
@@ -165,7 +166,8 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 		return err
 	}
 	log.Info("rrproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream.Address,
-		"upstream_version", pool.ServerVersion(), "policy_version", pol.Version, "require_tls", cfg.RequireTLS(), "login_cache", cfg.LoginCacheTTL())
+		"upstream_version", pool.ServerVersion(), "policy_version", pol.Version, "require_tls", cfg.RequireTLS(), "login_cache", cfg.LoginCacheTTL(),
+		"login_failures_per_user", pcfg.LoginFailures.PerUser, "login_failures_per_address", pcfg.LoginFailures.PerAddress, "login_failures_window", pcfg.LoginFailures.Window)
 	defer watchPolicy(ctx, store, cfg.Policy, audit, log)() // SIGHUP or an edit reloads policy.yaml; stops before audit.Close
 	if ready != nil {
 		ready(ln.Addr())
