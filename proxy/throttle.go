@@ -43,7 +43,14 @@ type loginThrottle struct {
 	mu     sync.Mutex
 	user   map[userAt]*bucket
 	source map[netip.Addr]*bucket
+	// added counts new keys since the tables were last swept of drained
+	// buckets: every sweepEvery of them, so that the tables hold what
+	// still limits someone, not every name that ever failed.
+	added int
 }
+
+// sweepEvery is how many new keys come between sweeps.
+const sweepEvery = 1024
 
 type userAt struct {
 	name string
@@ -136,11 +143,17 @@ func (t *loginThrottle) Failed(name string, addr netip.Addr) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	if l := t.limits.PerAddress; l > 0 {
-		spend(t.source, addr, now, l, t.limits.Window)
+	w := t.limits.Window
+	if l := t.limits.PerAddress; l > 0 && spend(t.source, addr, now, l, w) {
+		t.added++
 	}
-	if l := t.limits.PerUser; l > 0 {
-		spend(t.user, userAt{throttleName(name), addr}, now, l, t.limits.Window)
+	if l := t.limits.PerUser; l > 0 && spend(t.user, userAt{throttleName(name), addr}, now, l, w) {
+		t.added++
+	}
+	if t.added >= sweepEvery {
+		t.added = 0
+		sweep(t.source, now, t.limits.PerAddress, w)
+		sweep(t.user, now, t.limits.PerUser, w)
 	}
 }
 
@@ -154,36 +167,47 @@ func (t *loginThrottle) Succeeded(name string, addr netip.Addr) {
 	delete(t.user, userAt{throttleName(name), addr})
 }
 
-func spend[K comparable](m map[K]*bucket, k K, now time.Time, limit int, window time.Duration) {
+// spend counts a failure against k, and reports whether k is new.
+func spend[K comparable](m map[K]*bucket, k K, now time.Time, limit int, window time.Duration) (added bool) {
 	b := m[k]
 	if b == nil {
 		if len(m) >= maxThrottleKeys {
 			forget(m, now, limit, window)
 		}
-		b = &bucket{at: now}
+		b, added = &bucket{at: now}, true
 		m[k] = b
 	}
 	b.drain(now, limit, window)
 	b.spent++
+	return added
 }
 
-// forget makes room in a full table: buckets that have drained limit
-// nothing and go first; if none has, the one brought up to date longest
-// ago.
+// sweep drops the buckets that have drained: they limit nothing.
+func sweep[K comparable](m map[K]*bucket, now time.Time, limit int, window time.Duration) {
+	if limit <= 0 {
+		return
+	}
+	for k, b := range m {
+		if b.spentAt(now, limit, window) == 0 {
+			delete(m, k)
+		}
+	}
+}
+
+// forget makes room in a full table: buckets that have drained go first;
+// if none has, the one brought up to date longest ago.
 func forget[K comparable](m map[K]*bucket, now time.Time, limit int, window time.Duration) {
+	sweep(m, now, limit, window)
+	if len(m) < maxThrottleKeys {
+		return
+	}
 	var oldest K
 	var oldestAt time.Time
 	found := false
 	for k, b := range m {
-		if b.spentAt(now, limit, window) == 0 {
-			delete(m, k)
-			continue
-		}
 		if !found || b.at.Before(oldestAt) {
 			oldest, oldestAt, found = k, b.at, true
 		}
 	}
-	if len(m) >= maxThrottleKeys && found {
-		delete(m, oldest)
-	}
+	delete(m, oldest)
 }

@@ -113,3 +113,19 @@ func TestThrottleTableIsBounded(t *testing.T) {
 		t.Errorf("after the window, %d keys remain, want only the new one", n)
 	}
 }
+
+// TestThrottleSweepsDrainedKeys: names that failed once and then drained
+// do not stay in the table until it is full.
+func TestThrottleSweepsDrainedKeys(t *testing.T) {
+	th, now := clockThrottle(LoginLimits{PerUser: 5, Window: time.Minute})
+	for i := range 1000 {
+		th.Failed(fmt.Sprint("old", i), addrA)
+	}
+	*now = now.Add(time.Minute)
+	for i := range sweepEvery - 1000 {
+		th.Failed(fmt.Sprint("new", i), addrA)
+	}
+	if n := len(th.user); n != sweepEvery-1000 {
+		t.Errorf("%d keys after the sweep, want the %d that still limit someone", n, sweepEvery-1000)
+	}
+}
