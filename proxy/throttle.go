@@ -13,8 +13,8 @@ import (
 // mistypes a password waits a minute, not the whole window. A limit of 0
 // is no limit.
 //
-// Both keys include the address, so that nobody can lock a person out
-// from elsewhere by failing logins in their name; the per-address limit
+// Both keys include the address (an IPv6 address's /64), so that nobody
+// can lock a person out from elsewhere by failing logins in their name; the per-address limit
 // is what stops one address from trying one password against many names.
 // A login that succeeds gives its user name back its attempts from that
 // address, never the address its own: one valid account must not reset
@@ -96,6 +96,19 @@ func (b *bucket) wait(limit int, window time.Duration) time.Duration {
 	return max(time.Millisecond, time.Duration(over*float64(window)/float64(limit)).Round(time.Millisecond))
 }
 
+// throttleAddr is the address a limit counts against: an IPv6 address's
+// /64, since one host or one customer commonly holds a whole /64 and
+// could otherwise try from a new address each time.
+func throttleAddr(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return a
+}
+
 func throttleName(name string) string {
 	if len(name) > maxThrottledName {
 		return name[:maxThrottledName]
@@ -110,6 +123,7 @@ func (t *loginThrottle) Wait(name string, addr netip.Addr) (time.Duration, strin
 	if t == nil {
 		return 0, ""
 	}
+	addr = throttleAddr(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -140,6 +154,7 @@ func (t *loginThrottle) Failed(name string, addr netip.Addr) {
 	if t == nil {
 		return
 	}
+	addr = throttleAddr(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -162,6 +177,7 @@ func (t *loginThrottle) Succeeded(name string, addr netip.Addr) {
 	if t == nil {
 		return
 	}
+	addr = throttleAddr(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.user, userAt{throttleName(name), addr})

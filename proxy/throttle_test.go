@@ -129,3 +129,27 @@ func TestThrottleSweepsDrainedKeys(t *testing.T) {
 		t.Errorf("%d keys after the sweep, want the %d that still limit someone", n, sweepEvery-1000)
 	}
 }
+
+// TestThrottleCountsIPv6By64: a host holding a /64 cannot try from a new
+// address each time; another /64 is someone else; an IPv4-mapped address
+// is its IPv4 address.
+func TestThrottleCountsIPv6By64(t *testing.T) {
+	th, _ := clockThrottle(LoginLimits{PerUser: 2, PerAddress: 3, Window: time.Hour})
+	th.Failed("alice", netip.MustParseAddr("2001:db8:1:2::10"))
+	th.Failed("alice", netip.MustParseAddr("2001:db8:1:2:ffff::99"))
+	if _, which := th.Wait("alice", netip.MustParseAddr("2001:db8:1:2::1234")); which != "user" {
+		t.Errorf("two failures from one /64: a third address in it is refused by %q, want the user limit", which)
+	}
+	if w, _ := th.Wait("alice", netip.MustParseAddr("2001:db8:1:3::10")); w != 0 {
+		t.Errorf("another /64 waits %v", w)
+	}
+	th.Failed("bob", netip.MustParseAddr("::ffff:192.0.2.10"))
+	if _, which := th.Wait("carol", addrA); which != "" {
+		t.Errorf("one failure from %v refused carol by %q", addrA, which)
+	}
+	th.Failed("dave", addrA)
+	th.Failed("erin", addrA)
+	if _, which := th.Wait("carol", netip.MustParseAddr("::ffff:192.0.2.10")); which != "address" {
+		t.Errorf("three failures from %v, counting the mapped one: carol refused by %q, want the address limit", addrA, which)
+	}
+}
