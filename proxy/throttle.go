@@ -14,8 +14,9 @@ import (
 // is no limit.
 //
 // Both keys include the address (an IPv6 address's /64), so that nobody
-// can lock a person out from elsewhere by failing logins in their name; the per-address limit
-// is what stops one address from trying one password against many names.
+// can lock a person out from elsewhere by failing logins in their name;
+// the per-address limit is what stops one address from trying one
+// password against many names.
 // A login that succeeds gives its user name back its attempts from that
 // address, never the address its own: one valid account must not reset
 // the count of an address spraying others.
@@ -26,16 +27,16 @@ type LoginLimits struct {
 }
 
 // maxThrottleKeys caps each table of the throttle. A table that is full
-// first forgets the buckets that have refilled (they limit nothing); if
-// that frees nothing, the one that failed longest ago.
+// first forgets the buckets that have drained (they limit nothing); if
+// that frees nothing, the one last touched longest ago.
 const maxThrottleKeys = 1 << 16
 
 // maxThrottledName is how much of a user name keys the per-user table:
 // names are client-chosen, and only the table's size should be.
 const maxThrottledName = 80
 
-// loginThrottle keeps the failed-login buckets. The zero value and a nil
-// pointer limit nothing.
+// loginThrottle keeps the failed-login buckets. A nil *loginThrottle
+// limits nothing: newLoginThrottle returns one when no limit is set.
 type loginThrottle struct {
 	limits LoginLimits
 	now    func() time.Time // tests move time
