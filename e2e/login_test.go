@@ -12,6 +12,8 @@ import (
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rrproxy/rrproxy/proxy"
 )
@@ -290,11 +292,25 @@ func TestFailedLoginsAreThrottled(t *testing.T) {
 }
 
 // TestFailedLoginsPerAddress: one address trying many names is stopped
-// by limits.login_failures.per_address, whatever the names.
+// by limits.login_failures.per_address, whatever the names; each failed
+// and refused login, and each success, is counted in
+// rrproxy_logins_total for alerting (a login with the right password
+// from a fresh rig first, so that the success series is not empty).
 func TestFailedLoginsPerAddress(t *testing.T) {
-	r := startRig(t, rigOpts{requireTLS: true, loginFailures: proxy.LoginLimits{PerUser: 100, PerAddress: 3, Window: time.Hour}})
+	metrics := proxy.NewMetrics(prometheus.NewRegistry())
+	r := startRig(t, rigOpts{requireTLS: true, metrics: metrics,
+		loginFailures: proxy.LoginLimits{PerUser: 100, PerAddress: 3, Window: time.Hour}})
+	if err := r.open("bob", bobPW, "").Ping(); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"mallory", "trudy", "eve"} {
 		mysqlErr(t, r.open(name, "Summer2026!", "").Ping(), 1045, "(using password: YES)")
 	}
 	mysqlErr(t, r.open("alice", alicePW, "").Ping(), 1045, "too many failed logins for this address; try again in")
+	if n := testutil.ToFloat64(metrics.Logins.WithLabelValues("success")); n != 1 {
+		t.Errorf(`rrproxy_logins_total{outcome="success"} = %v after one login`, n)
+	}
+	if n := testutil.ToFloat64(metrics.Logins.WithLabelValues("failure")); n != 4 {
+		t.Errorf(`rrproxy_logins_total{outcome="failure"} = %v after three wrong passwords and one refused login`, n)
+	}
 }
