@@ -424,6 +424,7 @@ func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d 
 			for _, t := range st.Tables {
 				if cols, _ := g.pseudonymColumns(t); len(cols) > 0 {
 					rewrite = true // keyed order of rows read from t (sqlscope keyScanOrder)
+					break
 				}
 			}
 		}
