@@ -17,7 +17,14 @@ import (
 // at once each get back exactly what they sent to an echo server, with
 // more data than the sockets between them hold (the pending path: the
 // test fails if what a short write left is dropped).
-func TestEpollRelaysBothWays(t *testing.T) {
+func TestEpollRelaysBothWays(t *testing.T) { relaysBothWays(t, runEpoll) }
+
+// TestCoroRelaysBothWays: the same through the coroutine relay, whose
+// writes that come back short yield until the socket is writable, and
+// whose reads after a short read wait for the next edge first.
+func TestCoroRelaysBothWays(t *testing.T) { relaysBothWays(t, runCoro) }
+
+func relaysBothWays(t *testing.T, run func(listen, upstream string)) {
 	// The echo server's receive buffer is small from the start (set on
 	// the listener, so the window is negotiated with it) and it waits
 	// before it reads: the relay's writes to it come back short once the
@@ -48,7 +55,7 @@ func TestEpollRelaysBothWays(t *testing.T) {
 	}
 	addr := free.Addr().String()
 	free.Close()
-	go runEpoll(addr, echo.Addr().String())
+	go run(addr, echo.Addr().String())
 
 	var c net.Conn
 	for deadline := time.Now().Add(5 * time.Second); ; {

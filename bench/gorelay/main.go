@@ -1,7 +1,8 @@
 // Command gorelay is the smallest Go TCP relay: per connection, two
 // goroutines copying each way (io.Copy, which splices on Linux, or a
-// 16 KiB buffer loop), or, in epoll mode, no goroutine per connection
-// at all (epoll.go). It is the floor a Go proxy starts from, measured
+// 16 KiB buffer loop); in epoll mode, no goroutine per connection at
+// all (epoll.go); in coro mode, the copy loops as coroutines that an
+// epoll loop resumes (coro.go). It is the floor a Go proxy starts from, measured
 // beside HAProxy and rrproxy (README, Performance):
 //
 //	go run ./bench/gorelay 127.0.0.1:39101 127.0.0.1:<mariadb port> copy
@@ -14,8 +15,12 @@ import (
 	"os"
 )
 
-// Usage: gorelay LISTEN UPSTREAM copy|buf|epoll
+// Usage: gorelay LISTEN UPSTREAM copy|buf|epoll|coro
 func main() {
+	if os.Args[3] == "coro" {
+		runCoro(os.Args[1], os.Args[2])
+		return
+	}
 	if os.Args[3] == "epoll" {
 		runEpoll(os.Args[1], os.Args[2])
 		return

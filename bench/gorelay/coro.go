@@ -1,0 +1,203 @@
+package main
+
+import (
+	"iter"
+	"net"
+	"runtime"
+	"syscall"
+)
+
+// The coro mode keeps the goroutine relay's blocking code (a copy loop
+// per direction) but runs it as coroutines (iter.Pull) driven by one
+// epoll loop per P: a read or write that would block yields to the loop
+// instead of parking in Go's netpoller, and the loop resumes it on the
+// same thread when epoll reports the socket ready. It measures whether
+// blocking-style session code can relay as cheaply as the epoll mode's
+// hand-written state machine.
+
+type waitFor struct {
+	fd  int
+	out bool // waiting to write, not to read
+}
+
+type coTask struct {
+	next func() (waitFor, bool)
+}
+
+type coLoop struct {
+	ep      int
+	wake    int
+	add     chan [2]int
+	readers map[int]*coTask
+	writers map[int]*coTask
+}
+
+func runCoro(listen, upstream string) {
+	n := runtime.GOMAXPROCS(0)
+	loops := make([]*coLoop, n)
+	for i := range loops {
+		ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		if err != nil {
+			panic(err)
+		}
+		wfd, _, e := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		if e != 0 {
+			panic(e)
+		}
+		l := &coLoop{ep: ep, wake: int(wfd), add: make(chan [2]int, 64), readers: map[int]*coTask{}, writers: map[int]*coTask{}}
+		if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, l.wake, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wake)}); err != nil {
+			panic(err)
+		}
+		loops[i] = l
+		go l.run()
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		panic(err)
+	}
+	for i := 0; ; i++ {
+		c, err := ln.Accept()
+		if err != nil {
+			panic(err)
+		}
+		u, err := net.Dial("tcp", upstream)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		cfd, ufd := detach(c), detach(u)
+		l := loops[i%n]
+		l.add <- [2]int{cfd, ufd}
+		one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+		syscall.Write(l.wake, one)
+	}
+}
+
+// copyTask is the goroutine relay's copy loop, written as if blocking:
+// each wait is a yield to the loop.
+func copyTask(src, dst int, done func()) iter.Seq[waitFor] {
+	return func(yield func(waitFor) bool) {
+		defer done()
+		buf := make([]byte, 16<<10)
+		drained := false
+		for {
+			if drained {
+				// A short read took all there was; with edge-triggered
+				// epoll, anything that arrives later is a new edge, so
+				// waiting first is safe and saves a read that would
+				// only return EAGAIN.
+				if !yield(waitFor{fd: src}) {
+					return
+				}
+			}
+			n, err := rawIO(syscall.SYS_READ, src, buf)
+			drained = n > 0 && n < len(buf)
+			if err == syscall.EAGAIN {
+				if !yield(waitFor{fd: src}) {
+					return
+				}
+				continue
+			}
+			if n <= 0 {
+				return
+			}
+			for b := buf[:n]; len(b) > 0; {
+				w, err := rawIO(syscall.SYS_WRITE, dst, b)
+				if err == syscall.EAGAIN {
+					if !yield(waitFor{fd: dst, out: true}) {
+						return
+					}
+					continue
+				}
+				if err != nil {
+					return
+				}
+				b = b[w:]
+			}
+		}
+	}
+}
+
+func (l *coLoop) run() {
+	runtime.LockOSThread()
+	events := make([]syscall.EpollEvent, 128)
+	for {
+		n, err := syscall.EpollWait(l.ep, events, -1)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			panic(err)
+		}
+		for _, ev := range events[:n] {
+			fd := int(ev.Fd)
+			if fd == l.wake {
+				var b [8]byte
+				syscall.Read(l.wake, b[:])
+				l.adopt()
+				continue
+			}
+			if ev.Events&(syscall.EPOLLIN|syscall.EPOLLHUP|syscall.EPOLLERR|syscall.EPOLLRDHUP) != 0 {
+				if t := l.readers[fd]; t != nil {
+					delete(l.readers, fd)
+					l.resume(t)
+				}
+			}
+			if ev.Events&(syscall.EPOLLOUT|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+				if t := l.writers[fd]; t != nil {
+					delete(l.writers, fd)
+					l.resume(t)
+				}
+			}
+		}
+	}
+}
+
+func (l *coLoop) resume(t *coTask) {
+	w, ok := t.next()
+	if !ok {
+		return
+	}
+	if w.out {
+		l.writers[w.fd] = t
+	} else {
+		l.readers[w.fd] = t
+	}
+}
+
+func (l *coLoop) adopt() {
+	for {
+		select {
+		case p := <-l.add:
+			cfd, ufd := p[0], p[1]
+			for _, fd := range p {
+				ev := &syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | -syscall.EPOLLET, Fd: int32(fd)}
+				if err := syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, fd, ev); err != nil {
+					panic(err)
+				}
+			}
+			left := 2
+			done := func() {
+				if left--; left == 0 {
+					syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, cfd, nil)
+					syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, ufd, nil)
+					delete(l.readers, cfd)
+					delete(l.readers, ufd)
+					delete(l.writers, cfd)
+					delete(l.writers, ufd)
+					syscall.Close(cfd)
+					syscall.Close(ufd)
+				} else {
+					syscall.Shutdown(cfd, syscall.SHUT_RDWR)
+					syscall.Shutdown(ufd, syscall.SHUT_RDWR)
+				}
+			}
+			for _, dir := range [][2]int{{cfd, ufd}, {ufd, cfd}} {
+				next, _ := iter.Pull(copyTask(dir[0], dir[1], done))
+				l.resume(&coTask{next: next})
+			}
+		default:
+			return
+		}
+	}
+}
