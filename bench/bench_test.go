@@ -30,8 +30,47 @@ func TestMerge(t *testing.T) {
 	if !slices.Equal(m.P99Rounds, []float64{0.40, 0.30, 0.90, 0.34}) {
 		t.Fatalf("rounds kept in order: %v", m.P99Rounds)
 	}
-	if one := merge(rounds[:1]); one.P99Rounds != nil || one.P99Ms != 0.40 {
+	if !slices.Equal(m.QPSRounds, []float64{4000, 5000, 6000, 5000}) {
+		t.Fatalf("q/s rounds kept in order: %v", m.QPSRounds)
+	}
+	if one := merge(rounds[:1]); one.P99Rounds != nil || one.QPSRounds != nil || one.P99Ms != 0.40 {
 		t.Fatalf("a single run is kept as it is: %+v", one)
+	}
+}
+
+// TestQPSRatioPairsRounds: a configuration run in rounds is judged by
+// the median of its rounds' ratios, each round's rrproxy q/s over the
+// same round's HAProxy q/s; the goal is the lowest configuration's, and
+// a configuration without rounds is judged by its one ratio.
+func TestQPSRatioPairsRounds(t *testing.T) {
+	run := func(target string, threads int, ps string, rounds ...float64) SysbenchRun {
+		s := SysbenchRun{Workload: "oltp_point_select", PSMode: ps, Threads: threads, Target: target, QPSRounds: rounds}
+		for _, q := range rounds {
+			s.QPS += q / float64(len(rounds))
+		}
+		return s
+	}
+	r := &Results{Sysbench: []SysbenchRun{
+		// Round 2 was slow for both: 90%, 50% and 95% by round, median
+		// 90%; the means would give 73%.
+		run(TargetHAProxy, 8, "auto", 10000, 20000, 10000),
+		run(TargetRRProxy, 8, "auto", 9000, 10000, 9500),
+		run(TargetHAProxy, 32, "auto", 10000, 10000, 10000),
+		run(TargetRRProxy, 32, "auto", 8600, 8800, 8700),
+		run(TargetHAProxy, 1, "auto", 10000),
+		run(TargetRRProxy, 1, "auto", 1000), // not a thread count the goal asks for
+	}}
+	x, where := r.qpsRatio(TargetRRProxy, TargetHAProxy, 8, 32)
+	if math.Abs(x-0.87) > 1e-9 || where != "oltp_point_select ps=auto 32 threads; median of 3 alternating rounds, each 86% 88% 87%" {
+		t.Fatalf("qpsRatio = %v, %q", x, where)
+	}
+	r.Sysbench[3] = SysbenchRun{Workload: "oltp_point_select", PSMode: "auto", Threads: 32, Target: TargetRRProxy, QPS: 9900}
+	if x, where := r.qpsRatio(TargetRRProxy, TargetHAProxy, 8, 32); math.Abs(x-0.9) > 1e-9 || where != "oltp_point_select ps=auto 8 threads; median of 3 alternating rounds, each 90% 50% 95%" {
+		t.Fatalf("qpsRatio = %v, %q", x, where)
+	}
+	r.Sysbench[0].QPSRounds, r.Sysbench[1].QPSRounds = nil, nil // single runs
+	if x, where := r.qpsRatio(TargetRRProxy, TargetHAProxy, 8, 32); math.Abs(x-9500.0/(40000.0/3)) > 1e-9 || where != "oltp_point_select ps=auto 8 threads" {
+		t.Fatalf("qpsRatio = %v, %q", x, where)
 	}
 }
 
@@ -77,10 +116,17 @@ func TestSmoke(t *testing.T) {
 		if s.QPS <= 0 || s.Errors != 0 || (s.Target != TargetDirect && s.Target != TargetDirectTLS && s.ProxyCPUSeconds <= 0) {
 			t.Errorf("sysbench run without figures: %+v", s)
 		}
-		// One thread is run in rounds across the targets.
-		if wantRounds := map[bool]int{true: p.p99Rounds}[s.Threads == 1]; len(s.P99Rounds) != wantRounds ||
-			(wantRounds > 0 && (s.P99Ms < slices.Min(s.P99Rounds) || s.P99Ms > slices.Max(s.P99Rounds) || s.Seconds != wantRounds*(p.p99Seconds/p.p99Rounds))) {
-			t.Errorf("sysbench %s %d threads: p99 %.2f of rounds %v over %d s, want %d rounds", s.Target, s.Threads, s.P99Ms, s.P99Rounds, s.Seconds, wantRounds)
+		// Every configuration is run in rounds across the targets: one
+		// thread in p99Rounds, more in qpsRounds.
+		wantRounds, wantSecs := p.qpsRounds, p.qpsRounds*(p.runSeconds/p.qpsRounds)
+		if s.Threads == 1 {
+			wantRounds, wantSecs = p.p99Rounds, p.p99Rounds*(p.p99Seconds/p.p99Rounds)
+		}
+		if len(s.P99Rounds) != wantRounds || len(s.QPSRounds) != wantRounds || s.Seconds != wantSecs ||
+			s.P99Ms < slices.Min(s.P99Rounds) || s.P99Ms > slices.Max(s.P99Rounds) {
+			t.Errorf("sysbench %s %d threads: p99 %.2f of rounds %v, q/s rounds %v, over %d s; want %d rounds over %d s", s.Target, s.Threads, s.P99Ms, s.P99Rounds, s.QPSRounds, s.Seconds, wantRounds, wantSecs)
+		} else if mean := (slices.Min(s.QPSRounds) + slices.Max(s.QPSRounds)) / 2; wantRounds == 2 && math.Abs(s.QPS-mean) > 1e-6*mean {
+			t.Errorf("sysbench %s %d threads: q/s %.1f is not the mean of its rounds %v", s.Target, s.Threads, s.QPS, s.QPSRounds)
 		}
 	}
 	if len(r.Stream) != 5 {

@@ -30,8 +30,12 @@ type plan struct {
 	runSeconds   int // per sysbench run
 	// p99Rounds splits each one-thread run into this many rounds across
 	// the targets (sysbenchTargets), of p99Seconds in all.
-	p99Rounds   int
-	p99Seconds  int
+	p99Rounds  int
+	p99Seconds int
+	// qpsRounds splits each run at more than one thread into this many
+	// rounds of runSeconds/qpsRounds, across the targets in alternating
+	// order, for the QPS ratios (sysbenchTargets).
+	qpsRounds   int
 	threads     []int
 	psModes     map[string][]string // workload -> prepared-statement modes
 	stormFor    time.Duration
@@ -50,10 +54,10 @@ func quickPlan() plan {
 }
 
 func fullPlan() plan {
-	// 7-second runs at 8 and 32 threads keep the whole run near 13
-	// minutes (the issue asks for under 15; with 8 it took 14.5); one
-	// thread keeps its four 2-second rounds.
-	return plan{mode: "full", tableSize: 100_000, wideRows: 2_000_000, streamRounds: 3, runSeconds: 7, p99Rounds: 4, p99Seconds: 8, threads: []int{1, 8, 32},
+	// Three 2-second rounds per target at 8 and 32 threads keep the whole
+	// run near 13 minutes (the issue asks for under 15; single 8-second
+	// runs took 14.5); one thread keeps its four 2-second rounds.
+	return plan{mode: "full", tableSize: 100_000, wideRows: 2_000_000, streamRounds: 3, runSeconds: 6, qpsRounds: 3, p99Rounds: 4, p99Seconds: 8, threads: []int{1, 8, 32},
 		psModes:  map[string][]string{"oltp_point_select": {"auto", "disable"}, "oltp_read_only": {"auto", "disable"}},
 		stormFor: 8 * time.Second, stormWorker: 8, idleConns: 2000, goBenchTime: "1s"}
 }
@@ -61,7 +65,7 @@ func fullPlan() plan {
 // smokePlan checks that every part of the harness works, in about a
 // minute (bench_test.go); its figures mean nothing.
 func smokePlan() plan {
-	return plan{mode: "smoke", tableSize: 2_000, wideRows: 20_000, streamRounds: 2, runSeconds: 1, p99Rounds: 2, p99Seconds: 2, threads: []int{1, 4},
+	return plan{mode: "smoke", tableSize: 2_000, wideRows: 20_000, streamRounds: 2, runSeconds: 2, qpsRounds: 2, p99Rounds: 2, p99Seconds: 2, threads: []int{1, 4},
 		psModes:  map[string][]string{"oltp_point_select": {"auto", "disable"}, "oltp_read_only": {"auto"}},
 		stormFor: time.Second, stormWorker: 4, idleConns: 200, goBenchTime: "1x"}
 }

@@ -75,6 +75,9 @@ type SysbenchRun struct {
 	// P99Rounds holds each round's p99 when the run was made in rounds
 	// (one thread: P99Ms is their median).
 	P99Rounds []float64 `json:"p99_rounds_ms,omitempty"`
+	// QPSRounds holds each round's q/s when the run was made in rounds
+	// (QPS is their mean).
+	QPSRounds []float64 `json:"qps_rounds,omitempty"`
 	Errors    int       `json:"errors"`
 	// ProxyCPUSeconds is the CPU time (user+system) the proxy process
 	// (rrproxy or HAProxy) used during the run; 0 for direct.
