@@ -112,6 +112,9 @@ func encodeMembers(pr *prepared, e *Event) error {
 	if e.Upstream != 0 {
 		x.uint(mUpstreamConnectionID, uint64(e.Upstream))
 	}
+	if own && e.Via != "" {
+		x.str(mVia, e.Via)
+	}
 	if e.Rule != "" {
 		x.str(mRuleID, e.Rule)
 	}
@@ -165,7 +168,7 @@ type Origin struct {
 
 // NewOrigin encodes ev's origin members (User, Source, SourceIP,
 // SourcePort, IDSource, Groups, Subject, Credential, Cipher, Host,
-// SessionID, TLS, Client); its other members are not looked at.
+// SessionID, TLS, Client, Via); its other members are not looked at.
 //
 // Members whose ranks no other member can come between (source.address
 // to user_agent.name: nothing but origin members sorts there) are
@@ -173,7 +176,7 @@ type Origin struct {
 func NewOrigin(ev *Event) (*Origin, error) {
 	o := Event{User: ev.User, Source: ev.Source, SourceIP: ev.SourceIP, SourcePort: ev.SourcePort,
 		IDSource: ev.IDSource, Groups: ev.Groups, Subject: ev.Subject, Credential: ev.Credential,
-		Cipher: ev.Cipher, Host: ev.Host, SessionID: ev.SessionID, TLS: ev.TLS, Client: ev.Client}
+		Cipher: ev.Cipher, Host: ev.Host, SessionID: ev.SessionID, TLS: ev.TLS, Client: ev.Client, Via: ev.Via}
 	pr := &prepared{}
 	if err := encodeMembers(pr, &o); err != nil {
 		return nil, err

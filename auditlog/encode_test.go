@@ -80,7 +80,7 @@ func TestEncodeMembersMatchesJSON(t *testing.T) {
 		for f := range ov.NumField() {
 			switch v.Type().Field(f).Name {
 			case "User", "Source", "SourceIP", "SourcePort", "IDSource", "Groups", "Subject", "Credential",
-				"Cipher", "Host", "SessionID", "TLS", "Client", "Origin":
+				"Cipher", "Host", "SessionID", "TLS", "Client", "Via", "Origin":
 			default:
 				wv.Field(f).Set(ov.Field(f))
 			}
@@ -157,12 +157,12 @@ func TestMemberNamesSorted(t *testing.T) {
 
 // TestOriginJoinsOnlyWhatNothingSplits checks NewOrigin's joined
 // members: the run source.address to user_agent.name is one member, and
-// host.name, credential_id, identity_source and session_id, which other
-// members sort between, stay apart.
+// host.name, credential_id, identity_source, session_id and via, which
+// other members sort between, stay apart.
 func TestOriginJoinsOnlyWhatNothingSplits(t *testing.T) {
 	o, err := NewOrigin(&Event{User: "alice", Source: "127.0.0.1:5", SourceIP: "127.0.0.1", SourcePort: 5,
 		IDSource: "local", Groups: []string{"g"}, Subject: "s", Credential: "c", Cipher: "x", Host: "h",
-		SessionID: 7, TLS: "TLS 1.3", Client: "mysql"})
+		SessionID: 7, TLS: "TLS 1.3", Client: "mysql", Via: "10.0.1.7:40000"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,11 +170,11 @@ func TestOriginJoinsOnlyWhatNothingSplits(t *testing.T) {
 	for _, m := range o.members {
 		got = append(got, memberNames[m.rank])
 	}
-	want := []string{"host.name", "rrproxy.credential_id", "rrproxy.identity_source", "rrproxy.session_id", "source.address"}
+	want := []string{"host.name", "rrproxy.credential_id", "rrproxy.identity_source", "rrproxy.session_id", "rrproxy.via", "source.address"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("origin members %v, want %v", got, want)
 	}
-	if last := string(o.members[4].enc); !strings.HasPrefix(last, `"source.address":`) || !strings.HasSuffix(last, `"user_agent.name":"mysql"`) {
+	if last := string(o.members[5].enc); !strings.HasPrefix(last, `"source.address":`) || !strings.HasSuffix(last, `"user_agent.name":"mysql"`) {
 		t.Fatalf("joined member %s", last)
 	}
 }

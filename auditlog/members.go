@@ -45,6 +45,7 @@ const (
 	mStatementKinds                       // rrproxy.statement_kinds
 	mTables                               // rrproxy.tables
 	mUpstreamConnectionID                 // rrproxy.upstream_connection_id
+	mVia                                  // rrproxy.via
 	mRuleID                               // rule.id
 	mSourceAddress                        // source.address
 	mSourceIP                             // source.ip
@@ -96,6 +97,7 @@ var memberNames = [numMembers]string{
 	"rrproxy.statement_kinds",
 	"rrproxy.tables",
 	"rrproxy.upstream_connection_id",
+	"rrproxy.via",
 	"rule.id",
 	"source.address",
 	"source.ip",
@@ -121,7 +123,7 @@ var memberKeys = func() (k [numMembers]string) {
 var originRank = func() (o [numMembers]bool) {
 	for _, r := range []rank{mHostName, mCredentialID, mIdentitySource, mSessionID,
 		mSourceAddress, mSourceIP, mSourcePort, mTLSCipher, mTLSVersion, mUserID, mUserName, mUserRoles,
-		mUserAgentName} {
+		mUserAgentName, mVia} {
 		o[r] = true
 	}
 	return o

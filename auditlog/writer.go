@@ -26,6 +26,7 @@ type Event struct {
 	Upstream   uint32    `json:"rrproxy.upstream_connection_id,omitempty"`
 	TLS        string    `json:"tls.version,omitempty"`
 	Client     string    `json:"user_agent.name,omitempty"`
+	Via        string    `json:"rrproxy.via,omitempty"` // the load balancer that relayed the connection (PROXY protocol); Source is then the client it named
 	Database   string    `json:"rrproxy.database,omitempty"`
 	Command    string    `json:"rrproxy.command,omitempty"`
 	Statement  string    `json:"rrproxy.statement,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,6 +24,10 @@ type Server struct {
 	Log      Log      `yaml:"log"`
 	Metrics  Metrics  `yaml:"metrics"`
 	SSO      SSO      `yaml:"sso"`
+	// ProxyProtocol names the load balancers that put a PROXY protocol
+	// header in front of the connections they relay; read it with
+	// ProxyProtocolFrom.
+	ProxyProtocol ProxyProtocol `yaml:"proxy_protocol"`
 	// CPUScheduling is the Linux scheduling policy of rrproxy's threads:
 	// "batch" (default: a woken thread does not preempt the running task;
 	// see internal/cpusched) or "normal".
@@ -36,6 +41,17 @@ type Server struct {
 	// it are resolved against its directory, not the working directory,
 	// so a service unit and a shell see the same files.
 	File string `yaml:"-"`
+}
+
+// ProxyProtocol is proxy_protocol: From lists the load balancers'
+// addresses or prefixes (10.0.1.7, 10.0.1.0/24, 2001:db8::/64). A
+// connection from one of them must begin with a PROXY header (version 1
+// or 2), and the client address in it is the connection's for the audit
+// log, the login limits and network rules; any other connection is a
+// client's own, and a header from it is refused like any malformed
+// login. Empty: no connection may send one.
+type ProxyProtocol struct {
+	From []string `yaml:"from"`
 }
 
 // TLS is the client-facing TLS listener.
@@ -243,6 +259,38 @@ func (s *Server) RequireTLS() bool { return s.TLS.Require == nil || *s.TLS.Requi
 // MaxPacket is the client command cap in bytes.
 func (s *Server) MaxPacket() int { return s.Limits.MaxPacketMB << 20 }
 
+// ProxyProtocolFrom is proxy_protocol.from as prefixes (an address is
+// its own /32 or /128); entries that do not parse are left out
+// (validate has refused them).
+func (s *Server) ProxyProtocolFrom() []netip.Prefix {
+	var out []netip.Prefix
+	for _, e := range s.ProxyProtocol.From {
+		if p, err := parsePrefix(e); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefix reads an address or a prefix, IPv4-mapped IPv6 as IPv4.
+func parsePrefix(e string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(e); err == nil && a.Zone() == "" {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(e)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or prefix (10.0.1.7, 10.0.1.0/24, 2001:db8::/64; names are not resolved)", e)
+	}
+	if p != p.Masked() {
+		return netip.Prefix{}, fmt.Errorf("%s has host bits set (did you mean %s?)", e, p.Masked())
+	}
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p, nil
+}
+
 // LoginFailureLimits is the effective limits.login_failures: failed
 // logins allowed per user name and address, per address, and the window.
 func (s *Server) LoginFailureLimits() (perUser, perAddress int, window time.Duration) {
@@ -410,6 +458,11 @@ func (s *Server) validate(doc *strictyaml.Doc) error {
 	}
 	if s.Limits.MaxPacketMB < 1 || s.Limits.MaxPacketMB > 1024 {
 		bad(P("limits", "max_packet_mb"), "must be between 1 and 1024")
+	}
+	for i, e := range s.ProxyProtocol.From {
+		if _, err := parsePrefix(e); err != nil {
+			bad(P("proxy_protocol", "from", i), "%v", err)
+		}
 	}
 	if d := s.LoginCacheTTL(); d < 0 || d > maxLoginCache {
 		bad(P("limits", "login_cache"), "must be between 0s (off) and 15m, not %v", d)

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +66,44 @@ func TestLoginFailureLimits(t *testing.T) {
 	}
 	if u, a, w := s.LoginFailureLimits(); u != 0 || a != 20 || w != time.Hour {
 		t.Errorf("set: %d per user, %d per address, window %v; want 0 (no limit), 20, 1h", u, a, w)
+	}
+}
+
+// TestProxyProtocolFrom: addresses and prefixes of both families are
+// read, an IPv4-mapped address as IPv4; anything else is named with its
+// file and line.
+func TestProxyProtocolFrom(t *testing.T) {
+	s, err := Load(write(t, minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.ProxyProtocolFrom(); len(got) != 0 {
+		t.Fatalf("default: %v, want none", got)
+	}
+	s, err = Load(write(t, minimal+"proxy_protocol:\n  from: [10.0.1.7, 10.0.2.0/24, \"2001:db8::/64\", \"::ffff:192.0.2.1\", \"::ffff:192.0.2.0/120\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.1.7/32"), netip.MustParsePrefix("10.0.2.0/24"),
+		netip.MustParsePrefix("2001:db8::/64"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("192.0.2.0/24")}
+	if got := s.ProxyProtocolFrom(); !slices.Equal(got, want) {
+		t.Fatalf("from = %v, want %v", got, want)
+	}
+	p := write(t, minimal+"proxy_protocol:\n  from:\n    - 10.0.1.7\n    - lb.example.com\n    - 10.0.2.1/24\n")
+	_, err = Load(p)
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	lines := strings.Count(minimal, "\n")
+	for _, w := range []string{
+		fmt.Sprintf("%s:%d", p, lines+4),
+		`"lb.example.com" is not an IP address or prefix`,
+		fmt.Sprintf("%s:%d", p, lines+5),
+		"10.0.2.1/24 has host bits set (did you mean 10.0.2.0/24?)",
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,6 +193,8 @@ type rigOpts struct {
 	// loginFailures limits failed logins (zero: no limit, so that tests
 	// of failed logins are not throttled by each other).
 	loginFailures proxy.LoginLimits
+	// proxyFrom are the load balancers that must send a PROXY header.
+	proxyFrom []netip.Prefix
 }
 
 func startRig(t testing.TB, o rigOpts) *rig {
@@ -239,7 +242,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 	r.srv, err = proxy.New(proxy.Config{
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, RequireTLS: o.requireTLS,
 		HandshakeTimeout: o.handshake, IdleTimeout: time.Hour, MaxConnections: 100, MaxPacket: 64 << 20, Metrics: o.metrics,
-		SSO: o.sso, LoginFailures: o.loginFailures,
+		SSO: o.sso, LoginFailures: o.loginFailures, ProxyProtocolFrom: o.proxyFrom,
 	}, r.store, rec, pool, log)
 	if err != nil {
 		t.Fatal(err)

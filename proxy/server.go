@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -49,6 +50,10 @@ type Config struct {
 	// LoginFailures limits password guessing (limits.login_failures);
 	// the zero value limits nothing.
 	LoginFailures LoginLimits
+	// ProxyProtocolFrom are the load balancers whose connections begin
+	// with a PROXY protocol header (proxy_protocol.from); the address in
+	// it is the client's. Empty: nobody may send one.
+	ProxyProtocolFrom []netip.Prefix
 	// SSO, if set, checks single sign-on passwords (issued ones and
 	// tokens) before local accounts, and ends sessions whose credential
 	// was revoked or expired.

@@ -18,6 +18,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/rrproxy/rrproxy/auditlog"
 	"github.com/rrproxy/rrproxy/authz"
+	"github.com/rrproxy/rrproxy/internal/proxyproto"
 )
 
 // session is one client connection. All its methods run on the session's
@@ -34,7 +35,10 @@ type session struct {
 	log    *slog.Logger
 	salt   []byte
 	remote netip.AddrPort
-	tls    *tls.ConnectionState
+	// via is the load balancer the connection came through, when its
+	// PROXY header named the client (remote); otherwise invalid.
+	via netip.AddrPort
+	tls *tls.ConnectionState
 	// idleDeadline is the read deadline last set on conn (loop).
 	idleDeadline time.Time
 	// origin is the audit records' who-and-from-where, encoded once at
@@ -169,7 +173,7 @@ func (s *session) eventInto(ev *auditlog.Event, action string) *auditlog.Event {
 	}
 	c := s.formatConn()
 	*ev = auditlog.Event{Action: action, User: s.user, Source: c.source, SourceIP: c.ip, SourcePort: c.port,
-		SessionID: s.id, Database: s.db, Host: s.srv.host, TLS: c.tls, Cipher: c.cipher, Client: c.client}
+		SessionID: s.id, Database: s.db, Host: s.srv.host, TLS: c.tls, Cipher: c.cipher, Client: c.client, Via: c.via}
 	if s.ident != nil {
 		ev.IDSource, ev.Groups = s.ident.Source, s.ident.Groups
 		ev.Subject, ev.Credential = s.ident.Subject, s.ident.Credential
@@ -183,6 +187,7 @@ func (s *session) eventInto(ev *auditlog.Event, action string) *auditlog.Event {
 // eventConn is what every audit record says about the connection itself.
 type eventConn struct {
 	source, ip  string
+	via         string
 	port        int
 	tls, cipher string
 	client      string
@@ -192,6 +197,9 @@ func (s *session) formatConn() eventConn {
 	c := eventConn{source: s.remote.String()}
 	if s.remote.IsValid() {
 		c.ip, c.port = s.remote.Addr().Unmap().String(), int(s.remote.Port())
+	}
+	if s.via.IsValid() {
+		c.via = s.via.String()
 	}
 	if s.tls != nil {
 		c.tls, c.cipher = tls.VersionName(s.tls.Version), tls.CipherSuiteName(s.tls.CipherSuite)
@@ -236,6 +244,9 @@ func (s *session) run(ctx context.Context) {
 	// The deadline covers TLS and login so that an unauthenticated client
 	// cannot hold a connection slot open by stalling.
 	_ = s.conn.SetDeadline(time.Now().Add(s.srv.cfg.HandshakeTimeout))
+	if !s.readProxyHeader() {
+		return
+	}
 	salt, err := newScramble()
 	if err != nil {
 		s.log.Error("scramble", "err", err)
@@ -296,6 +307,53 @@ func (s *session) run(ctx context.Context) {
 	s.loginEvent("success", "")
 	s.log.Info("session started", "tls", s.tls != nil, "db", s.db)
 	s.loop(ctx)
+}
+
+// readProxyHeader takes the PROXY protocol header that a configured
+// load balancer sends before anything else, and makes the client address
+// it names the session's: in every audit record, for the login limits
+// and for network rules. The balancer's own address is kept as via. A
+// connection from a balancer without a valid header is recorded and
+// closed with an error in the greeting's place: taken as it is, it
+// would pass as the balancer's own address. A header from any other
+// address is never looked for: the client's first bytes are then its
+// login, and a header there fails as a bad handshake.
+func (s *session) readProxyHeader() bool {
+	if !s.remote.IsValid() || !fromBalancer(s.srv.cfg.ProxyProtocolFrom, s.remote.Addr()) {
+		return true
+	}
+	h, err := proxyproto.Read(s.cw.r)
+	if err != nil {
+		ev := s.event("connect")
+		ev.Outcome, ev.Reason = "failure", "no valid PROXY protocol header from a load balancer: "+err.Error()
+		_, _ = s.record(ev) // an audit failure is logged by record
+		s.log.Warn("connection from a load balancer without a valid PROXY protocol header", "err", err)
+		if !isClosed(err) {
+			// A MySQL client sent nothing and waited for the greeting
+			// until the handshake deadline: it gets the reason with a
+			// moment of its own to take it.
+			_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			s.sendError(errPacket(mysql.ER_HANDSHAKE_ERROR, "08S01", "Bad handshake: connections from this address must begin with a PROXY protocol header"))
+		}
+		return false
+	}
+	if h.Local {
+		return true // the balancer's own connection (a health check): its address stands
+	}
+	s.via, s.remote = s.remote, netip.AddrPortFrom(h.Source.Addr().Unmap(), h.Source.Port())
+	s.log = s.srv.log.With("conn", s.id, "client", s.remote.String(), "via", s.via.String())
+	return true
+}
+
+// fromBalancer reports whether a is in one of the balancers' prefixes.
+func fromBalancer(balancers []netip.Prefix, a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range balancers {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *session) loginFailed(err error) {

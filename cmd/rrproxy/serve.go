@@ -131,7 +131,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	pcfg := proxy.Config{
 		TLS: clientTLS, RequireTLS: cfg.RequireTLS(), HandshakeTimeout: cfg.Timeouts.Handshake,
 		IdleTimeout: cfg.Timeouts.Idle, MaxConnections: cfg.Limits.MaxConnections, MaxPacket: cfg.MaxPacket(),
-		RedactLiterals: cfg.Audit.RedactLiterals, Metrics: metrics,
+		RedactLiterals: cfg.Audit.RedactLiterals, Metrics: metrics, ProxyProtocolFrom: cfg.ProxyProtocolFrom(),
 	}
 	pcfg.LoginFailures.PerUser, pcfg.LoginFailures.PerAddress, pcfg.LoginFailures.Window = cfg.LoginFailureLimits()
 	if cfg.SSO.Listen != "" {
@@ -167,7 +167,8 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	}
 	log.Info("rrproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream.Address,
 		"upstream_version", pool.ServerVersion(), "policy_version", pol.Version, "require_tls", cfg.RequireTLS(), "login_cache", cfg.LoginCacheTTL(),
-		"login_failures_per_user", pcfg.LoginFailures.PerUser, "login_failures_per_address", pcfg.LoginFailures.PerAddress, "login_failures_window", pcfg.LoginFailures.Window)
+		"login_failures_per_user", pcfg.LoginFailures.PerUser, "login_failures_per_address", pcfg.LoginFailures.PerAddress, "login_failures_window", pcfg.LoginFailures.Window,
+		"proxy_protocol_from", cfg.ProxyProtocol.From)
 	defer watchPolicy(ctx, store, cfg.Policy, audit, log)() // SIGHUP or an edit reloads policy.yaml; stops before audit.Close
 	if ready != nil {
 		ready(ln.Addr())
