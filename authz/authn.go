@@ -37,7 +37,9 @@ type Identity struct {
 //
 // A success is remembered for the login cache TTL (see verifyCache): the
 // same user with the same password is then let in without argon2id.
-// Failures are never remembered and always pay the full cost.
+// Failures are never remembered and always pay the full cost. Logins
+// that present the same credentials while one of them is being verified
+// wait for that verification's answer (verifyCache.once).
 func (p *Policy) AuthenticatePassword(user, password string) (*Identity, error) {
 	a, ok := p.users[user]
 	h := dummyHash
@@ -55,8 +57,17 @@ func (p *Policy) AuthenticatePassword(user, password string) (*Identity, error) 
 			return a.identity(), nil
 		}
 	}
-	p.logins.argonCalls.Add(1)
-	match := h.verify(password)
+	verify := func() bool {
+		p.logins.argonCalls.Add(1)
+		return h.verify(password)
+	}
+	var match bool
+	if cache {
+		// Concurrent logins with the same credentials share one run.
+		match = p.logins.once(key, verify)
+	} else {
+		match = verify()
+	}
 	if !valid || !match {
 		return nil, ErrAuthFailed
 	}

@@ -50,8 +50,21 @@ type verifyCache struct {
 	mu sync.RWMutex
 	m  map[verifyKey]time.Time // key -> when it verified
 
+	// flights are the verifications under way, by key: a login that
+	// presents the same user, stored hash and password as one being
+	// verified waits for that one's answer instead of running argon2id
+	// again (see once).
+	fmu     sync.Mutex
+	flights map[verifyKey]*flight
+
 	now        func() time.Time // time.Now; tests move the clock
 	argonCalls atomic.Int64     // argon2id verifications done for this policy; tests count them
+}
+
+// flight is one verification under way; match is set before done closes.
+type flight struct {
+	done  chan struct{}
+	match bool
 }
 
 // verifyKey names one (user, stored hash, password) that verified.
@@ -147,6 +160,41 @@ func (c *verifyCache) add(k verifyKey) {
 		}
 	}
 	c.m[k] = now
+}
+
+// once runs verify for k, unless a verification of k is already under
+// way, in which case it waits for that one and returns its answer.
+//
+// Why: the cache remembers a password for the TTL after it verified,
+// and then every session that logs in at the same moment misses at once:
+// a BI server reopening its pool of 32 connections, or sysbench's 32
+// threads, ran argon2id 32 times (about a second of CPU, and the last
+// login waited for the other 31, two at a time) where one answer serves
+// all. Sharing it is exact, failures included: the waiters presented the
+// very same password for the very same stored hash. It makes no guess
+// cheaper, since a guess shared is the same guess, and each failed
+// login still counts against the login limits (proxy/throttle.go).
+func (c *verifyCache) once(k verifyKey, verify func() bool) bool {
+	c.fmu.Lock()
+	if f := c.flights[k]; f != nil {
+		c.fmu.Unlock()
+		<-f.done
+		return f.match
+	}
+	if c.flights == nil {
+		c.flights = make(map[verifyKey]*flight)
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[k] = f
+	c.fmu.Unlock()
+	defer func() {
+		c.fmu.Lock()
+		delete(c.flights, k)
+		c.fmu.Unlock()
+		close(f.done) // a panic in verify leaves match false: waiters fail closed
+	}()
+	f.match = verify()
+	return f.match
 }
 
 // len is the number of entries, expired ones included.

@@ -312,14 +312,99 @@ func TestLoginCacheConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	// Each user is verified at least once; concurrent first logins may
-	// each verify (there is no single-flight), but never more than the
-	// goroutines that started cold.
+	// Each user is verified at least once; concurrent first logins share
+	// a verification under way, but one that starts after another ended
+	// and before its entry was added may run again.
 	if runs := p.logins.argonCalls.Load(); runs < 2 || runs > 16 {
 		t.Errorf("%d argon2id runs for 320 logins by 2 users", runs)
 	}
 	if n := p.logins.len(); n != 2 {
 		t.Errorf("cache holds %d entries, want 2", n)
+	}
+}
+
+// TestConcurrentColdLoginsShareOneVerification: 32 logins with the same
+// user and password, none cached, released at once while argon2id is
+// held busy, run it once and all get in; 8 with the same wrong password
+// run it once and all fail; different passwords are verified each on
+// their own.
+func TestConcurrentColdLoginsShareOneVerification(t *testing.T) {
+	p := loginPolicy(t, cheapHash(t, "pw-one"), false)
+	// Hold every argon2id slot so that the logins below queue behind
+	// the first one's verification instead of finishing one by one.
+	for range cap(argonSlots) {
+		argonSlots <- struct{}{}
+	}
+	held := true
+	release := func() {
+		if held {
+			held = false
+			for range cap(argonSlots) {
+				<-argonSlots
+			}
+		}
+	}
+	defer release()
+	run := func(n int, password string) (ok, failed int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				_, err := p.AuthenticatePassword("u", password)
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					ok++
+				} else if errors.Is(err, ErrAuthFailed) {
+					failed++
+				}
+			})
+		}
+		// Every login is waiting (on a slot or on the first one's
+		// flight) before argon2id may run.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			p.logins.fmu.Lock()
+			inflight := len(p.logins.flights)
+			p.logins.fmu.Unlock()
+			if inflight == 1 || time.Now().After(deadline) {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // the rest reach the flight
+		release()
+		wg.Wait()
+		held = true
+		for range cap(argonSlots) {
+			argonSlots <- struct{}{}
+		}
+		return ok, failed
+	}
+	before := p.logins.argonCalls.Load()
+	if ok, failed := run(32, "pw-one"); ok != 32 || failed != 0 {
+		t.Fatalf("right password: %d in, %d refused; want 32 in", ok, failed)
+	}
+	if n := p.logins.argonCalls.Load() - before; n != 1 {
+		t.Errorf("32 concurrent cold logins ran argon2id %d times, want 1", n)
+	}
+	before = p.logins.argonCalls.Load()
+	if ok, failed := run(8, "wrong"); ok != 0 || failed != 8 {
+		t.Fatalf("wrong password: %d in, %d refused; want 8 refused", ok, failed)
+	}
+	if n := p.logins.argonCalls.Load() - before; n != 1 {
+		t.Errorf("8 concurrent identical wrong passwords ran argon2id %d times, want 1", n)
+	}
+	release()
+	before = p.logins.argonCalls.Load()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() { _, _ = p.AuthenticatePassword("u", fmt.Sprint("guess-", i)) })
+	}
+	wg.Wait()
+	if n := p.logins.argonCalls.Load() - before; n != 4 {
+		t.Errorf("4 different wrong passwords ran argon2id %d times, want 4", n)
+	}
+	if n := p.logins.len(); n != 1 {
+		t.Errorf("cache holds %d entries, want 1 (failures are not remembered)", n)
 	}
 }
 
