@@ -2,7 +2,6 @@ package main
 
 import (
 	"iter"
-	"net"
 	"runtime"
 	"syscall"
 )
@@ -33,44 +32,14 @@ type coLoop struct {
 }
 
 func runCoro(listen, upstream string) {
-	n := runtime.GOMAXPROCS(0)
-	loops := make([]*coLoop, n)
-	for i := range loops {
-		ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-		if err != nil {
-			panic(err)
-		}
-		wfd, _, e := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-		if e != 0 {
-			panic(e)
-		}
-		l := &coLoop{ep: ep, wake: int(wfd), add: make(chan [2]int, 64), readers: map[int]*coTask{}, writers: map[int]*coTask{}}
-		if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, l.wake, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wake)}); err != nil {
-			panic(err)
-		}
-		loops[i] = l
+	inboxes := make([]inbox, runtime.GOMAXPROCS(0))
+	for i := range inboxes {
+		in := newInbox()
+		inboxes[i] = in
+		l := &coLoop{ep: in.ep, wake: in.wake, add: in.add, readers: map[int]*coTask{}, writers: map[int]*coTask{}}
 		go l.run()
 	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		panic(err)
-	}
-	for i := 0; ; i++ {
-		c, err := ln.Accept()
-		if err != nil {
-			panic(err)
-		}
-		u, err := net.Dial("tcp", upstream)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		cfd, ufd := detach(c), detach(u)
-		l := loops[i%n]
-		l.add <- [2]int{cfd, ufd}
-		one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
-		syscall.Write(l.wake, one)
-	}
+	acceptPairs(listen, upstream, inboxes)
 }
 
 // copyTask is the goroutine relay's copy loop, written as if blocking:

@@ -31,24 +31,43 @@ type loop struct {
 }
 
 func runEpoll(listen, upstream string) {
-	n := runtime.GOMAXPROCS(0)
-	loops := make([]*loop, n)
+	loops := make([]*loop, runtime.GOMAXPROCS(0))
+	inboxes := make([]inbox, len(loops))
 	for i := range loops {
-		ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-		if err != nil {
-			panic(err)
-		}
-		wfd, _, e := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-		if e != 0 {
-			panic(e)
-		}
-		l := &loop{ep: ep, conns: map[int]*relayConn{}, add: make(chan [2]int, 64), wake: int(wfd)}
-		if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, l.wake, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wake)}); err != nil {
-			panic(err)
-		}
-		loops[i] = l
-		go l.run()
+		in := newInbox()
+		loops[i] = &loop{ep: in.ep, conns: map[int]*relayConn{}, add: in.add, wake: in.wake}
+		inboxes[i] = in
+		go loops[i].run()
 	}
+	acceptPairs(listen, upstream, inboxes)
+}
+
+// inbox is an event loop's epoll instance and the way new connections
+// reach it: pairs sent on add, then a write to the eventfd wake, which
+// is registered in ep.
+type inbox struct {
+	ep, wake int
+	add      chan [2]int
+}
+
+func newInbox() inbox {
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		panic(err)
+	}
+	wfd, _, e := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if e != 0 {
+		panic(e)
+	}
+	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, int(wfd), &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(wfd)}); err != nil {
+		panic(err)
+	}
+	return inbox{ep: ep, wake: int(wfd), add: make(chan [2]int, 64)}
+}
+
+// acceptPairs accepts clients on listen, dials upstream for each, and
+// hands the two sockets, out of Go's netpoller, to the loops in turn.
+func acceptPairs(listen, upstream string, loops []inbox) {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		panic(err)
@@ -64,7 +83,7 @@ func runEpoll(listen, upstream string) {
 			continue
 		}
 		cfd, ufd := detach(c), detach(u)
-		l := loops[i%n]
+		l := loops[i%len(loops)]
 		l.add <- [2]int{cfd, ufd}
 		one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
 		syscall.Write(l.wake, one)

@@ -154,27 +154,25 @@ func readV2(r *bufio.Reader) (Header, error) {
 	default:
 		return Header{}, fmt.Errorf("%w: version 2 command %d is neither LOCAL nor PROXY", ErrHeader, verCmd&0x0f)
 	}
+	size, name := 0, ""
 	switch fam {
 	case 0x11: // TCP over IPv4
-		if n < 12 {
-			return Header{}, fmt.Errorf("%w: version 2 TCP4 addresses need 12 bytes, the header has %d", ErrHeader, n)
-		}
-		src := netip.AddrFrom4([4]byte(body[0:4]))
-		dst := netip.AddrFrom4([4]byte(body[4:8]))
-		h.Source = netip.AddrPortFrom(src, binary.BigEndian.Uint16(body[8:10]))
-		h.Dest = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(body[10:12]))
+		size, name = 4, "TCP4"
 	case 0x21: // TCP over IPv6
-		if n < 36 {
-			return Header{}, fmt.Errorf("%w: version 2 TCP6 addresses need 36 bytes, the header has %d", ErrHeader, n)
-		}
-		src := netip.AddrFrom16([16]byte(body[0:16]))
-		dst := netip.AddrFrom16([16]byte(body[16:32]))
-		h.Source = netip.AddrPortFrom(src, binary.BigEndian.Uint16(body[32:34]))
-		h.Dest = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(body[34:36]))
+		size, name = 16, "TCP6"
 	default:
 		// UNSPEC, UDP or UNIX with the PROXY command: not a TCP client
 		// whose address could stand for the connection's.
 		return Header{}, fmt.Errorf("%w: version 2 PROXY for address family/protocol 0x%02x, not TCP over IPv4 or IPv6", ErrHeader, fam)
 	}
+	// Source address, destination address, source port, destination port.
+	if n < 2*size+4 {
+		return Header{}, fmt.Errorf("%w: version 2 %s addresses need %d bytes, the header has %d", ErrHeader, name, 2*size+4, n)
+	}
+	src, _ := netip.AddrFromSlice(body[:size])
+	dst, _ := netip.AddrFromSlice(body[size : 2*size])
+	ports := body[2*size:]
+	h.Source = netip.AddrPortFrom(src, binary.BigEndian.Uint16(ports[0:2]))
+	h.Dest = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(ports[2:4]))
 	return h, nil
 }
