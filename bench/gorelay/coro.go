@@ -88,38 +88,21 @@ func copyTask(src, dst int, done func()) iter.Seq[waitFor] {
 }
 
 func (l *coLoop) run() {
-	runtime.LockOSThread()
-	events := make([]syscall.EpollEvent, 128)
-	for {
-		n, err := syscall.EpollWait(l.ep, events, -1)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			panic(err)
-		}
-		for _, ev := range events[:n] {
-			fd := int(ev.Fd)
-			if fd == l.wake {
-				var b [8]byte
-				syscall.Read(l.wake, b[:])
-				l.adopt()
-				continue
-			}
-			if ev.Events&(syscall.EPOLLIN|syscall.EPOLLHUP|syscall.EPOLLERR|syscall.EPOLLRDHUP) != 0 {
-				if t := l.readers[fd]; t != nil {
-					delete(l.readers, fd)
-					l.resume(t)
-				}
-			}
-			if ev.Events&(syscall.EPOLLOUT|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
-				if t := l.writers[fd]; t != nil {
-					delete(l.writers, fd)
-					l.resume(t)
-				}
+	eventLoop(l.ep, l.wake, l.adopt, func(ev syscall.EpollEvent) {
+		fd := int(ev.Fd)
+		if ev.Events&(syscall.EPOLLIN|syscall.EPOLLHUP|syscall.EPOLLERR|syscall.EPOLLRDHUP) != 0 {
+			if t := l.readers[fd]; t != nil {
+				delete(l.readers, fd)
+				l.resume(t)
 			}
 		}
-	}
+		if ev.Events&(syscall.EPOLLOUT|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+			if t := l.writers[fd]; t != nil {
+				delete(l.writers, fd)
+				l.resume(t)
+			}
+		}
+	})
 }
 
 func (l *coLoop) resume(t *coTask) {

@@ -109,11 +109,14 @@ func detach(c net.Conn) int {
 	return fd
 }
 
-func (l *loop) run() {
+// eventLoop waits in epoll_wait on ep, on a thread of its own, adopts
+// the pairs handed over when wake is written, and passes every other
+// event to handle.
+func eventLoop(ep, wake int, adopt func(), handle func(ev syscall.EpollEvent)) {
 	runtime.LockOSThread()
 	events := make([]syscall.EpollEvent, 128)
 	for {
-		n, err := syscall.EpollWait(l.ep, events, -1)
+		n, err := syscall.EpollWait(ep, events, -1)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -121,25 +124,31 @@ func (l *loop) run() {
 			panic(err)
 		}
 		for _, ev := range events[:n] {
-			fd := int(ev.Fd)
-			if fd == l.wake {
+			if int(ev.Fd) == wake {
 				var b [8]byte
-				syscall.Read(l.wake, b[:])
-				l.adopt()
+				syscall.Read(wake, b[:])
+				adopt()
 				continue
 			}
-			c := l.conns[fd]
-			if c == nil {
-				continue
-			}
-			if ev.Events&syscall.EPOLLOUT != 0 {
-				l.flush(c)
-			}
-			if ev.Events&(syscall.EPOLLIN|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
-				l.pump(c)
-			}
+			handle(ev)
 		}
 	}
+}
+
+func (l *loop) run() {
+	eventLoop(l.ep, l.wake, l.adopt, func(ev syscall.EpollEvent) {
+		fd := int(ev.Fd)
+		c := l.conns[fd]
+		if c == nil {
+			return
+		}
+		if ev.Events&syscall.EPOLLOUT != 0 {
+			l.flush(c)
+		}
+		if ev.Events&(syscall.EPOLLIN|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+			l.pump(c)
+		}
+	})
 }
 
 func (l *loop) adopt() {
