@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	gosql "github.com/go-sql-driver/mysql"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 )
 
 // TestStreamMillionRowsHeapFlat streams 1,000,000 rows (~110 MB) through
@@ -357,6 +358,9 @@ func TestRefusedStatementsKeepSessionUsable(t *testing.T) {
 // after a reset, the proxy's or a client's own, the session gets back
 // the sql_mode vetted when the connection was opened.
 func TestResetVetsSessionAgain(t *testing.T) {
+	// The global change below would fail other packages' tests that dial
+	// the same server meanwhile (their dials vet sql_mode).
+	testtool.ServerLock(t, rootDSN, true)
 	root := direct(t)
 	var global string
 	if err := root.QueryRow("SELECT @@GLOBAL.sql_mode").Scan(&global); err != nil {

@@ -12,6 +12,8 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	gosql "github.com/go-sql-driver/mysql"
+
+	"github.com/rrproxy/rrproxy/internal/testtool"
 )
 
 // --- builders: written from the protocol docs, independently of rows.go ----
@@ -721,6 +723,9 @@ func testMariaDB(t *testing.T) *gosql.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Not while e2e has changed the server's global sql_mode, which
+	// every dial vets.
+	testtool.ServerLock(t, dsn, false)
 	return cfg
 }
 

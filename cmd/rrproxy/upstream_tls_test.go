@@ -12,6 +12,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/rrproxy/rrproxy/config"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 	"github.com/rrproxy/rrproxy/proxy"
 )
 
@@ -29,6 +30,7 @@ func TestUpstreamTLSModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testtool.ServerLock(t, dsn, false) // not while e2e changes the server's global sql_mode
 	cases := []struct {
 		mode, name string
 		ok         bool
