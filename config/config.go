@@ -108,7 +108,15 @@ type Limits struct {
 	// LoginFailures limits password guessing; read it with
 	// LoginFailureLimits.
 	LoginFailures LoginFailures `yaml:"login_failures"`
+	// MaxHandshakesPerAddress caps the connections from one address
+	// that have not finished logging in (default 64, 0 no cap); read it
+	// with HandshakesPerAddress.
+	MaxHandshakesPerAddress *int `yaml:"max_handshakes_per_address"`
 }
+
+// DefaultMaxHandshakesPerAddress is limits.max_handshakes_per_address
+// when the key is absent.
+const DefaultMaxHandshakesPerAddress = 64
 
 // LoginFailures is limits.login_failures: at most PerUser failed logins
 // of one user name from one address, and PerAddress from one address
@@ -291,6 +299,15 @@ func parsePrefix(e string) (netip.Prefix, error) {
 	return p, nil
 }
 
+// HandshakesPerAddress is the effective
+// limits.max_handshakes_per_address; 0 is no cap.
+func (s *Server) HandshakesPerAddress() int {
+	if n := s.Limits.MaxHandshakesPerAddress; n != nil {
+		return *n
+	}
+	return DefaultMaxHandshakesPerAddress
+}
+
 // LoginFailureLimits is the effective limits.login_failures: failed
 // logins allowed per user name and address, per address, and the window.
 func (s *Server) LoginFailureLimits() (perUser, perAddress int, window time.Duration) {
@@ -458,6 +475,9 @@ func (s *Server) validate(doc *strictyaml.Doc) error {
 	}
 	if s.Limits.MaxPacketMB < 1 || s.Limits.MaxPacketMB > 1024 {
 		bad(P("limits", "max_packet_mb"), "must be between 1 and 1024")
+	}
+	if s.HandshakesPerAddress() < 0 {
+		bad(P("limits", "max_handshakes_per_address"), "must be 0 (no cap) or more")
 	}
 	for i, e := range s.ProxyProtocol.From {
 		if _, err := parsePrefix(e); err != nil {

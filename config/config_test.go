@@ -69,6 +69,27 @@ func TestLoginFailureLimits(t *testing.T) {
 	}
 }
 
+func TestHandshakesPerAddress(t *testing.T) {
+	s, err := Load(write(t, minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.HandshakesPerAddress(); n != 64 {
+		t.Errorf("default %d, want 64", n)
+	}
+	s, err = Load(write(t, minimal+"limits: {max_handshakes_per_address: 0}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.HandshakesPerAddress(); n != 0 {
+		t.Errorf("set to 0: %d (0 is no cap, not the default)", n)
+	}
+	p := write(t, minimal+"limits: {max_handshakes_per_address: -1}\n")
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "limits.max_handshakes_per_address: must be 0 (no cap) or more") {
+		t.Errorf("negative: %v", err)
+	}
+}
+
 // TestProxyProtocolFrom: addresses and prefixes of both families are
 // read, an IPv4-mapped address as IPv4; anything else is named with its
 // file and line.

@@ -230,3 +230,83 @@ func readRawPacket(r *bufio.Reader) ([]byte, error) {
 	_, err := io.ReadFull(r, p)
 	return p, err
 }
+
+// TestHandshakesPerAddress: an address with limits.max_handshakes_per_address
+// connections that never finish logging in gets 1040 for the next one,
+// at once and on record, while another address logs in; once its
+// connections go, it logs in again. The addresses come from PROXY
+// headers that the test writes as a balancer on 127.0.0.1 would, so that
+// two client addresses exist on loopback.
+func TestHandshakesPerAddress(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true, handshakesPerAddress: 3, handshake: 20 * time.Second,
+		proxyFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	as := func(client string) func(ctx context.Context, addr string) (net.Conn, error) {
+		return func(ctx context.Context, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := fmt.Fprintf(c, "PROXY TCP4 %s 127.0.0.1 40000 3306\r\n", client); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return c, nil
+		}
+	}
+	mysql.RegisterDialContext("as-flooder", as("192.0.2.66"))
+	mysql.RegisterDialContext("as-colleague", as("192.0.2.77"))
+	login := func(net string) error {
+		db, err := sql.Open("mysql", fmt.Sprintf("alice:%s@%s(%s)/?tls=rrproxy&timeout=5s", alicePW, net, r.addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		return db.Ping()
+	}
+	// Three connections from 192.0.2.66 that read the greeting and stall.
+	var stalled []net.Conn
+	for range 3 {
+		c, err := as("192.0.2.66")(context.Background(), r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if p, err := readRawPacket(bufio.NewReader(c)); err != nil || len(p) == 0 || p[0] != 10 {
+			t.Fatalf("stalled connection: want the greeting, got %q, %v", p, err)
+		}
+		stalled = append(stalled, c)
+	}
+	start := time.Now()
+	mysqlErr(t, login("as-flooder"), 1040, "too many connections from this address are still logging in")
+	if d := time.Since(start); d > 10*time.Second { // the handshake deadline is 20 s
+		t.Errorf("the refusal took %v: it should come at once, not after the handshake deadline", d)
+	}
+	if err := login("as-colleague"); err != nil {
+		t.Fatalf("another address could not log in beside the stalled ones: %v", err)
+	}
+	for _, c := range stalled {
+		c.Close()
+	}
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err = login("as-flooder"); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("the address could not log in after its stalled connections closed: %v", err)
+	}
+	refused := 0
+	for _, m := range readAuditRecords(t, r) {
+		if m["event.action"] == "connect" && m["event.outcome"] == "failure" {
+			refused++
+			if m["source.ip"] != "192.0.2.66" || !strings.Contains(fmt.Sprint(m["event.reason"]), "limits.max_handshakes_per_address") {
+				t.Errorf("refused connection's record: %v", m)
+			}
+		}
+	}
+	if refused < 1 {
+		t.Error("no failed connect record for the refused connection")
+	}
+}

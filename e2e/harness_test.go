@@ -195,6 +195,8 @@ type rigOpts struct {
 	loginFailures proxy.LoginLimits
 	// proxyFrom are the load balancers that must send a PROXY header.
 	proxyFrom []netip.Prefix
+	// handshakesPerAddress caps logins in progress per address (0: no cap).
+	handshakesPerAddress int
 }
 
 func startRig(t testing.TB, o rigOpts) *rig {
@@ -243,6 +245,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, RequireTLS: o.requireTLS,
 		HandshakeTimeout: o.handshake, IdleTimeout: time.Hour, MaxConnections: 100, MaxPacket: 64 << 20, Metrics: o.metrics,
 		SSO: o.sso, LoginFailures: o.loginFailures, ProxyProtocolFrom: o.proxyFrom,
+		HandshakesPerAddress: o.handshakesPerAddress,
 	}, r.store, rec, pool, log)
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,10 @@ type Config struct {
 	// with a PROXY protocol header (proxy_protocol.from); the address in
 	// it is the client's. Empty: nobody may send one.
 	ProxyProtocolFrom []netip.Prefix
+	// HandshakesPerAddress caps the connections from one address that
+	// have not finished logging in (limits.max_handshakes_per_address);
+	// 0 is no cap.
+	HandshakesPerAddress int
 	// SSO, if set, checks single sign-on passwords (issued ones and
 	// tokens) before local accounts, and ends sessions whose credential
 	// was revoked or expired.
@@ -92,7 +96,8 @@ type Server struct {
 	// catalog caches upstream column lists for SELECT * rewrites.
 	userSessions userSessions
 	catalog      catalogCache
-	throttle     *loginThrottle // nil: no limit on failed logins
+	throttle     *loginThrottle  // nil: no limit on failed logins
+	handshakes   *handshakeSlots // nil: no cap per address on logins in progress
 	shutdown     sync.Once
 }
 
@@ -108,7 +113,7 @@ func New(cfg Config, policies Policies, audit Recorder, pool *Pool, log *slog.Lo
 	host, _ := os.Hostname()
 	s := &Server{cfg: cfg, policies: policies, audit: audit, pool: pool, log: log, host: host,
 		sem: make(chan struct{}, cfg.MaxConnections), sessions: map[*session]struct{}{},
-		throttle: newLoginThrottle(cfg.LoginFailures)}
+		throttle: newLoginThrottle(cfg.LoginFailures), handshakes: newHandshakeSlots(cfg.HandshakesPerAddress)}
 	if !cfg.RequireTLS {
 		// caching_sha2_password outside TLS encrypts the password with
 		// this key; a fresh one per process is enough (clients fetch it).

@@ -247,6 +247,19 @@ func (s *session) run(ctx context.Context) {
 	if !s.readProxyHeader() {
 		return
 	}
+	addr := s.remote.Addr()
+	if !s.srv.handshakes.enter(addr) {
+		s.tooManyHandshakes()
+		return
+	}
+	inHandshake := true
+	leave := func() {
+		if inHandshake {
+			inHandshake = false
+			s.srv.handshakes.leave(addr)
+		}
+	}
+	defer leave()
 	salt, err := newScramble()
 	if err != nil {
 		s.log.Error("scramble", "err", err)
@@ -263,6 +276,7 @@ func (s *session) run(ctx context.Context) {
 	s.connected = true
 	s.salt = salt
 	h, err := s.handshake()
+	leave()
 	if err != nil {
 		s.loginFailed(err)
 		return
@@ -343,6 +357,18 @@ func (s *session) readProxyHeader() bool {
 	s.via, s.remote = s.remote, netip.AddrPortFrom(h.Source.Addr().Unmap(), h.Source.Port())
 	s.log = s.srv.log.With("conn", s.id, "client", s.remote.String(), "via", s.via.String())
 	return true
+}
+
+// tooManyHandshakes refuses a connection from an address that already
+// has limits.max_handshakes_per_address connections logging in: it is on
+// record, as every connection is, and told why in the greeting's place.
+func (s *session) tooManyHandshakes() {
+	ev := s.event("connect")
+	ev.Outcome, ev.Reason = "failure", "too many connections from this address are logging in (limits.max_handshakes_per_address)"
+	_, _ = s.record(ev) // an audit failure is logged by record
+	s.log.Warn("connection refused: too many logins in progress from its address", "limit", s.srv.cfg.HandshakesPerAddress)
+	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	s.sendError(errPacket(mysql.ER_CON_COUNT_ERROR, "08004", "rrproxy: too many connections from this address are still logging in; retry later"))
 }
 
 // fromBalancer reports whether a is in one of the balancers' prefixes.

@@ -132,6 +132,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 		TLS: clientTLS, RequireTLS: cfg.RequireTLS(), HandshakeTimeout: cfg.Timeouts.Handshake,
 		IdleTimeout: cfg.Timeouts.Idle, MaxConnections: cfg.Limits.MaxConnections, MaxPacket: cfg.MaxPacket(),
 		RedactLiterals: cfg.Audit.RedactLiterals, Metrics: metrics, ProxyProtocolFrom: cfg.ProxyProtocolFrom(),
+		HandshakesPerAddress: cfg.HandshakesPerAddress(),
 	}
 	pcfg.LoginFailures.PerUser, pcfg.LoginFailures.PerAddress, pcfg.LoginFailures.Window = cfg.LoginFailureLimits()
 	if cfg.SSO.Listen != "" {
@@ -168,7 +169,7 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	log.Info("rrproxy listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream.Address,
 		"upstream_version", pool.ServerVersion(), "policy_version", pol.Version, "require_tls", cfg.RequireTLS(), "login_cache", cfg.LoginCacheTTL(),
 		"login_failures_per_user", pcfg.LoginFailures.PerUser, "login_failures_per_address", pcfg.LoginFailures.PerAddress, "login_failures_window", pcfg.LoginFailures.Window,
-		"proxy_protocol_from", cfg.ProxyProtocol.From)
+		"proxy_protocol_from", cfg.ProxyProtocol.From, "max_handshakes_per_address", pcfg.HandshakesPerAddress)
 	defer watchPolicy(ctx, store, cfg.Policy, audit, log)() // SIGHUP or an edit reloads policy.yaml; stops before audit.Close
 	if ready != nil {
 		ready(ln.Addr())
