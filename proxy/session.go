@@ -333,7 +333,7 @@ func (s *session) run(ctx context.Context) {
 // address is never looked for: the client's first bytes are then its
 // login, and a header there fails as a bad handshake.
 func (s *session) readProxyHeader() bool {
-	if !s.remote.IsValid() || !fromBalancer(s.srv.cfg.ProxyProtocolFrom, s.remote.Addr()) {
+	if !s.remote.IsValid() || !proxyproto.Trusted(s.srv.cfg.ProxyProtocolFrom, s.remote.Addr()) {
 		return true
 	}
 	h, err := proxyproto.Read(s.cw.r)
@@ -369,17 +369,6 @@ func (s *session) tooManyHandshakes() {
 	s.log.Warn("connection refused: too many logins in progress from its address", "limit", s.srv.cfg.HandshakesPerAddress)
 	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	s.sendError(errPacket(mysql.ER_CON_COUNT_ERROR, "08004", "rrproxy: too many connections from this address are still logging in; retry later"))
-}
-
-// fromBalancer reports whether a is in one of the balancers' prefixes.
-func fromBalancer(balancers []netip.Prefix, a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range balancers {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *session) loginFailed(err error) {

@@ -19,6 +19,7 @@ import (
 	"github.com/rrproxy/rrproxy/auditlog"
 	"github.com/rrproxy/rrproxy/authz"
 	"github.com/rrproxy/rrproxy/config"
+	"github.com/rrproxy/rrproxy/internal/proxyproto"
 	"github.com/rrproxy/rrproxy/sso"
 )
 
@@ -38,6 +39,9 @@ func startSSO(ctx context.Context, cfg *config.Server, serverTLS *tls.Config, po
 	if err != nil {
 		return nil, fmt.Errorf("sso.listen: %w", err)
 	}
+	// Behind the same balancers as the MySQL listener, the sign-in
+	// records name the browser's address, not the balancer's.
+	ln = proxyproto.NewListener(ln, cfg.ProxyProtocolFrom(), cfg.Timeouts.Handshake)
 	hs := &http.Server{Handler: svc.Handler(), TLSConfig: serverTLS.Clone(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { _ = hs.ServeTLS(ln, "", "") }()
