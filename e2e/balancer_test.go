@@ -17,6 +17,10 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/rrproxy/rrproxy/proxy"
 )
 
 // startBalancer runs a real HAProxy in TCP mode in front of the rig with
@@ -238,7 +242,8 @@ func readRawPacket(r *bufio.Reader) ([]byte, error) {
 // headers that the test writes as a balancer on 127.0.0.1 would, so that
 // two client addresses exist on loopback.
 func TestHandshakesPerAddress(t *testing.T) {
-	r := startRig(t, rigOpts{requireTLS: true, handshakesPerAddress: 3, handshake: 20 * time.Second,
+	metrics := proxy.NewMetrics(prometheus.NewRegistry())
+	r := startRig(t, rigOpts{requireTLS: true, handshakesPerAddress: 3, handshake: 20 * time.Second, metrics: metrics,
 		proxyFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	as := func(client string) func(ctx context.Context, addr string) (net.Conn, error) {
 		return func(ctx context.Context, addr string) (net.Conn, error) {
@@ -296,6 +301,17 @@ func TestHandshakesPerAddress(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("the address could not log in after its stalled connections closed: %v", err)
+	}
+	// Every session has ended: the gauge is back to 0 (a refused
+	// connection, which has no disconnect record, is not counted).
+	var open float64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if open = testutil.ToFloat64(metrics.Sessions); open == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if open != 0 {
+		t.Errorf("rrproxy_sessions = %v after every connection ended", open)
 	}
 	refused := 0
 	for _, m := range readAuditRecords(t, r) {

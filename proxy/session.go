@@ -225,7 +225,7 @@ func (s *session) record(ev *auditlog.Event) (uint64, error) {
 			m.denied.Inc()
 		case ev.Action == "login":
 			m.Logins.WithLabelValues(ev.Outcome).Inc()
-		case ev.Action == "connect":
+		case ev.Action == "connect" && ev.Outcome == "success": // a refused connection never has a disconnect record
 			m.Sessions.Inc()
 		case ev.Action == "disconnect":
 			m.Sessions.Dec()
