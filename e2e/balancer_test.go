@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -145,8 +146,8 @@ func TestBalancerNamesTheClient(t *testing.T) {
 	mu.Lock()
 	goLocal := locals
 	mu.Unlock()
-	if len(goLocal) != 1 {
-		t.Fatalf("go-sql-driver dialled %d times (%v), want once", len(goLocal), goLocal)
+	if len(goLocal) == 0 {
+		t.Fatal("go-sql-driver never dialled through the custom dialer")
 	}
 	seen := map[string]bool{}
 	refused := 0
@@ -169,8 +170,8 @@ func TestBalancerNamesTheClient(t *testing.T) {
 			}
 			if strings.Contains(stmt, "v2") {
 				seen["v2"] = true
-				if src != goLocal[0] {
-					t.Errorf("v2: source.address %q, but the client's socket was %s", src, goLocal[0])
+				if !slices.Contains(goLocal, src) {
+					t.Errorf("v2: source.address %q, but the client's sockets were %v", src, goLocal)
 				}
 			}
 			if strings.Contains(stmt, "v1") {
