@@ -16,7 +16,14 @@ import (
 func readAuditRecords(t *testing.T, r *rig) []map[string]any {
 	t.Helper()
 	r.audit.Close()
-	f, err := os.Open(r.path)
+	return readAuditFile(t, r.path)
+}
+
+// readAuditFile returns the records of the audit file at path, whose
+// writer is closed.
+func readAuditFile(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,7 +140,7 @@ func (s *Service) devicePoll(w http.ResponseWriter, r *http.Request) {
 	src := sourceOf(r)
 	fail := func(status int, userMsg, reason string) {
 		_ = s.record(&auditlog.Event{Action: "sso-signin", Outcome: "failure", Reason: "rrproxy login: " + reason, IDSource: h.Issuer,
-			Source: src.String(), SourceIP: src.ip, SourcePort: src.port})
+			Source: src.String(), SourceIP: src.ip, SourcePort: src.port, Via: src.via})
 		writeJSON(w, status, map[string]string{"error": userMsg})
 	}
 	if errors.Is(err, context.DeadlineExceeded) {

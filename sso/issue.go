@@ -63,7 +63,7 @@ func (s *Service) signIn(ctx context.Context, c *Client, p *oidc.Provider, tok *
 		return nil, nil, "", &signInError{"rrproxy could not store the new password. Try again later.", err.Error(), 500}
 	}
 	ev := &auditlog.Event{Action: "sso-signin", Outcome: "success", User: id.User, IDSource: c.Issuer, Subject: id.Subject,
-		Groups: id.Groups, Credential: cred.ID, Source: src.String(), SourceIP: src.ip, SourcePort: src.port,
+		Groups: id.Groups, Credential: cred.ID, Source: src.String(), SourceIP: src.ip, SourcePort: src.port, Via: src.via,
 		Reason: fmt.Sprintf("%s: database password issued, valid until %s", via, cred.Expires.Format(time.RFC3339))}
 	if len(id.DroppedGroups) > 0 {
 		ev.Reason += "; withheld for want of MFA: " + strings.Join(id.DroppedGroups, ", ")

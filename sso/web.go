@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -153,7 +154,7 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	src := sourceOf(r)
 	fail := func(status int, userMsg, reason string) {
 		_ = s.record(&auditlog.Event{Action: "sso-signin", Outcome: "failure", Reason: reason, IDSource: f.Issuer,
-			Source: src.String(), SourceIP: src.ip, SourcePort: src.port})
+			Source: src.String(), SourceIP: src.ip, SourcePort: src.port, Via: src.via})
 		s.log.Info("sso sign-in refused", "issuer", f.Issuer, "reason", reason)
 		s.render(w, status, page{Title: "Sign-in refused", Error: userMsg})
 	}
@@ -260,7 +261,7 @@ func (s *Service) createAppPassword(w http.ResponseWriter, r *http.Request) {
 	src := sourceOf(r)
 	if err := s.record(&auditlog.Event{Action: "app-password-created", Outcome: "success", User: id.User, IDSource: sc.Issuer,
 		Subject: sc.Subject, Credential: app.ID, Reason: fmt.Sprintf("%q, valid until %s", name, app.Expires.Format(time.RFC3339)),
-		Source: src.String(), SourceIP: src.ip, SourcePort: src.port}); err != nil {
+		Source: src.String(), SourceIP: src.ip, SourcePort: src.port, Via: src.via}); err != nil {
 		_ = s.store.Revoke(app.ID, "audit log could not be written")
 		s.showAccount(w, r, id, sc, "", "", "The audit log cannot be written, so no app password is issued.")
 		return
@@ -286,7 +287,7 @@ func (s *Service) revokeAppPassword(w http.ResponseWriter, r *http.Request) {
 	src := sourceOf(r)
 	_ = s.record(&auditlog.Event{Action: "credential-revoked", Outcome: "success", User: id.User, IDSource: sc.Issuer,
 		Subject: sc.Subject, Credential: c.ID, Reason: "revoked by its owner on the web page",
-		Source: src.String(), SourceIP: src.ip, SourcePort: src.port})
+		Source: src.String(), SourceIP: src.ip, SourcePort: src.port, Via: src.via})
 	s.showAccount(w, r, id, sc, "", "", "App password "+c.Name+" revoked.")
 }
 
@@ -405,18 +406,48 @@ type source struct {
 	ip   string
 	port int
 	raw  string
+	via  string // the load balancer, when its PROXY header named the browser
 }
 
 func (s source) String() string { return s.raw }
 
 func sourceOf(r *http.Request) source {
+	var via string
+	if b, ok := r.Context().Value(balancerKey{}).(Balanced); ok {
+		if a, ok := b.Via(); ok {
+			via = a.String()
+		}
+	}
 	host, port, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return source{raw: r.RemoteAddr}
+		return source{raw: r.RemoteAddr, via: via}
 	}
 	var p int
 	fmt.Sscanf(port, "%d", &p)
-	return source{ip: host, port: p, raw: r.RemoteAddr}
+	return source{ip: host, port: p, raw: r.RemoteAddr, via: via}
+}
+
+// Balanced is a connection that came through a load balancer's PROXY
+// header (proxyproto.NewListener): Via is the balancer's address, and
+// reports whether the header named a client.
+type Balanced interface {
+	Via() (net.Addr, bool)
+}
+
+type balancerKey struct{}
+
+// WithConn is for http.Server.ConnContext: it keeps the page's
+// connection in the requests' context, so that the sign-in records name
+// the balancer a browser came through (rrproxy.via) when the connection
+// is Balanced, under TLS or not.
+func WithConn(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if b, ok := c.(Balanced); ok {
+		return context.WithValue(ctx, balancerKey{}, b)
+	}
+	return ctx
 }
 
 // scriptHash allows the page's one inline script (the copy buttons) and

@@ -43,7 +43,7 @@ func startSSO(ctx context.Context, cfg *config.Server, serverTLS *tls.Config, po
 	// records name the browser's address, not the balancer's.
 	ln = proxyproto.NewListener(ln, cfg.ProxyProtocolFrom(), cfg.Timeouts.Handshake)
 	hs := &http.Server{Handler: svc.Handler(), TLSConfig: serverTLS.Clone(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ConnContext: sso.WithConn}
 	go func() { _ = hs.ServeTLS(ln, "", "") }()
 	go svc.RecheckLoop(ctx)
 	context.AfterFunc(ctx, func() { _ = hs.Close() })

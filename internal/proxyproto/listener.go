@@ -92,8 +92,13 @@ func (c *conn) RemoteAddr() net.Addr {
 	return c.Conn.RemoteAddr()
 }
 
-// Via is the balancer's own address.
-func (c *conn) Via() net.Addr { return c.Conn.RemoteAddr() }
+// Via is the balancer's own address, and whether its header named a
+// client (not a LOCAL or failed header). It reads the header if nobody
+// has yet.
+func (c *conn) Via() (net.Addr, bool) {
+	c.header()
+	return c.Conn.RemoteAddr(), c.remote != nil
+}
 
 func (c *conn) Read(p []byte) (int, error) {
 	c.header()

@@ -47,8 +47,8 @@ func TestListener(t *testing.T) {
 	if got := s.RemoteAddr().String(); got != "192.0.2.10:51234" {
 		t.Fatalf("RemoteAddr %s, want the client's 192.0.2.10:51234", got)
 	}
-	if via := s.(interface{ Via() net.Addr }).Via().String(); !strings.HasPrefix(via, "127.0.0.1:") {
-		t.Fatalf("Via %s, want the balancer's", via)
+	if via, named := s.(interface{ Via() (net.Addr, bool) }).Via(); !named || !strings.HasPrefix(via.String(), "127.0.0.1:") {
+		t.Fatalf("Via %s, %v; want the balancer's, with a client named", via, named)
 	}
 	s.Close()
 
@@ -58,6 +58,9 @@ func TestListener(t *testing.T) {
 	}
 	if !strings.HasPrefix(s.RemoteAddr().String(), "127.0.0.1:") {
 		t.Fatalf("RemoteAddr after a failed header: %s", s.RemoteAddr())
+	}
+	if _, named := s.(interface{ Via() (net.Addr, bool) }).Via(); named {
+		t.Fatal("a failed header named a client")
 	}
 	s.Close()
 
