@@ -338,17 +338,14 @@ func (s *session) readProxyHeader() bool {
 	}
 	h, err := proxyproto.Read(s.cw.r)
 	if err != nil {
-		ev := s.event("connect")
-		ev.Outcome, ev.Reason = "failure", "no valid PROXY protocol header from a load balancer: "+err.Error()
-		_, _ = s.record(ev) // an audit failure is logged by record
 		s.log.Warn("connection from a load balancer without a valid PROXY protocol header", "err", err)
+		var reply []byte
 		if !isClosed(err) {
-			// A MySQL client sent nothing and waited for the greeting
-			// until the handshake deadline: it gets the reason with a
-			// moment of its own to take it.
-			_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-			s.sendError(errPacket(mysql.ER_HANDSHAKE_ERROR, "08S01", "Bad handshake: connections from this address must begin with a PROXY protocol header"))
+			// A MySQL client that sent nothing waited for the greeting
+			// until the handshake deadline: it is told why.
+			reply = errPacket(mysql.ER_HANDSHAKE_ERROR, "08S01", "Bad handshake: connections from this address must begin with a PROXY protocol header")
 		}
+		s.refuseConnect("no valid PROXY protocol header from a load balancer: "+err.Error(), reply)
 		return false
 	}
 	if h.Local {
@@ -360,15 +357,25 @@ func (s *session) readProxyHeader() bool {
 }
 
 // tooManyHandshakes refuses a connection from an address that already
-// has limits.max_handshakes_per_address connections logging in: it is on
-// record, as every connection is, and told why in the greeting's place.
+// has limits.max_handshakes_per_address connections logging in.
 func (s *session) tooManyHandshakes() {
-	ev := s.event("connect")
-	ev.Outcome, ev.Reason = "failure", "too many connections from this address are logging in (limits.max_handshakes_per_address)"
-	_, _ = s.record(ev) // an audit failure is logged by record
 	s.log.Warn("connection refused: too many logins in progress from its address", "limit", s.srv.cfg.HandshakesPerAddress)
-	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	s.sendError(errPacket(mysql.ER_CON_COUNT_ERROR, "08004", "rrproxy: too many connections from this address are still logging in; retry later"))
+	s.refuseConnect("too many connections from this address are logging in (limits.max_handshakes_per_address)",
+		errPacket(mysql.ER_CON_COUNT_ERROR, "08004", "rrproxy: too many connections from this address are still logging in; retry later"))
+}
+
+// refuseConnect ends a connection before its login: it is on record, as
+// every connection is, as a failed connect with reason, and reply (if
+// any) goes in the greeting's place, with a write deadline of its own
+// (the handshake's may have passed).
+func (s *session) refuseConnect(reason string, reply []byte) {
+	ev := s.event("connect")
+	ev.Outcome, ev.Reason = "failure", reason
+	_, _ = s.record(ev) // an audit failure is logged by record
+	if reply != nil {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		s.sendError(reply)
+	}
 }
 
 func (s *session) loginFailed(err error) {
