@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -11,14 +10,12 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/rrproxy/rrproxy/auditlog"
-	"github.com/rrproxy/rrproxy/authz"
 	"github.com/rrproxy/rrproxy/internal/proxyproto"
 	"github.com/rrproxy/rrproxy/sso"
 )
@@ -29,50 +26,16 @@ import (
 // provider through PROXY headers naming 192.0.2.10:50505: the sign-in's
 // audit record names that browser, and the balancer in rrproxy.via.
 func TestSSOSignInBehindBalancer(t *testing.T) {
-	idp, err := mockoidc.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = idp.Shutdown() })
-	pol, err := authz.Parse("e2e-sso-balancer.yaml", []byte(policyText+`
-identity_providers:
-  corp:
-    issuer: `+idp.Issuer()+`
-    audiences: [`+idp.ClientID+`]
-    groups:
-      clinical-dm: [data-managers]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
 	logPath := filepath.Join(t.TempDir(), "audit.jsonl")
 	audit, err := auditlog.Open(logPath, auditlog.SyncNone)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer audit.Close()
-
-	var handler atomic.Pointer[http.Handler]
-	web := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h := handler.Load(); h != nil {
-			(*h).ServeHTTP(w, r)
-			return
-		}
-		http.Error(w, "not ready", http.StatusServiceUnavailable)
-	}))
-	web.Listener = proxyproto.NewListener(web.Listener, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, 5*time.Second)
-	web.Config.ConnContext = sso.WithConn
-	web.StartTLS()
-	defer web.Close()
-	svc, err := sso.New(sso.Config{Key: []byte(sso.NewKeyHex()), StoreDir: t.TempDir(), PublicURL: web.URL, ProxyAddress: "127.0.0.1:3307",
-		Clients: []sso.Client{{Issuer: idp.Issuer(), ClientID: idp.ClientID, ClientSecret: idp.ClientSecret,
-			Scopes: []string{"openid", "email", "groups", "profile"}}}},
-		authz.NewStore(pol), audit, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := svc.Handler()
-	handler.Store(&h)
+	idp, _, _, web := startSignInPage(t, func(web *httptest.Server) {
+		web.Listener = proxyproto.NewListener(web.Listener, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, 5*time.Second)
+		web.Config.ConnContext = sso.WithConn
+	}, audit)
 
 	// The browser: connections to the sign-in page begin with the
 	// balancer's header; those to the IdP do not.

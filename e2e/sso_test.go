@@ -38,6 +38,17 @@ type ssoRig struct {
 
 func startSSORig(t *testing.T) *ssoRig {
 	t.Helper()
+	idp, pol, svc, web := startSignInPage(t, nil, nil)
+	r := startRig(t, rigOpts{requireTLS: true, policy: pol, sso: svc})
+	return &ssoRig{rig: r, idp: idp, svc: svc, web: web}
+}
+
+// startSignInPage runs a mock OIDC provider, the test policy with it as
+// identity provider corp, and the sign-in page (sso.Service) on an HTTPS
+// test server; configure (if not nil) sets up that server before it
+// starts, and audit (if not nil) records the page's events.
+func startSignInPage(t *testing.T, configure func(*httptest.Server), audit sso.Recorder) (*mockoidc.MockOIDC, *authz.Policy, *sso.Service, *httptest.Server) {
+	t.Helper()
 	idp, err := mockoidc.Run()
 	if err != nil {
 		t.Fatal(err)
@@ -56,18 +67,16 @@ identity_providers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := authz.NewStore(pol)
-	web, serve := testtool.TLSServer(t)
+	web, serve := testtool.TLSServerWith(t, configure)
 	svc, err := sso.New(sso.Config{Key: []byte(sso.NewKeyHex()), StoreDir: t.TempDir(), PublicURL: web.URL, ProxyAddress: "127.0.0.1:3307",
 		Clients: []sso.Client{{Issuer: idp.Issuer(), ClientID: idp.ClientID, ClientSecret: idp.ClientSecret,
 			Scopes: []string{"openid", "email", "groups", "profile"}}}},
-		store, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		authz.NewStore(pol), audit, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	serve(svc.Handler())
-	r := startRig(t, rigOpts{requireTLS: true, policy: pol, sso: svc})
-	return &ssoRig{rig: r, idp: idp, svc: svc, web: web}
+	return idp, pol, svc, web
 }
 
 var issuedPasswordRE = regexp.MustCompile(`id="password">([^<]+)<`)

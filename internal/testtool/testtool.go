@@ -36,15 +36,26 @@ func Need(t testing.TB, bin, pkg, what string) (path string, ok bool) {
 // Config.Handler after the server has started races with its goroutines.
 // Requests before the handler is set get 503.
 func TLSServer(t testing.TB) (*httptest.Server, func(http.Handler)) {
+	return TLSServerWith(t, nil)
+}
+
+// TLSServerWith is TLSServer with configure (if not nil) run on the
+// server before it starts: to wrap its listener or set its http.Server
+// fields as a production server would.
+func TLSServerWith(t testing.TB, configure func(*httptest.Server)) (*httptest.Server, func(http.Handler)) {
 	t.Helper()
 	var h atomic.Pointer[http.Handler]
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := h.Load(); p != nil {
 			(*p).ServeHTTP(w, r)
 			return
 		}
 		http.Error(w, "handler not set yet", http.StatusServiceUnavailable)
 	}))
+	if configure != nil {
+		configure(srv)
+	}
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv, func(handler http.Handler) { h.Store(&handler) }
 }
