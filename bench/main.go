@@ -75,7 +75,7 @@ func main() {
 	out := flag.String("out", "bench/results", "directory for <date>.json, .md and .png")
 	keep := flag.Bool("keep", false, "keep the work directory (logs, configs, audit log) after the run")
 	replot := flag.String("replot", "", "write the .md and .png again from a results .json (no run)")
-	parts := flag.String("only", allParts, "comma-separated parts to run (also: profile, which saves rrproxy CPU profiles under <out>/profiles)")
+	parts := flag.String("only", allParts, "comma-separated parts to run (also: profile, which saves rrproxy CPU and allocation profiles under <out>/profiles)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 

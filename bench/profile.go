@@ -9,12 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// profile takes rrproxy's CPU profile (from /debug/pprof on its metrics
-// listener) while one workload runs against it, and saves it next to the
-// results, so a change to a hot path can cite the profile that motivated
+// profile takes rrproxy's CPU and allocation profiles (from /debug/pprof
+// on its metrics listener), each while one workload runs against it, and
+// saves them next to the results, so a change to a hot path can cite the profile that motivated
 // it: go tool pprof -top bench/results/profiles/<name>.pprof
 func (b *bench) profile(ctx context.Context) error {
 	tlsDir, err := b.sysbenchTLSDir()
@@ -22,10 +23,21 @@ func (b *bench) profile(ctx context.Context) error {
 		return err
 	}
 	secs := max(b.plan.runSeconds, 5)
+	// An allocation profile (/debug/pprof/allocs with seconds: what was
+	// allocated while the load ran, not since start) shows the garbage a
+	// statement leaves, which costs collector time under load.
 	cases := []struct {
 		name string
 		load func() error
 	}{
+		{"allocs-point-select-text-8", func() error {
+			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_point_select", "disable", 8, secs+1, TargetRRProxy)
+			return err
+		}},
+		{"allocs-read-only-tls-8", func() error {
+			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_read_only", "auto", 8, secs+1, TargetRRProxyTLS)
+			return err
+		}},
 		{"cpu-point-select-text-8", func() error {
 			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_point_select", "disable", 8, secs+1, TargetRRProxy)
 			return err
@@ -51,7 +63,11 @@ func (b *bench) profile(ctx context.Context) error {
 		done := make(chan error, 1)
 		go func() { done <- c.load() }()
 		time.Sleep(500 * time.Millisecond) // past connection set-up
-		if err := b.saveProfile(ctx, c.name, "/debug/pprof/profile?seconds="+strconv.Itoa(secs-1)); err != nil {
+		endpoint := "/debug/pprof/profile"
+		if strings.HasPrefix(c.name, "allocs-") {
+			endpoint = "/debug/pprof/allocs"
+		}
+		if err := b.saveProfile(ctx, c.name, endpoint+"?seconds="+strconv.Itoa(secs-1)); err != nil {
 			return err
 		}
 		if err := <-done; err != nil {
