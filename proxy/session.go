@@ -311,6 +311,14 @@ func (s *session) run(ctx context.Context) {
 		s.loginEvent("failure", err.Error())
 		return
 	}
+	// The login is on record before the client learns that it
+	// succeeded: a session whose login could not be recorded never runs
+	// a statement (no audit, no session), and the log never holds
+	// statements of a session it has no login for.
+	if !s.loginEvent("success", "") {
+		s.sendError(errPacket(mysql.ER_UNKNOWN_ERROR, "HY000", "rrproxy: the audit log cannot be written, so no login is accepted; retry later"))
+		return
+	}
 	if err := s.cw.writePacket(okPacket(mysql.SERVER_STATUS_AUTOCOMMIT, "")); err != nil {
 		return
 	}
@@ -318,7 +326,6 @@ func (s *session) run(ctx context.Context) {
 		return
 	}
 	_ = s.conn.SetDeadline(time.Time{})
-	s.loginEvent("success", "")
 	s.log.Info("session started", "tls", s.tls != nil, "db", s.db)
 	s.loop(ctx)
 }
@@ -399,14 +406,18 @@ func (s *session) loginFailed(err error) {
 	}
 }
 
-func (s *session) loginEvent(outcome, reason string) {
+// loginEvent records a login's outcome and reports whether the record
+// was written. A failed write is logged and counted by record; a failed
+// login is refused either way, but a successful one must not proceed.
+func (s *session) loginEvent(outcome, reason string) bool {
 	ev := s.event("login")
 	ev.Outcome, ev.Reason = outcome, reason
 	if s.ident == nil && s.authIssuer != "" {
 		ev.IDSource, ev.Subject = s.authIssuer, s.authSubject
 	}
 	ev.User = sanitize(ev.User)
-	_, _ = s.record(ev) // a failed login's audit failure is logged by record
+	_, err := s.record(ev)
+	return err == nil
 }
 
 // attach pins an upstream connection to the session and brings it to the
