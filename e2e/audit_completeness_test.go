@@ -42,8 +42,10 @@ import (
 //     EXECUTE, the prepared text with the recorded parameter values put
 //     in, which must equal what the server logged), and that record's
 //     @timestamp is not after the general log's event_time (both have
-//     microseconds; the intent is written, and with sync batch on disk,
-//     before the command is sent, so equal is the closest they may be).
+//     microseconds; the intent is written (with sync batch, staged
+//     where a killed process keeps it, and on disk within the sync
+//     interval) before the command is sent, so equal is the closest they
+//     may be).
 //     The database a client names in its login handshake counts as a
 //     client's Init DB: the proxy selects it on the client's behalf;
 //   - audit → upstream: every intent reached the upstream (it has a
