@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -84,6 +85,10 @@ func TestAuditRecordFields(t *testing.T) {
 		}
 	}
 	m := intents[0]
+	// What was read, for search and the report's tables read.
+	if fmt.Sprint(m["rrproxy.tables"]) != "[study.subjects]" || fmt.Sprint(m["rrproxy.statement_kinds"]) != "[select]" {
+		t.Errorf("intent record: tables %v, kinds %v; want [study.subjects] and [select]", m["rrproxy.tables"], m["rrproxy.statement_kinds"])
+	}
 	for key, want := range map[string]string{
 		"user.name": "alice", "rrproxy.identity_source": "local", "source.ip": "127.0.0.1",
 		"tls.version": "TLS 1.3", "rrproxy.database": "study",
@@ -178,5 +183,84 @@ func TestPasswordsNotRecorded(t *testing.T) {
 	}
 	if len(shapes) != 6 || !slices.Contains(shapes, "alter user `alice` identified by ?") {
 		t.Errorf("denied records: %q", shapes)
+	}
+}
+
+// Every EXECUTE of a prepared statement is recorded with what its
+// PREPARE was decided to read (tables, kinds, digest, policy version), so
+// that a search for a table finds each execution, and with the values it
+// was run with; with audit.redact_literals, with the statement's shape
+// and no values.
+func TestExecuteRecordsCarryThePrepare(t *testing.T) {
+	for _, redact := range []bool{false, true} {
+		t.Run(fmt.Sprintf("redact_literals=%v", redact), func(t *testing.T) {
+			r := startRig(t, rigOpts{requireTLS: true, redactLiterals: redact})
+			db := r.open("alice", alicePW, "study")
+			db.SetMaxOpenConns(1)
+			stmt, err := db.Prepare("SELECT visit_name FROM visits WHERE visit_id = ? AND visit_name <> 'x-unlisted'")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []int{3, 4} {
+				var name string
+				if err := stmt.QueryRow(id).Scan(&name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			stmt.Close()
+			var text string
+			if err := db.QueryRow("SELECT visit_name FROM visits WHERE visit_id = 5").Scan(&text); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			var prepare map[string]any
+			var executes []map[string]any
+			var query map[string]any
+			for _, m := range readAuditRecords(t, r) {
+				if m["event.action"] != "statement" || m["rrproxy.phase"] != "intent" {
+					continue
+				}
+				switch m["rrproxy.command"] {
+				case "prepare":
+					prepare = m
+				case "stmt_execute":
+					executes = append(executes, m)
+				case "query":
+					if strings.Contains(fmt.Sprint(m["rrproxy.statement"]), "visits") {
+						query = m
+					}
+				}
+			}
+			if prepare == nil || len(executes) != 2 || query == nil {
+				t.Fatalf("prepare %v, %d executes, query %v", prepare, len(executes), query)
+			}
+			for i, e := range executes {
+				for _, key := range []string{"rrproxy.tables", "rrproxy.statement_kinds", "rrproxy.statement_digest", "rrproxy.policy_version"} {
+					if e[key] == nil || fmt.Sprint(e[key]) != fmt.Sprint(prepare[key]) {
+						t.Errorf("execute %d: %s = %v, want the prepare's %v", i, key, e[key], prepare[key])
+					}
+				}
+				if fmt.Sprint(e["rrproxy.tables"]) != "[study.visits]" {
+					t.Errorf("execute %d: tables %v, want [study.visits]", i, e["rrproxy.tables"])
+				}
+				stmtText, params := fmt.Sprint(e["rrproxy.statement"]), fmt.Sprint(e["rrproxy.parameters"])
+				if !redact {
+					if !strings.Contains(stmtText, "'x-unlisted'") || !strings.Contains(params, fmt.Sprint(3+i)) {
+						t.Errorf("execute %d: statement %q, parameters %s; want the text and the value %d", i, stmtText, params, 3+i)
+					}
+					continue
+				}
+				if strings.Contains(stmtText, "x-unlisted") || e["rrproxy.parameters"] != nil || !strings.HasPrefix(stmtText, "statement ") {
+					t.Errorf("execute %d with redact_literals: statement %q, parameters %v; want the labelled shape and no values", i, stmtText, e["rrproxy.parameters"])
+				}
+			}
+			q := fmt.Sprint(query["rrproxy.statement"])
+			if redact == strings.Contains(q, "= 5") {
+				t.Errorf("query with redact_literals=%v recorded as %q", redact, q)
+			}
+			if redact && (strings.Contains(fmt.Sprint(prepare["rrproxy.statement"]), "x-unlisted")) {
+				t.Errorf("prepare with redact_literals recorded as %q", prepare["rrproxy.statement"])
+			}
+		})
 	}
 }

@@ -197,6 +197,8 @@ type rigOpts struct {
 	proxyFrom []netip.Prefix
 	// handshakesPerAddress caps logins in progress per address (0: no cap).
 	handshakesPerAddress int
+	// redactLiterals is audit.redact_literals.
+	redactLiterals bool
 }
 
 func startRig(t testing.TB, o rigOpts) *rig {
@@ -245,7 +247,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, RequireTLS: o.requireTLS,
 		HandshakeTimeout: o.handshake, IdleTimeout: time.Hour, MaxConnections: 100, MaxPacket: 64 << 20, Metrics: o.metrics,
 		SSO: o.sso, LoginFailures: o.loginFailures, ProxyProtocolFrom: o.proxyFrom,
-		HandshakesPerAddress: o.handshakesPerAddress,
+		HandshakesPerAddress: o.handshakesPerAddress, RedactLiterals: o.redactLiterals,
 	}, r.store, rec, pool, log)
 	if err != nil {
 		t.Fatal(err)

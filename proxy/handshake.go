@@ -226,12 +226,9 @@ func (s *session) handshake() (*handshakeResponse, error) {
 				sanitize(s.user), addr, what, int(math.Ceil(wait.Seconds())))))
 		return nil, errAuth
 	}
-	ident, err := s.authenticate(h)
-	switch {
-	case err == nil:
+	ident, err := s.authenticate(h) // counts a failure (authAnswer)
+	if err == nil {
 		s.srv.throttle.Succeeded(h.user, addr)
-	case errors.Is(err, errAuth):
-		s.srv.throttle.Failed(h.user, addr)
 	}
 	if err != nil {
 		return nil, err
@@ -250,17 +247,17 @@ func (s *session) authenticate(h *handshakeResponse) (*authz.Identity, error) {
 
 	if plugin == pluginNative && pol.NativeAllowed(h.user) && len(data) == 20 {
 		id, err := pol.AuthenticateNative(h.user, s.salt, data)
-		return id, s.authResult(err, true)
+		return id, s.authAnswer(err, true)
 	}
 	if plugin == pluginClear {
 		if s.tls == nil {
 			// Never accept a cleartext password outside TLS, even if
 			// tls.require is off.
-			return nil, s.authResult(errAuth, len(data) > 0)
+			return nil, s.authAnswer(errAuth, len(data) > 0)
 		}
 		pw := string(bytes.TrimRight(data, "\x00"))
 		id, err := s.checkPassword(pol, h.user, pw)
-		return id, s.authResult(err, pw != "")
+		return id, s.authAnswer(err, pw != "")
 	}
 	if plugin != pluginCachingSha2 {
 		// Switch everyone else (native without opt-in, sha256_password,
@@ -287,19 +284,19 @@ func (s *session) authenticate(h *handshakeResponse) (*authz.Identity, error) {
 	// with our RSA key.
 	if len(data) == 0 {
 		_, _ = pol.AuthenticatePassword(h.user, "") // same work as a real attempt
-		return nil, s.authResult(errAuth, false)
+		return nil, s.authAnswer(errAuth, false)
 	}
 	pw, err := s.fullAuth()
 	if errors.Is(err, errAuth) {
 		// An answer that does not decrypt (a stale public key, the
 		// password sent in clear): a wrong password, said as such.
-		return nil, s.authResult(err, true)
+		return nil, s.authAnswer(err, true)
 	}
 	if err != nil {
 		return nil, err
 	}
 	id, err := s.checkPassword(pol, h.user, pw)
-	return id, s.authResult(err, true)
+	return id, s.authAnswer(err, true)
 }
 
 // checkPassword verifies a password received in full: an SSO password
@@ -370,6 +367,16 @@ func (s *session) fullAuth() (string, error) {
 		plain[i] ^= s.salt[i%len(s.salt)]
 	}
 	return string(bytes.TrimRight(plain, "\x00")), nil
+}
+
+// authAnswer is authResult for a password check's outcome: a failure
+// counts against the login limits before the client has its answer, so
+// a client that tries again at once is already counted.
+func (s *session) authAnswer(err error, usingPassword bool) error {
+	if err != nil {
+		s.srv.throttle.Failed(s.user, s.remote.Addr().Unmap())
+	}
+	return s.authResult(err, usingPassword)
 }
 
 // authResult turns an authentication outcome into the client's answer.

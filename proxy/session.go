@@ -1054,7 +1054,7 @@ func (s *session) prepare(pkt []byte, sql string) error {
 		return s.forwardProbe("prepare", sql, d, append([]byte{mysql.COM_STMT_PREPARE}, d.SQL...), func() (relayStats, error) {
 			id, ok, st, err := s.relayPrepare()
 			if err == nil && ok {
-				s.stmts[id] = &prepared{sql: d.SQL, version: pol.Version}
+				s.stmts[id] = &prepared{sql: d.SQL, version: pol.Version, audit: auditOf(d)}
 			}
 			return st, err
 		})
@@ -1078,7 +1078,8 @@ func (s *session) prepare(pkt []byte, sql string) error {
 	if ok {
 		// The statement's masks and limits travel with its id to every
 		// EXECUTE and FETCH.
-		s.stmts[id] = &prepared{sql: sql, sent: d.SQL, version: pol.Version, xf: transformFor(d, pol, true), params: int(st.params)}
+		s.stmts[id] = &prepared{sql: sql, sent: d.SQL, version: pol.Version, xf: transformFor(d, pol, true), params: int(st.params),
+			audit: auditOf(d)}
 	}
 	s.outcome("prepare", intent, start, st)
 	return nil
@@ -1176,9 +1177,13 @@ func (s *session) stmtCommand(cmd byte, pkt []byte) error {
 	case mysql.COM_STMT_FETCH:
 		relay = s.relayFetch
 	}
-	// The statement's SQL was decided at PREPARE; the zero Decision is an
-	// allow that carries that forward.
-	_, ok, err := s.forwardChecked(name, ps.label(id), authz.Decision{}, pkt, relay)
+	// The statement's SQL was decided at PREPARE (or again by rebind);
+	// its record carries that decision's summary as an allow.
+	rd := authz.Decision{}
+	if cmd != mysql.COM_STMT_RESET {
+		rd = ps.record(id, s.srv.cfg.RedactLiterals)
+	}
+	_, ok, err := s.forwardChecked(name, ps.label(id), rd, pkt, relay)
 	if ok && cmd == mysql.COM_STMT_RESET {
 		ps.longLost = false // the server dropped its pieces too
 	}

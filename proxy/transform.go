@@ -257,6 +257,38 @@ type prepared struct {
 	// statement (COM_STMT_RESET clears the server's pieces too).
 	longLost bool
 	text     string // label
+	// audit is what the PREPARE's decision said of the statement for the
+	// audit log (kinds, tables, digest, shape, policy version), carried
+	// into the record of every EXECUTE, FETCH and RESET of it, so that
+	// searching the log for a table finds each execution, not only the
+	// PREPARE.
+	audit authz.Decision
+	shape string // the label with the shape in place of the SQL (record)
+}
+
+// auditOf keeps of d what the records of a prepared statement's
+// executions say: no error, no rewriting, nothing to enforce.
+func auditOf(d authz.Decision) authz.Decision {
+	return authz.Decision{PolicyVersion: d.PolicyVersion, Kinds: d.Kinds, Tables: d.Tables, Digest: d.Digest, Normalized: d.Normalized}
+}
+
+// record is the decision the audit record of a command on this
+// statement (id) carries: the PREPARE's summary and, with
+// audit.redact_literals (redact), the statement's shape named as its
+// label names it, which the record then holds instead of the label and
+// the parameter values. Built once, not for every execution.
+func (ps *prepared) record(id uint32, redact bool) authz.Decision {
+	d := ps.audit
+	switch {
+	case !redact || d.Normalized == "":
+		d.Normalized = ""
+	case ps.shape != "":
+		d.Normalized = ps.shape
+	default:
+		ps.shape = "statement " + strconv.FormatUint(uint64(id), 10) + ": " + d.Normalized
+		d.Normalized = ps.shape
+	}
+	return d
 }
 
 // label is how the audit log names each EXECUTE, FETCH or RESET of this
@@ -289,6 +321,6 @@ func (s *session) rebind(ps *prepared) authz.Decision {
 		d.Err = &authz.DeniedError{Rule: "policy-changed", Class: authz.ClassStatement, Msg: errPolicyChanged.Error()}
 		return d
 	}
-	ps.version, ps.xf = pol.Version, transformFor(d, pol, true)
+	ps.version, ps.xf, ps.audit, ps.shape = pol.Version, transformFor(d, pol, true), auditOf(d), ""
 	return authz.Decision{}
 }
