@@ -49,6 +49,9 @@ func encodeMembers(pr *prepared, e *Event) error {
 	if e.CheckpointSig != "" {
 		x.str(mCheckpointSignature, e.CheckpointSig)
 	}
+	if len(e.Columns) > 0 {
+		x.strs(mColumns, e.Columns)
+	}
 	if e.Command != "" {
 		x.str(mCommand, e.Command)
 	}
@@ -105,6 +108,9 @@ func encodeMembers(pr *prepared, e *Event) error {
 	}
 	if len(e.Kinds) > 0 {
 		x.strs(mStatementKinds, e.Kinds)
+	}
+	if e.Statements != 0 {
+		x.int(mStatements, e.Statements)
 	}
 	if len(e.Tables) > 0 {
 		x.strs(mTables, e.Tables)

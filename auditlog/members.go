@@ -24,6 +24,7 @@ const (
 	mCheckpointKeyID                      // rrproxy.checkpoint.key_id
 	mCheckpointSequence                   // rrproxy.checkpoint.sequence
 	mCheckpointSignature                  // rrproxy.checkpoint.signature
+	mColumns                              // rrproxy.columns
 	mCommand                              // rrproxy.command
 	mConfigSHA256                         // rrproxy.config_sha256
 	mCredentialID                         // rrproxy.credential_id
@@ -43,6 +44,7 @@ const (
 	mStatement                            // rrproxy.statement
 	mStatementDigest                      // rrproxy.statement_digest
 	mStatementKinds                       // rrproxy.statement_kinds
+	mStatements                           // rrproxy.statements
 	mTables                               // rrproxy.tables
 	mUpstreamConnectionID                 // rrproxy.upstream_connection_id
 	mVia                                  // rrproxy.via
@@ -76,6 +78,7 @@ var memberNames = [numMembers]string{
 	"rrproxy.checkpoint.key_id",
 	"rrproxy.checkpoint.sequence",
 	"rrproxy.checkpoint.signature",
+	"rrproxy.columns",
 	"rrproxy.command",
 	"rrproxy.config_sha256",
 	"rrproxy.credential_id",
@@ -95,6 +98,7 @@ var memberNames = [numMembers]string{
 	"rrproxy.statement",
 	"rrproxy.statement_digest",
 	"rrproxy.statement_kinds",
+	"rrproxy.statements",
 	"rrproxy.tables",
 	"rrproxy.upstream_connection_id",
 	"rrproxy.via",

@@ -36,6 +36,7 @@ type Event struct {
 	Shadow     string    `json:"rrproxy.shadow,omitempty"`              // what shadow-mode rules would have done
 	Kinds      []string  `json:"rrproxy.statement_kinds,omitempty"`
 	Tables     []string  `json:"rrproxy.tables,omitempty"`
+	Columns    []string  `json:"rrproxy.columns,omitempty"` // schema.table.column (a bare name where the analyser could not tie it to a table; schema.table.* for a table read whole)
 	Rule       string    `json:"rule.id,omitempty"`
 	Policy     string    `json:"rrproxy.policy_version,omitempty"`
 	Reason     string    `json:"event.reason,omitempty"`
@@ -44,6 +45,7 @@ type Event struct {
 	Duration   int64     `json:"event.duration,omitempty"` // nanoseconds, as ECS
 	ErrorCode  uint16    `json:"error.code,omitempty"`
 	IntentSeq  uint64    `json:"rrproxy.intent_sequence,omitempty"`
+	Statements int64     `json:"rrproxy.statements,omitempty"` // disconnect: statements and commands the session ran (refusals are counted by their own records)
 
 	// Origin, if set, supplies the origin members (see NewOrigin)
 	// already encoded, and this event's own values for them are ignored.

@@ -135,9 +135,14 @@ type Decision struct {
 	// sets (SET NAMES, character_set_client), lower-case, or "". The
 	// session keeps a single-byte one for SingleByteCharset.
 	ClientCharset string
-	// Kinds and Tables summarise the statement for the audit log.
-	Kinds  []string
-	Tables []string
+	// Kinds, Tables and Columns summarise the statement for the audit
+	// log. Columns are schema.table.column where the analyser tied the
+	// column to a base table, the bare name where it could not (through
+	// a derived table or a CTE, or ambiguous), and schema.table.* for a
+	// table read whole (SELECT *, TABLE t, NATURAL JOIN); each once.
+	Kinds   []string
+	Tables  []string
+	Columns []string
 	// SQL, when not empty, is the text to send upstream instead of the
 	// client's: stars expanded, masks applied, catalog tables filtered.
 	SQL string
@@ -383,6 +388,7 @@ func (p *Policy) evaluate(g *grants, id *Identity, sess Session, sql string) (d 
 		for _, t := range st.Tables {
 			d.Tables = append(d.Tables, t.Schema+"."+t.Name)
 		}
+		d.Columns = appendColumns(d.Columns, st)
 		if st.Kind == sqlscope.KindUse && len(res.Statements) > 1 {
 			// The session tracks the current database from the OK of a
 			// lone USE; inside a batch a later failure would leave it
@@ -877,3 +883,20 @@ func containsFold(s, w string) bool {
 // set rrproxy accepts (latin1, binary, ascii), in which a session may
 // only send ASCII statements (Session.SingleByteCharset).
 func SingleByteCharset(cs string) bool { return sqlscope.SingleByteCharset(cs) }
+
+// appendColumns adds the columns st reads or names to cols, for the
+// audit log (Decision.Columns), each once.
+func appendColumns(cols []string, st *sqlscope.Statement) []string {
+	add := func(c string) {
+		if !slices.Contains(cols, c) {
+			cols = append(cols, c)
+		}
+	}
+	for _, c := range st.Columns {
+		add(c.String())
+	}
+	for _, t := range st.Stars {
+		add(t.Schema + "." + t.Name + ".*")
+	}
+	return cols
+}

@@ -59,8 +59,8 @@ func withOtherLiterals(sql string) string {
 // to the same statement: whether it came from the cache, and function
 // values (compared by presence), and the random names of probes.
 func comparable(d Decision) string {
-	return probePlaceholder.ReplaceAllString(fmt.Sprintf("err=%v sql=%q kinds=%v tables=%v maxrows=%d psn=%v rows=%v hide=%v diag=%v probe=%v names=%v use=%q shadow=%q digest=%s norm=%q ver=%s",
-		d.Err, d.SQL, d.Kinds, d.Tables, d.MaxRows, d.Pseudonyms, d.Rows != nil, d.HideColumn != nil, d.Diagnostics,
+	return probePlaceholder.ReplaceAllString(fmt.Sprintf("err=%v sql=%q kinds=%v tables=%v columns=%v maxrows=%d psn=%v rows=%v hide=%v diag=%v probe=%v names=%v use=%q shadow=%q digest=%s norm=%q ver=%s",
+		d.Err, d.SQL, d.Kinds, d.Tables, d.Columns, d.MaxRows, d.Pseudonyms, d.Rows != nil, d.HideColumn != nil, d.Diagnostics,
 		d.Probe, d.ProbeNames, d.UseDB, d.Shadow, d.Digest, d.Normalized, d.PolicyVersion), "rrproxy_missing_N")
 }
 
@@ -175,5 +175,34 @@ func TestShapeCacheEntries(t *testing.T) {
 	p.decisions.mu.RUnlock()
 	if n != 1 {
 		t.Errorf("1000 lookups of one shape left %d cache entries, want 1", n)
+	}
+}
+
+// TestDecisionColumns: a decision names, for the audit log, each column
+// the statement reads or names, tied to its base table where the
+// analyser could, once each, and a table read whole as table.*; a
+// decision served from the shape cache names the same.
+func TestDecisionColumns(t *testing.T) {
+	p := decisionsPolicy(t)
+	alice := who(t, p, "alice")
+	sess := Session{DB: "study", Catalog: decisionsCatalog}
+	for i, c := range []struct{ sql, want string }{
+		{"SELECT visit_id FROM study.visits", "[study.visits.visit_id]"},
+		{"SELECT v.visit_name FROM visits v WHERE visit_id = 3", "[study.visits.visit_name study.visits.visit_id]"},
+		{"SELECT v.visit_name FROM visits v WHERE visit_id = 5", "[study.visits.visit_name study.visits.visit_id]"},
+		{"SELECT * FROM visits", "[study.visits.*]"},
+		{"SELECT x FROM (SELECT visit_name AS x FROM visits) d", "[x study.visits.visit_name]"},
+	} {
+		d := p.CheckQuery(alice, sess, c.sql)
+		if d.Err != nil {
+			t.Errorf("%s: %v", c.sql, d.Err)
+			continue
+		}
+		if got := fmt.Sprint(d.Columns); got != c.want {
+			t.Errorf("%s (cached=%v): columns %s, want %s", c.sql, d.Cached, got, c.want)
+		}
+		if i == 2 && !d.Cached {
+			t.Errorf("%s: not served from the shape cache, so the cached case is untested", c.sql)
+		}
 	}
 }

@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rrproxy/rrproxy/auditlog"
 )
@@ -56,9 +58,17 @@ func TestAuditRecordFields(t *testing.T) {
 		}
 	}
 	db.Close()
+	// Every session ends, its disconnect record written, before the log
+	// is read.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if forced, err := r.srv.Shutdown(ctx); err != nil || forced != 0 {
+		t.Fatalf("shutdown: %d sessions forced, %v", forced, err)
+	}
 	var intents []map[string]any
 	outcomes := map[float64]map[string]any{} // by intent sequence
-	for _, m := range readAuditRecords(t, r) {
+	records := readAuditRecords(t, r)
+	for _, m := range records {
 		if m["event.action"] == "statement" && m["rrproxy.phase"] == "intent" && strings.Contains(m["rrproxy.statement"].(string), "sex =") {
 			intents = append(intents, m)
 		}
@@ -108,6 +118,36 @@ func TestAuditRecordFields(t *testing.T) {
 	// Statements that differ only in literals share a digest.
 	if intents[0]["rrproxy.statement_digest"] != intents[1]["rrproxy.statement_digest"] {
 		t.Errorf("digests differ: %v / %v", intents[0]["rrproxy.statement_digest"], intents[1]["rrproxy.statement_digest"])
+	}
+	// The columns it names, tied to their table.
+	if fmt.Sprint(m["rrproxy.columns"]) != "[study.subjects.sex]" {
+		t.Errorf("rrproxy.columns = %v, want [study.subjects.sex]", m["rrproxy.columns"])
+	}
+	// The session's disconnect record sums it up: its statements, rows
+	// and bytes are those of its outcome records.
+	session := m["rrproxy.session_id"]
+	var stmts, rows, bytes float64
+	var disconnect map[string]any
+	for _, rec := range records {
+		if rec["rrproxy.session_id"] != session {
+			continue
+		}
+		switch {
+		case rec["rrproxy.phase"] == "outcome":
+			stmts++
+			r, _ := rec["rrproxy.rows"].(float64)
+			b, _ := rec["rrproxy.bytes"].(float64)
+			rows, bytes = rows+r, bytes+b
+		case rec["event.action"] == "disconnect":
+			disconnect = rec
+		}
+	}
+	if disconnect == nil {
+		t.Fatalf("session %v has no disconnect record", session)
+	}
+	if stmts < 2 || disconnect["rrproxy.statements"] != stmts || disconnect["rrproxy.rows"] != rows || disconnect["rrproxy.bytes"] != bytes ||
+		disconnect["event.duration"] == nil {
+		t.Errorf("disconnect record %v; the session's outcome records count %v statements, %v rows, %v bytes", disconnect, stmts, rows, bytes)
 	}
 	if _, err := auditlog.Verify([]string{r.path}, auditlog.VerifyOptions{}); err != nil {
 		t.Fatal(err)
@@ -235,13 +275,13 @@ func TestExecuteRecordsCarryThePrepare(t *testing.T) {
 				t.Fatalf("prepare %v, %d executes, query %v", prepare, len(executes), query)
 			}
 			for i, e := range executes {
-				for _, key := range []string{"rrproxy.tables", "rrproxy.statement_kinds", "rrproxy.statement_digest", "rrproxy.policy_version"} {
+				for _, key := range []string{"rrproxy.tables", "rrproxy.columns", "rrproxy.statement_kinds", "rrproxy.statement_digest", "rrproxy.policy_version"} {
 					if e[key] == nil || fmt.Sprint(e[key]) != fmt.Sprint(prepare[key]) {
 						t.Errorf("execute %d: %s = %v, want the prepare's %v", i, key, e[key], prepare[key])
 					}
 				}
-				if fmt.Sprint(e["rrproxy.tables"]) != "[study.visits]" {
-					t.Errorf("execute %d: tables %v, want [study.visits]", i, e["rrproxy.tables"])
+				if fmt.Sprint(e["rrproxy.tables"]) != "[study.visits]" || fmt.Sprint(e["rrproxy.columns"]) != "[study.visits.visit_name study.visits.visit_id]" {
+					t.Errorf("execute %d: tables %v, columns %v; want [study.visits] and its visit_name and visit_id", i, e["rrproxy.tables"], e["rrproxy.columns"])
 				}
 				stmtText, params := fmt.Sprint(e["rrproxy.statement"]), fmt.Sprint(e["rrproxy.parameters"])
 				if !redact {

@@ -544,7 +544,7 @@ func (s *session) close() {
 		ev := s.event("disconnect")
 		ev.Outcome = "success"
 		ev.Duration = time.Since(s.started).Nanoseconds()
-		ev.Rows, ev.Bytes = s.nRows, s.nBytes
+		ev.Rows, ev.Bytes, ev.Statements = s.nRows, s.nBytes, s.nStmts
 		if s.ident == nil {
 			ev.Reason = "never logged in"
 		}
@@ -839,7 +839,7 @@ func (s *session) decide(command, text string, d authz.Decision) (uint64, bool) 
 // statementEvent is the audit record of a decided statement or command.
 func (s *session) statementEvent(command, text string, d authz.Decision) *auditlog.Event {
 	ev := s.eventInto(&s.evIntent, "statement")
-	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Policy = command, text, d.Kinds, d.Tables, d.PolicyVersion
+	ev.Command, ev.Statement, ev.Kinds, ev.Tables, ev.Columns, ev.Policy = command, text, d.Kinds, d.Tables, d.Columns, d.PolicyVersion
 	ev.Rewritten, ev.Shadow, ev.Digest, ev.Parameters = d.RecordedSQL, d.Shadow, d.Digest, s.params
 	switch secret := authz.MayCarryPassword(text); {
 	case (s.srv.cfg.RedactLiterals || secret) && d.Normalized != "":

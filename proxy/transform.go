@@ -258,7 +258,7 @@ type prepared struct {
 	longLost bool
 	text     string // label
 	// audit is what the PREPARE's decision said of the statement for the
-	// audit log (kinds, tables, digest, shape, policy version), carried
+	// audit log (kinds, tables, columns, digest, shape, policy version), carried
 	// into the record of every EXECUTE, FETCH and RESET of it, so that
 	// searching the log for a table finds each execution, not only the
 	// PREPARE.
@@ -269,7 +269,8 @@ type prepared struct {
 // auditOf keeps of d what the records of a prepared statement's
 // executions say: no error, no rewriting, nothing to enforce.
 func auditOf(d authz.Decision) authz.Decision {
-	return authz.Decision{PolicyVersion: d.PolicyVersion, Kinds: d.Kinds, Tables: d.Tables, Digest: d.Digest, Normalized: d.Normalized}
+	return authz.Decision{PolicyVersion: d.PolicyVersion, Kinds: d.Kinds, Tables: d.Tables, Columns: d.Columns, Digest: d.Digest,
+		Normalized: d.Normalized}
 }
 
 // record is the decision the audit record of a command on this
