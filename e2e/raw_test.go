@@ -190,6 +190,15 @@ func TestFieldListInitDBStatisticsReset(t *testing.T) {
 	if _, err := c.Execute("SET @x = 1"); err != nil {
 		t.Fatal(err)
 	}
+	// COM_SET_OPTION is answered by rrproxy (an EOF), and recorded.
+	command(t, c, mysql.COM_SET_OPTION, 0, 0)
+	if p := read(t, c); p[0] != 0xfe {
+		t.Fatalf("set option: % x, want an EOF", p)
+	}
+	command(t, c, mysql.COM_SET_OPTION, 1, 0)
+	if p := read(t, c); p[0] != 0xfe {
+		t.Fatalf("set option: % x, want an EOF", p)
+	}
 	command(t, c, mysql.COM_RESET_CONNECTION)
 	if p := read(t, c); p[0] != 0 {
 		t.Fatalf("reset connection: % x", p)
@@ -203,16 +212,34 @@ func TestFieldListInitDBStatisticsReset(t *testing.T) {
 	}
 	// Last: reading the records closes the audit log.
 	answered := 0
+	var options []string
+	resets := map[string]map[string]any{} // by phase
 	for _, m := range readAuditRecords(t, r) {
-		if m["rrproxy.command"] == "statistics" {
+		switch m["rrproxy.command"] {
+		case "statistics":
 			if m["event.action"] != "command" || m["event.reason"] != "answered by rrproxy" {
 				t.Fatalf("statistics record: %v", m)
 			}
 			answered++
+		case "set_option":
+			if m["event.action"] != "command" || m["event.outcome"] != "success" {
+				t.Fatalf("set_option record: %v", m)
+			}
+			options = append(options, m["event.reason"].(string))
+		case "reset_connection":
+			resets[m["rrproxy.phase"].(string)] = m
 		}
 	}
 	if answered != 2 {
 		t.Fatalf("%d statistics records, want 2", answered)
+	}
+	if strings.Join(options, "|") != "multi-statements on; answered by rrproxy|multi-statements off; answered by rrproxy" {
+		t.Fatalf("set_option records: %q", options)
+	}
+	// The reset has an intent and an outcome naming it.
+	in, out := resets["intent"], resets["outcome"]
+	if in == nil || out == nil || out["rrproxy.intent_sequence"] != in["event.sequence"] || out["event.outcome"] != "success" || out["event.action"] != "command" {
+		t.Fatalf("reset_connection records: intent %v, outcome %v", in, out)
 	}
 }
 

@@ -869,8 +869,14 @@ func (s *session) outcomeWho() auditlog.Event {
 	return auditlog.Event{User: s.user, SessionID: s.id}
 }
 
-// outcome records how an allowed command ended.
+// outcome records how an allowed statement ended.
 func (s *session) outcome(command string, intent uint64, start time.Time, st relayStats) {
+	s.outcomeOf("statement", command, intent, start, st)
+}
+
+// outcomeOf records how an allowed statement or command (action, as its
+// intent says) ended.
+func (s *session) outcomeOf(action, command string, intent uint64, start time.Time, st relayStats) {
 	s.nStmts++
 	s.nRows += st.rows
 	s.nBytes += st.bytes
@@ -880,7 +886,7 @@ func (s *session) outcome(command string, intent uint64, start time.Time, st rel
 	} else {
 		*ev = s.outcomeWho()
 	}
-	ev.Action, ev.Command, ev.Phase, ev.IntentSeq = "statement", command, "outcome", intent
+	ev.Action, ev.Command, ev.Phase, ev.IntentSeq = action, command, "outcome", intent
 	ev.Rows, ev.Bytes, ev.Duration = st.rows, st.bytes, time.Since(start).Nanoseconds()
 	ev.Outcome = "success"
 	if st.errCode != 0 {
@@ -1248,15 +1254,28 @@ func (s *session) setOption(arg []byte) error {
 		s.replyErr(fmt.Errorf("%w: COM_SET_OPTION", errMalformed), 0)
 		return nil
 	}
+	var on bool
 	switch binary.LittleEndian.Uint16(arg) {
 	case 0:
-		s.multi = true
+		on = true
 	case 1:
-		s.multi = false
 	default:
 		s.replyErr(fmt.Errorf("%w: unknown COM_SET_OPTION value", errMalformed), 0)
 		return nil
 	}
+	// Answered here, never forwarded, but on record like every command:
+	// it decides whether the session's queries may hold several
+	// statements.
+	ev := s.event("command")
+	ev.Command, ev.Outcome, ev.Reason = "set_option", "success", "multi-statements off; answered by rrproxy"
+	if on {
+		ev.Reason = "multi-statements on; answered by rrproxy"
+	}
+	if _, err := s.record(ev); err != nil {
+		s.replyErr(err, 0)
+		return nil
+	}
+	s.multi = on
 	s.cw.seq = 1
 	return s.cw.writePacket(eofPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
 }
@@ -1264,10 +1283,12 @@ func (s *session) setOption(arg []byte) error {
 func (s *session) resetConnection(pkt []byte) error {
 	ev := s.event("command")
 	ev.Command, ev.Phase, ev.Outcome = "reset_connection", "intent", "unknown"
-	if _, err := s.record(ev); err != nil {
+	intent, err := s.record(ev)
+	if err != nil {
 		s.replyErr(err, 0)
 		return nil
 	}
+	start := time.Now()
 	if err := s.send(pkt); err != nil {
 		return err
 	}
@@ -1275,6 +1296,10 @@ func (s *session) resetConnection(pkt []byte) error {
 	if err != nil {
 		return err
 	}
+	// Its outcome, like a statement's: the reset's intent is otherwise
+	// the only record of a command whose success or failure changes the
+	// session (prepared statements, variables).
+	s.outcomeOf("command", "reset_connection", intent, start, st)
 	if st.errCode == 0 {
 		clear(s.stmts)
 		// The reset took the session's variables from the global ones:
