@@ -5,10 +5,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -73,6 +77,26 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{`"event.action":"proxy-start"`, `"rule.id":"default-deny"`, `"event.action":"proxy-stop"`} {
 		if !bytes.Contains(audit, []byte(want)) {
 			t.Errorf("audit log lacks %s", want)
+		}
+	}
+	// Start and stop both name the version, the configuration (the
+	// SHA-256 of the rrproxy.yaml the demo wrote and loaded) and the
+	// policy in force.
+	yaml, err := os.ReadFile(filepath.Join(dir, "rrproxy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(yaml)
+	for _, line := range bytes.Split(bytes.TrimSpace(audit), []byte("\n")) {
+		var rec map[string]any
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if a := rec["event.action"]; a == "proxy-start" || a == "proxy-stop" {
+			if rec["rrproxy.config_sha256"] != hex.EncodeToString(sum[:]) || !strings.HasPrefix(fmt.Sprint(rec["event.reason"]), "version ") ||
+				rec["rrproxy.policy_version"] == nil {
+				t.Errorf("%s record: %v; want the config's SHA-256 %x, the version and the policy version", a, rec, sum)
+			}
 		}
 	}
 }

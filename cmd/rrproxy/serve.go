@@ -188,7 +188,16 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	if forced > 0 {
 		log.Warn("sessions cut at shutdown deadline", "count", forced)
 	}
-	_, _ = audit.Record(&auditlog.Event{Action: "proxy-stop", Outcome: "success", Policy: store.Current().Version})
+	// The stop names what stopped, as the start does: the version, the
+	// configuration and the policy in force at the end.
+	stop := &auditlog.Event{Action: "proxy-stop", Outcome: "success", Policy: store.Current().Version,
+		ConfigHash: cfgHash, Reason: "version " + version()}
+	if forced > 0 {
+		stop.Reason += fmt.Sprintf("; %d sessions cut at the shutdown deadline", forced)
+	}
+	if _, err := audit.Record(stop); err != nil {
+		log.Error("the proxy-stop record could not be written", "err", err)
+	}
 	return <-errc
 }
 
