@@ -284,7 +284,69 @@ func OpenChain(o Options) (*Writer, error) {
 		w.closeFiles(false)
 		return nil, err
 	}
+	if tick := maintainTick(o); tick > 0 {
+		w.bg.Add(1)
+		go w.maintainLoop(tick)
+	}
 	return w, nil
+}
+
+// maintainTick is how often maintainLoop looks whether a time-based
+// checkpoint or rotation is due: a quarter of the shorter interval,
+// between 10 ms and a minute (0: nothing is time-based).
+func maintainTick(o Options) time.Duration {
+	var d time.Duration
+	for _, v := range []time.Duration{o.RotateEvery, o.CheckpointInterval} {
+		if v > 0 && (d == 0 || v < d) {
+			d = v
+		}
+	}
+	if d == 0 || (o.CheckpointKey == nil && o.RotateEvery == 0) {
+		return 0
+	}
+	return min(max(d/4, 10*time.Millisecond), time.Minute)
+}
+
+// maintainLoop writes the checkpoints and rotations that fall due by
+// time while no record arrives to trigger them (Record checks due on
+// every record). Without it an idle proxy would leave its last records
+// unsigned, where a cut of the log's tail is not detectable, for as
+// long as it stays idle. A checkpoint is written only if records came
+// after the last one. A failure is left for the next record, which
+// finds the same work due, tries it again and is refused if it fails.
+func (w *Writer) maintainLoop(tick time.Duration) {
+	defer w.bg.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		w.quiesce()
+		rotate, ckpt := w.due()
+		ckpt = ckpt && w.sinceCkpt > 0
+		if w.closed || w.syncErr != nil || (!rotate && !ckpt) {
+			w.mu.Unlock()
+			continue
+		}
+		if err := w.maintain(rotate, ckpt); err == nil {
+			switch w.o.Sync {
+			case SyncAlways:
+				if err := w.syncLocked(w.seq); err != nil {
+					w.syncErr = err // the next record syncs first, or is refused
+				}
+			default:
+				select {
+				case w.kick <- struct{}{}: // the flusher writes and syncs what was staged
+				default:
+				}
+			}
+		}
+		w.mu.Unlock()
+	}
 }
 
 // closeFiles closes the log and the staging file, removing the latter if

@@ -301,3 +301,102 @@ func TestNothingAfterAuditStop(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIdleWriterCheckpointsAndRotatesOnTime: with no record arriving to
+// trigger them, a checkpoint falls due by time is still written (signing
+// the last records, so that cutting them off is detectable), once, not
+// again while nothing new is recorded; and a rotation by age still
+// happens. Each sync mode, as the flusher or the writer itself makes the
+// checkpoint durable.
+func TestIdleWriterCheckpointsAndRotatesOnTime(t *testing.T) {
+	for _, mode := range []string{SyncBatch, SyncAlways} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			_, priv, _ := ed25519.GenerateKey(nil)
+			o := Options{Path: filepath.Join(dir, "audit.jsonl"), Sync: mode, Instance: "idle", CheckpointKey: priv,
+				CheckpointInterval: 100 * time.Millisecond}
+			w, err := OpenChain(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			var last uint64
+			for range 3 {
+				if last, err = w.Record(&Event{Action: "statement", Phase: "intent", User: "alice", Statement: "SELECT 1"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// checkpoints returns the sequences the log's checkpoints
+			// cover (an error while the flusher is mid-write: read again).
+			checkpoints := func() (covered []uint64, err error) {
+				err = ReadRecords([]string{o.Path}, func(_ string, _ int, rec map[string]any) error {
+					if rec["event.action"] == "checkpoint" {
+						covered = append(covered, uint64(Int(rec, "rrproxy.checkpoint.sequence")))
+					}
+					return nil
+				})
+				return covered, err
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			var n int
+			for {
+				c, err := checkpoints()
+				if err == nil && len(c) > 0 && c[len(c)-1] == last {
+					n = len(c)
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("idle for 5 s after record %d: checkpoints cover %v (%v)", last, c, err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			// Nothing new: no further checkpoint, however long it stays idle.
+			time.Sleep(400 * time.Millisecond)
+			if c, err := checkpoints(); err != nil || len(c) != n {
+				t.Errorf("an idle writer with nothing new: checkpoints %v (%v), had %d", c, err, n)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Verify([]string{o.Path}, VerifyOptions{PublicKey: priv.Public().(ed25519.PublicKey)}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("rotation", func(t *testing.T) {
+		dir := t.TempDir()
+		o := Options{Path: filepath.Join(dir, "audit.jsonl"), Sync: SyncBatch, Instance: "idle", RotateEvery: 100 * time.Millisecond}
+		w, err := OpenChain(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		if _, err := w.Record(&Event{Action: "statement", Phase: "intent", User: "alice", Statement: "SELECT 1"}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			rotated, err := rotatedFiles(o.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rotated) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("idle for 5 s past RotateEvery: no rotated file")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		files, err := ExpandPaths([]string{dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Verify(files, VerifyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
