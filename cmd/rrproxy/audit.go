@@ -241,7 +241,10 @@ func auditSearch(args []string, out io.Writer) error {
 		}
 		bw.WriteByte('\n')
 	}
-	row("TIME (UTC)", "RECORD", "USER", "ACTION", "OUTCOME", "RULE", "TABLES", "STATEMENT / DETAIL")
+	// INSTANCE and RECORD together name a record: several rrproxy
+	// instances behind a load balancer each keep their own chain, with
+	// their own sequence numbers, and a search may read them all.
+	row("TIME (UTC)", "INSTANCE", "RECORD", "USER", "ACTION", "OUTCOME", "RULE", "TABLES", "STATEMENT / DETAIL")
 	n := 0
 	err = auditlog.ReadRecords(paths, func(_ string, _ int, rec map[string]any) error {
 		if !f.Match(rec) {
@@ -256,7 +259,7 @@ func auditSearch(args []string, out io.Writer) error {
 		if p := auditlog.Str(rec, "rrproxy.phase"); p != "" {
 			action += "/" + p
 		}
-		row(ts, fmt.Sprint(auditlog.Int(rec, "event.sequence")), auditlog.Str(rec, "user.name"), action,
+		row(ts, auditlog.Str(rec, "rrproxy.instance"), fmt.Sprint(auditlog.Int(rec, "event.sequence")), auditlog.Str(rec, "user.name"), action,
 			auditlog.Str(rec, "event.outcome"), auditlog.Str(rec, "rule.id"),
 			strings.Join(auditlog.Strs(rec, "rrproxy.tables"), ","), clip(searchText(rec), 100))
 		return nil
@@ -282,7 +285,7 @@ func searchText(rec map[string]any) string {
 }
 
 // searchWidths are the column widths of audit search, in characters.
-var searchWidths = []int{19, 8, 24, 17, 7, 18, 28}
+var searchWidths = []int{19, 16, 8, 24, 17, 7, 18, 28}
 
 // pad clips s to w characters (marking the cut with …) and pads it to w.
 func pad(s string, w int) string {

@@ -439,3 +439,49 @@ func TestAuditKeygen(t *testing.T) {
 		t.Fatal("keygen overwrote an existing key")
 	}
 }
+
+// TestAuditSearchSeveralInstances: two rrproxy instances (behind one
+// load balancer) each keep their own chain, with their own sequence
+// numbers; one search over both names each record by instance and
+// sequence, and the two chains' record 2 are told apart.
+func TestAuditSearchSeveralInstances(t *testing.T) {
+	root := t.TempDir()
+	var dirs []string
+	for _, inst := range []string{"rrproxy-a", "rrproxy-b"} {
+		dir := filepath.Join(root, inst)
+		w, err := auditlog.OpenChain(auditlog.Options{Path: filepath.Join(dir, "rrproxy-audit.jsonl"), Sync: "none", Instance: inst})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Record(&auditlog.Event{Action: "login", Outcome: "success", User: "alice-on-" + inst}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, dir)
+	}
+	out, err := runAudit(t, append([]string{"search"}, dirs...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string // the header and the two logins
+	for i, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if i == 0 || strings.Contains(l, "alice-on-") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 3 || !strings.Contains(lines[0], "INSTANCE") {
+		t.Fatalf("table:\n%s", out)
+	}
+	for i, inst := range []string{"rrproxy-a", "rrproxy-b"} {
+		f := strings.Fields(lines[1+i])
+		// TIME is two fields (date, time): instance, record, user follow.
+		if len(f) < 6 || f[2] != inst || f[4] != "alice-on-"+inst {
+			t.Errorf("row %d: %q, want instance %s and its own record", i, lines[1+i], inst)
+		}
+	}
+	if h, r := strings.Index(lines[0], "INSTANCE"), strings.Index(lines[1], "rrproxy-a"); h != r {
+		t.Errorf("columns not aligned: header INSTANCE at %d, row at %d", h, r)
+	}
+}
