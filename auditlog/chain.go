@@ -844,7 +844,7 @@ func (w *Writer) writeFile(b []byte) error {
 // the next record would otherwise follow garbage. If the cut fails too,
 // the next write overwrites from the same offset anyway.
 func writeRecords(f *os.File, b []byte, at int64) error {
-	if n, err := f.WriteAt(b, at); err != nil || n != len(b) {
+	if n, err := writeAtFn(f, b, at); err != nil || n != len(b) {
 		_ = f.Truncate(at)
 		return fmt.Errorf("auditlog: write: %w", cmp.Or(err, io.ErrShortWrite))
 	}
@@ -1165,6 +1165,10 @@ func (w *Writer) flush() (unsynced bool) {
 	w.mu.Unlock()
 	return unsynced
 }
+
+// writeAtFn is the log's pwrite(2); tests replace it to make writes fail
+// (EIO, ENOSPC) where no small filesystem can be mounted to fill.
+var writeAtFn = (*os.File).WriteAt
 
 // fdatasyncFn is fdatasync; tests replace it to make a sync fail, which
 // a real filesystem cannot be made to do on demand.

@@ -1,13 +1,17 @@
 package auditlog
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -399,4 +403,83 @@ func TestIdleWriterCheckpointsAndRotatesOnTime(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestFailedWriteRefusesRecords: with sync batch, a write of staged
+// records to the log that fails (here injected: EIO, then ENOSPC, as a
+// bad disk or a full one would) makes every later Record fail, so no
+// statement runs unaudited; nothing is lost (the records stay staged);
+// and once writes succeed again, recording resumes by itself and the
+// chain verifies with every acknowledged record in it. The same failure
+// on a real full filesystem is TestAuditOnSmallFilesystem, which needs
+// a tmpfs mount; this one runs everywhere.
+func TestFailedWriteRefusesRecords(t *testing.T) {
+	dir := t.TempDir()
+	w, err := OpenChain(Options{Path: filepath.Join(dir, "a.jsonl"), Sync: SyncBatch, Instance: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var failWith atomic.Pointer[error] // nil: writes work
+	writeAtFn = func(f *os.File, b []byte, at int64) (int, error) {
+		if err := failWith.Load(); err != nil {
+			return 0, *err
+		}
+		return f.WriteAt(b, at)
+	}
+	defer func() { writeAtFn = (*os.File).WriteAt }()
+	acked := map[string]bool{}
+	rec := func(stmt string) error {
+		_, err := w.Record(&Event{Action: "statement", Phase: "intent", Statement: stmt})
+		if err == nil {
+			acked[stmt] = true
+		}
+		return err
+	}
+	if err := rec("SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, cause := range []error{syscall.EIO, syscall.ENOSPC} {
+		failWith.Store(&cause)
+		// Records are staged until the flusher's write fails; from then
+		// on Record refuses, naming the cause.
+		deadline := time.Now().Add(5 * time.Second)
+		var err error
+		for i := 0; err == nil; i++ {
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: Record still succeeds 5 s after writes began to fail", cause)
+			}
+			err = rec(fmt.Sprintf("SELECT %d /* %v */", i, cause))
+			time.Sleep(5 * time.Millisecond)
+		}
+		if !errors.Is(err, cause) {
+			t.Fatalf("Record while writes fail: %v, want %v", err, cause)
+		}
+		if err := rec("SELECT 'still refused'"); !errors.Is(err, cause) {
+			t.Fatalf("Record while writes fail: %v, want %v", err, cause)
+		}
+		failWith.Store(nil)
+		if err := rec("SELECT 'after " + cause.Error() + "'"); err != nil {
+			t.Fatalf("writes work again: Record %v", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify([]string{dir}, VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "a.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for stmt := range acked {
+		enc, _ := json.Marshal(stmt)
+		if !bytes.Contains(data, enc) {
+			t.Errorf("acknowledged record %s is not in the log", enc)
+		}
+	}
+	if bytes.Contains(data, []byte("still refused")) {
+		t.Error("a refused record is in the log")
+	}
 }
