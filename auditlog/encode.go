@@ -21,6 +21,9 @@ func encodeMembers(pr *prepared, e *Event) error {
 	if e.ErrorCode != 0 {
 		x.uint(mErrorCode, uint64(e.ErrorCode))
 	}
+	if e.ErrorMsg != "" {
+		x.str(mErrorMessage, e.ErrorMsg)
+	}
 	x.str(mEventAction, e.Action)
 	if e.Duration != 0 {
 		x.int(mEventDuration, e.Duration)

@@ -11,6 +11,7 @@ type rank uint8
 const (
 	mTimestamp                rank = iota // @timestamp
 	mErrorCode                            // error.code
+	mErrorMessage                         // error.message
 	mEventAction                          // event.action
 	mEventDuration                        // event.duration
 	mEventOutcome                         // event.outcome
@@ -65,6 +66,7 @@ const (
 var memberNames = [numMembers]string{
 	"@timestamp",
 	"error.code",
+	"error.message",
 	"event.action",
 	"event.duration",
 	"event.outcome",

@@ -44,6 +44,7 @@ type Event struct {
 	Bytes      int64     `json:"rrproxy.bytes,omitempty"`
 	Duration   int64     `json:"event.duration,omitempty"` // nanoseconds, as ECS
 	ErrorCode  uint16    `json:"error.code,omitempty"`
+	ErrorMsg   string    `json:"error.message,omitempty"` // the server's (or rrproxy's) error message, as the client received it
 	IntentSeq  uint64    `json:"rrproxy.intent_sequence,omitempty"`
 	Statements int64     `json:"rrproxy.statements,omitempty"` // disconnect: statements and commands the session ran (refusals are counted by their own records)
 

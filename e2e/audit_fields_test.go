@@ -304,3 +304,27 @@ func TestExecuteRecordsCarryThePrepare(t *testing.T) {
 		})
 	}
 }
+
+// A statement the server refuses has an outcome record with the
+// server's error code and message (ECS error.code, error.message), as
+// the client received it.
+func TestOutcomeRecordsTheServerError(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	db := r.open("alice", alicePW, "study")
+	_, err := db.Exec("SELECT visit_name FROM visits WHERE visit_id = (SELECT visit_id FROM visits)")
+	mysqlErr(t, err, 1242, "Subquery returns more than 1 row")
+	db.Close()
+	var found bool
+	for _, m := range readAuditRecords(t, r) {
+		if m["rrproxy.phase"] != "outcome" || m["event.outcome"] != "failure" {
+			continue
+		}
+		found = true
+		if m["error.code"] != float64(1242) || m["error.message"] != "Subquery returns more than 1 row" {
+			t.Errorf("outcome record of a refused statement: %v", m)
+		}
+	}
+	if !found {
+		t.Fatal("no failed outcome record")
+	}
+}

@@ -890,7 +890,10 @@ func (s *session) outcomeOf(action, command string, intent uint64, start time.Ti
 	ev.Rows, ev.Bytes, ev.Duration = st.rows, st.bytes, time.Since(start).Nanoseconds()
 	ev.Outcome = "success"
 	if st.errCode != 0 {
+		// error.message for SIEMs that read ECS; event.reason as well,
+		// where readers of earlier logs find it.
 		ev.Outcome, ev.ErrorCode, ev.Reason = "failure", st.errCode, s.scrubUpstream(st.errMsg)
+		ev.ErrorMsg = ev.Reason
 	}
 	// The statement has run; a failure to record its outcome cannot undo
 	// it, but it must be loud, and the next intent will fail closed.
