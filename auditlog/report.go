@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -165,6 +166,10 @@ func (a *reportAgg) add(file string, rec map[string]any) {
 			Reason: Str(rec, "event.reason"), Record: record,
 			Statement: truncateRunes(Str(rec, "rrproxy.statement"), reportStmtRunes),
 		})
+	case action == "statement" && phase == "intent" && slices.Contains(Strs(rec, "rrproxy.statement_kinds"), "probe"):
+		// What rrproxy sent to have a refused statement answered as one
+		// naming missing objects: the statement is counted as denied (its
+		// record comes just before), and read nothing.
 	case action == "statement" && phase == "intent":
 		// The intent is the decision to forward: one per allowed statement.
 		if u != nil {
@@ -598,7 +603,7 @@ tfoot td { font-weight: 600; background: #eaeef2; }
 </div>
 
 <h2>Activity per user</h2>
-<p class="help">Allowed: statements sent to the database. Denied: statements refused by the access policy (never run). Rows returned: rows the database sent back.</p>
+<p class="help">Allowed: statements sent to the database. Denied: statements refused by the access policy (never run; where rrproxy asked the database how it answers a statement naming missing objects instead, that probe is not counted as allowed). Rows returned: rows the database sent back.</p>
 {{if .Users}}<table>
 <thead><tr><th>User</th><th class="n">Statements allowed</th><th class="n">Statements denied</th><th class="n">Failed logins</th><th class="n">Rows returned</th><th>First seen</th><th>Last seen</th></tr></thead>
 <tbody>{{range .Users}}<tr><td>{{visible .Name}}</td><td class="n">{{.Allowed}}</td><td class="n{{if .Denied}} bad{{end}}">{{.Denied}}</td><td class="n{{if .Failures}} bad{{end}}">{{.Failures}}</td><td class="n">{{.Rows}}</td><td class="t">{{.First}}</td><td class="t">{{.Last}}</td></tr>

@@ -193,3 +193,54 @@ func TestReportVisible(t *testing.T) {
 		t.Errorf("visible = %q", got)
 	}
 }
+
+// TestReportProbesAreNotReads: a statement refused for naming a hidden
+// table is answered by a probe sent to the database in its place; the
+// report counts the statement as denied, not the probe as allowed, and
+// never lists the hidden table as read (a log written before probes
+// stopped naming the refused statement's tables included).
+func TestReportProbesAreNotReads(t *testing.T) {
+	dir := t.TempDir()
+	w, err := OpenChain(Options{Path: filepath.Join(dir, "a.jsonl"), Sync: SyncNone, Instance: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(ev Event) uint64 {
+		t.Helper()
+		seq, err := w.Record(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	rec(Event{Action: "login", Outcome: "success", User: "bob"})
+	rec(Event{Action: "statement", Phase: "denied", Outcome: "failure", User: "bob", Rule: "default-deny",
+		Statement: "SELECT * FROM ops.site_payments", Tables: []string{"ops.site_payments"}})
+	probe := rec(Event{Action: "statement", Phase: "intent", Outcome: "unknown", User: "bob", Kinds: []string{"probe"},
+		Statement: "SELECT * FROM rrproxy_missing_0a1b.site_payments", Tables: []string{"ops.site_payments"}})
+	rec(Event{Action: "statement", Phase: "outcome", Outcome: "failure", User: "bob", IntentSeq: probe, ErrorCode: 1044})
+	allowed := rec(Event{Action: "statement", Phase: "intent", Outcome: "unknown", User: "bob", Kinds: []string{"select"},
+		Statement: "SELECT COUNT(*) FROM study.subjects", Tables: []string{"study.subjects"}})
+	rec(Event{Action: "statement", Phase: "outcome", Outcome: "success", User: "bob", IntentSeq: allowed, Rows: 1})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Verify([]string{dir}, VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteReport(&b, []string{dir}, sum, nil); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if !strings.Contains(page, `<td>bob</td><td class="n">1</td><td class="n bad">1</td>`) {
+		t.Errorf("bob's row: want 1 allowed and 1 denied")
+	}
+	if !strings.Contains(page, "<td>study.subjects</td><td>bob</td>") {
+		t.Error("tables read lacks study.subjects")
+	}
+	if strings.Contains(page, "<td>ops.site_payments</td><td>bob</td>") {
+		t.Error("the hidden table of a refused statement is listed as read")
+	}
+}

@@ -328,3 +328,34 @@ func TestOutcomeRecordsTheServerError(t *testing.T) {
 		t.Fatal("no failed outcome record")
 	}
 }
+
+// A statement naming a hidden table is refused and recorded with that
+// table; the probe sent in its place (the hidden names replaced by
+// missing ones) is recorded as reading no table, so neither search nor
+// the report counts the hidden table as read.
+func TestProbeRecordNamesNoHiddenTable(t *testing.T) {
+	r := startRig(t, rigOpts{requireTLS: true})
+	db := r.open("bob", bobPW, "study")
+	if _, err := db.Exec("SELECT * FROM ops.site_payments"); err == nil {
+		t.Fatal("bob read ops.site_payments")
+	}
+	db.Close()
+	var denied, probe map[string]any
+	for _, m := range readAuditRecords(t, r) {
+		switch {
+		case m["rrproxy.phase"] == "denied":
+			denied = m
+		case m["rrproxy.phase"] == "intent" && fmt.Sprint(m["rrproxy.statement_kinds"]) == "[probe]":
+			probe = m
+		}
+	}
+	if denied == nil || probe == nil {
+		t.Fatalf("denied record %v, probe intent %v", denied, probe)
+	}
+	if fmt.Sprint(denied["rrproxy.tables"]) != "[ops.site_payments]" {
+		t.Errorf("denied record's tables: %v", denied["rrproxy.tables"])
+	}
+	if probe["rrproxy.tables"] != nil || probe["rrproxy.columns"] != nil || strings.Contains(fmt.Sprint(probe["rrproxy.statement"]), "ops.") {
+		t.Errorf("probe intent names what it does not read: %v", probe)
+	}
+}

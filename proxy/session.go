@@ -972,8 +972,12 @@ func (s *session) forwardProbe(command, text string, d authz.Decision, probe []b
 	// The probe's answer is the server's to the client's own statement
 	// with the hidden names missing, and must read as such: not guarded.
 	s.guards = false
+	// The probe names placeholders where the statement named hidden
+	// objects: it reads none of the tables or columns the refusal above
+	// records, and its own record says none (a report of tables read
+	// counted the hidden table as read).
 	allow := d
-	allow.Err, allow.Kinds = nil, []string{"probe"}
+	allow.Err, allow.Kinds, allow.Tables, allow.Columns = nil, []string{"probe"}, nil, nil
 	s.probeNames = d.ProbeNames
 	s.xf = transformFor(d, s.srv.policies.Current(), false)
 	defer func() { s.probeNames, s.xf = nil, nil }()
