@@ -10,6 +10,38 @@ import (
 // disabled): all three map to MySQL error 1045.
 var ErrAuthFailed = errors.New("authz: authentication failed")
 
+// LoginError is a failed local login with its reason class, for the audit
+// log only: errors.Is(err, ErrAuthFailed) holds, and the client is told
+// nothing more than ErrAuthFailed (MySQL error 1045) whatever the class.
+// A reviewer needs the class: a disabled account (someone who left)
+// trying to log in, or one name tried with many passwords, is not the
+// same as a typo.
+type LoginError struct{ Class string }
+
+// Login failure classes.
+const (
+	LoginUnknownUser   = "unknown user"
+	LoginWrongPassword = "wrong password"
+	LoginDisabled      = "account disabled"
+	// LoginNoPassword: the account has no password (single sign-on
+	// only, or native_password only with another plugin asked).
+	LoginNoPassword = "no password login for this account"
+)
+
+func (e *LoginError) Error() string        { return "bad credentials: " + e.Class }
+func (e *LoginError) Is(target error) bool { return target == ErrAuthFailed }
+
+// loginFailure classifies a failed login of user (a, ok from p.users).
+func loginFailure(a *account, ok bool) error {
+	switch {
+	case !ok:
+		return &LoginError{LoginUnknownUser}
+	case a.disabled:
+		return &LoginError{LoginDisabled}
+	}
+	return &LoginError{LoginWrongPassword}
+}
+
 // Identity is who a session belongs to once authenticated.
 type Identity struct {
 	User   string
@@ -69,7 +101,10 @@ func (p *Policy) AuthenticatePassword(user, password string) (*Identity, error) 
 		match = verify()
 	}
 	if !valid || !match {
-		return nil, ErrAuthFailed
+		if ok && !a.disabled && a.hash == nil {
+			return nil, &LoginError{LoginNoPassword}
+		}
+		return nil, loginFailure(a, ok)
 	}
 	if cache {
 		p.logins.add(key)
@@ -91,7 +126,7 @@ func (p *Policy) AuthenticateNative(user string, salt, resp []byte) (*Identity, 
 		// work of an unknown name, not one SHA-1: guessing a native
 		// password online is no cheaper than guessing another one.
 		_, _ = p.AuthenticatePassword("", string(resp))
-		return nil, ErrAuthFailed
+		return nil, loginFailure(a, ok)
 	}
 	return a.identity(), nil
 }

@@ -21,14 +21,19 @@ func TestExamplePolicyAuthentication(t *testing.T) {
 	if id, err := p.AuthenticatePassword("alice", "alice-demo-password"); err != nil || id.User != "alice" || id.Groups[0] != "data-managers" {
 		t.Fatalf("alice: %+v, %v", id, err)
 	}
-	for _, c := range []struct{ user, pw string }{
-		{"alice", "bob-demo-password"},
-		{"nobody", "alice-demo-password"},
-		{"carol", "carol-demo-password"}, // disabled
-		{"alice", ""},
+	// Every failure is ErrAuthFailed (the client's one answer), with the
+	// class the audit log records.
+	for _, c := range []struct{ user, pw, class string }{
+		{"alice", "bob-demo-password", LoginWrongPassword},
+		{"nobody", "alice-demo-password", LoginUnknownUser},
+		{"carol", "carol-demo-password", LoginDisabled}, // the right password of a disabled account
+		{"carol", "wrong", LoginDisabled},
+		{"alice", "", LoginWrongPassword},
 	} {
-		if _, err := p.AuthenticatePassword(c.user, c.pw); !errors.Is(err, ErrAuthFailed) {
-			t.Errorf("%s/%s: want ErrAuthFailed, got %v", c.user, c.pw, err)
+		_, err := p.AuthenticatePassword(c.user, c.pw)
+		var le *LoginError
+		if !errors.Is(err, ErrAuthFailed) || !errors.As(err, &le) || le.Class != c.class {
+			t.Errorf("%s/%s: got %v, want ErrAuthFailed of class %q", c.user, c.pw, err, c.class)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -34,7 +35,7 @@ func TestLoginFailuresAreIndistinguishable(t *testing.T) {
 	cases := []struct{ name, user, pw string }{
 		{"wrong password", "alice", "not-her-password"},
 		{"unknown user", "mallory", "whatever-password"},
-		{"disabled user", "carol", "carol-test-password"},
+		{"account disabled", "carol", "carol-test-password"},
 	}
 	var durations []time.Duration
 	for _, c := range cases {
@@ -50,6 +51,20 @@ func TestLoginFailuresAreIndistinguishable(t *testing.T) {
 	// users), which the shared code path in authz guarantees and authz's
 	// unit tests check.
 	t.Logf("failure durations: %v", durations)
+	// The audit log, which the client never sees, records the class of
+	// each failure: a reviewer must tell a disabled account's attempt
+	// from a typo.
+	reasons := map[string]string{}
+	for _, m := range readAuditRecords(t, r) {
+		if m["event.action"] == "login" && m["event.outcome"] == "failure" {
+			reasons[fmt.Sprint(m["user.name"])] = fmt.Sprint(m["event.reason"])
+		}
+	}
+	for _, c := range cases {
+		if want := "bad credentials: " + c.name; reasons[c.user] != want {
+			t.Errorf("%s's failed login recorded as %q, want %q", c.user, reasons[c.user], want)
+		}
+	}
 }
 
 func TestTLSRequired(t *testing.T) {
@@ -280,7 +295,7 @@ func TestFailedLoginsAreThrottled(t *testing.T) {
 	// CLI's and the polling's), then the two wrong passwords after the
 	// reset.
 	throttled := "too many failed logins for this user name from this address (limits.login_failures.per_user)"
-	bad := "bad credentials"
+	bad := "bad credentials: wrong password"
 	n := len(reasons)
 	ok := n >= 6 && slices.Equal(reasons[:3], []string{bad, bad, bad}) && slices.Equal(reasons[n-2:], []string{bad, bad})
 	for _, r := range reasons[min(3, n):max(3, n-2)] {

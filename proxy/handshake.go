@@ -375,6 +375,12 @@ func (s *session) fullAuth() (string, error) {
 func (s *session) authAnswer(err error, usingPassword bool) error {
 	if err != nil {
 		s.srv.throttle.Failed(s.user, s.remote.Addr().Unmap())
+		// The audit log says which class of failure; the client does not
+		// learn it (authResult answers every failure alike).
+		var le *authz.LoginError
+		if s.authReason == "" && errors.As(err, &le) {
+			s.authReason = le.Error()
+		}
 	}
 	return s.authResult(err, usingPassword)
 }
