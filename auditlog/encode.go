@@ -88,6 +88,9 @@ func encodeMembers(pr *prepared, e *Event) error {
 	if e.Phase != "" {
 		x.str(mPhase, e.Phase)
 	}
+	if e.PolicyPrev != "" {
+		x.str(mPolicyPreviousVersion, e.PolicyPrev)
+	}
 	if e.Policy != "" {
 		x.str(mPolicyVersion, e.Policy)
 	}

@@ -37,6 +37,7 @@ const (
 	mIntentSequence                       // rrproxy.intent_sequence
 	mParameters                           // rrproxy.parameters
 	mPhase                                // rrproxy.phase
+	mPolicyPreviousVersion                // rrproxy.policy_previous_version
 	mPolicyVersion                        // rrproxy.policy_version
 	mRewrittenStatement                   // rrproxy.rewritten_statement
 	mRows                                 // rrproxy.rows
@@ -92,6 +93,7 @@ var memberNames = [numMembers]string{
 	"rrproxy.intent_sequence",
 	"rrproxy.parameters",
 	"rrproxy.phase",
+	"rrproxy.policy_previous_version",
 	"rrproxy.policy_version",
 	"rrproxy.rewritten_statement",
 	"rrproxy.rows",

@@ -39,6 +39,7 @@ type Event struct {
 	Columns    []string  `json:"rrproxy.columns,omitempty"` // schema.table.column (a bare name where the analyser could not tie it to a table; schema.table.* for a table read whole)
 	Rule       string    `json:"rule.id,omitempty"`
 	Policy     string    `json:"rrproxy.policy_version,omitempty"`
+	PolicyPrev string    `json:"rrproxy.policy_previous_version,omitempty"` // policy-reload: the version it replaced
 	Reason     string    `json:"event.reason,omitempty"`
 	Rows       int64     `json:"rrproxy.rows,omitempty"`
 	Bytes      int64     `json:"rrproxy.bytes,omitempty"`

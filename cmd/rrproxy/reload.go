@@ -53,7 +53,7 @@ func policyReloadReporter(store *authz.Store, file string, audit auditRecorder, 
 			ev.Outcome, ev.Policy, ev.Reason = "failure", inForce, err.Error()
 		} else {
 			log.Info("policy reloaded", "file", file, "policy_version", p.Version, "previous_version", inForce)
-			ev.Outcome, ev.Policy, ev.Reason = "success", p.Version, "replaced version "+inForce
+			ev.Outcome, ev.Policy, ev.PolicyPrev, ev.Reason = "success", p.Version, inForce, "replaced version "+inForce
 			inForce = p.Version
 		}
 		if _, aerr := audit.Record(ev); aerr != nil {

@@ -179,7 +179,7 @@ func TestReloadReporterLogsAndAudits(t *testing.T) {
 		t.Fatalf("audit events: %d, want 2", len(audit.events))
 	}
 	ok, bad := audit.events[0], audit.events[1]
-	if ok.Action != "policy-reload" || ok.Outcome != "success" || ok.Policy != next.Version || !strings.Contains(ok.Reason, old.Version) {
+	if ok.Action != "policy-reload" || ok.Outcome != "success" || ok.Policy != next.Version || ok.PolicyPrev != old.Version || !strings.Contains(ok.Reason, old.Version) {
 		t.Errorf("success event: %+v", ok)
 	}
 	if bad.Action != "policy-reload" || bad.Outcome != "failure" || bad.Policy != next.Version || !strings.Contains(bad.Reason, "policy.yaml:40:") {
