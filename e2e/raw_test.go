@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/tls"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"regexp"
@@ -166,6 +167,10 @@ func TestFieldListInitDBStatisticsReset(t *testing.T) {
 	if strings.Join(names, ",") != "visit_id,subject_id,visit_name,visit_date,systolic_bp" {
 		t.Fatalf("COM_FIELD_LIST visits = %v, want every column but treatment_arm", names)
 	}
+	// With a wildcard: the server applies it, and the record keeps it.
+	if wf, err := c.FieldList("visits", "visit%"); err != nil || len(wf) != 3 {
+		t.Fatalf("COM_FIELD_LIST visits visit%%: %d fields, %v", len(wf), err)
+	}
 	// COM_STATISTICS is answered by rrproxy about this session, in the
 	// server's format: the replica's counters (every client's queries
 	// since it started) are not anyone's business.
@@ -212,7 +217,7 @@ func TestFieldListInitDBStatisticsReset(t *testing.T) {
 	}
 	// Last: reading the records closes the audit log.
 	answered := 0
-	var options []string
+	var options, wildcards []string
 	resets := map[string]map[string]any{} // by phase
 	for _, m := range readAuditRecords(t, r) {
 		switch m["rrproxy.command"] {
@@ -228,10 +233,17 @@ func TestFieldListInitDBStatisticsReset(t *testing.T) {
 			options = append(options, m["event.reason"].(string))
 		case "reset_connection":
 			resets[m["rrproxy.phase"].(string)] = m
+		case "field_list":
+			if m["rrproxy.phase"] == "intent" && m["rrproxy.parameters"] != nil {
+				wildcards = append(wildcards, fmt.Sprint(m["rrproxy.statement"], " ", m["rrproxy.parameters"]))
+			}
 		}
 	}
 	if answered != 2 {
 		t.Fatalf("%d statistics records, want 2", answered)
+	}
+	if strings.Join(wildcards, "|") != "visits ['visit%']" {
+		t.Fatalf("field_list records with a wildcard: %q", wildcards)
 	}
 	if strings.Join(options, "|") != "multi-statements on; answered by rrproxy|multi-statements off; answered by rrproxy" {
 		t.Fatalf("set_option records: %q", options)

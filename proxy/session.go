@@ -1046,7 +1046,12 @@ func (s *session) fieldList(pkt []byte, arg []byte) error {
 		return s.forwardProbe("field_list", table, d, probe, s.relayFieldList)
 	}
 	s.xf = transformFor(d, pol, false)
-	defer func() { s.xf = nil }()
+	// The wildcard (the columns asked for) is recorded as the command's
+	// parameter, as the client sent it.
+	if i := bytes.IndexByte(arg, 0); i >= 0 && len(bytes.TrimRight(arg[i+1:], "\x00")) > 0 {
+		s.params = []string{quoteParam(bytes.TrimRight(arg[i+1:], "\x00"))}
+	}
+	defer func() { s.xf, s.params = nil, nil }()
 	s.guards = false // the client's own name, sent as written
 	_, _, err := s.forwardChecked("field_list", table, d, pkt, s.relayFieldList)
 	return err
