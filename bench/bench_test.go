@@ -129,16 +129,16 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("sysbench %s %d threads: q/s %.1f is not the mean of its rounds %v", s.Target, s.Threads, s.QPS, s.QPSRounds)
 		}
 	}
-	if len(r.Stream) != 5 {
-		t.Errorf("%d stream runs, want 5", len(r.Stream))
+	if len(r.Stream) != 6 {
+		t.Errorf("%d stream runs, want 6", len(r.Stream))
 	}
 	for _, s := range r.Stream {
 		if s.Rows != p.wideRows || s.MBps <= 0 {
 			t.Errorf("stream run: %+v", s)
 		}
-		// The goal targets are read in rounds; HAProxy once.
+		// The goal targets are read in rounds; HAProxy (TLS or not) once.
 		wantRounds := p.streamRounds
-		if s.Target == TargetHAProxy {
+		if s.Target == TargetHAProxy || s.Target == TargetHAProxyTLS {
 			wantRounds = 0
 		}
 		if len(s.RoundsMBps) != wantRounds || (wantRounds > 0 && !slices.Contains(s.RoundsMBps, s.MBps)) {
