@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/rrproxy/rrproxy/auditlog"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 )
 
 // tools/verify_audit.py lets a reviewer check the audit log without
@@ -399,19 +400,7 @@ func runPython(t *testing.T, f *pyFixture, dir string, v verifyWith) (string, in
 	if v.copy {
 		args = append(args, "--checkpoints", f.copyFile)
 	}
-	cmd := exec.Command("python3", append(args, dir)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return out.String(), 0
-	case errors.As(err, &exit):
-		return out.String(), exit.ExitCode()
-	}
-	t.Fatalf("python3 %s: %v", pyVerifier, err)
-	return "", -1
+	return testtool.Output(t, exec.Command("python3", append(args, dir)...))
 }
 
 func runGo(f *pyFixture, dir string, v verifyWith) (*auditlog.Summary, error) {

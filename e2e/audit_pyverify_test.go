@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rrproxy/rrproxy/auditlog"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 )
 
 // auditPyVerifier is the independent verifier (standard library Python)
@@ -200,19 +201,7 @@ func TestAuditPyVerifyProxyTraffic(t *testing.T) {
 // auditRunPy runs tools/verify_audit.py on path: its output and exit code.
 func auditRunPy(t *testing.T, path string) (string, int) {
 	t.Helper()
-	cmd := exec.Command("python3", auditPyVerifier, path)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return out.String(), 0
-	case errors.As(err, &exit):
-		return out.String(), exit.ExitCode()
-	}
-	t.Fatalf("python3 %s: %v", auditPyVerifier, err)
-	return "", -1
+	return testtool.Output(t, exec.Command("python3", auditPyVerifier, path))
 }
 
 // auditFailLoc is where a verifier says trust ends: "<file>:<line>:

@@ -1,4 +1,4 @@
-// Package testtool finds the external programs tests drive (Chromium,
+// Package testtool finds and runs the external programs tests drive (Chromium,
 // docker-compose, ...). A missing program fails the test: scripts/test.sh
 // installs them all, and a skipped check must never pass for a run one.
 // Only under -short does a missing program let the test end early, and
@@ -6,6 +6,8 @@
 package testtool
 
 import (
+	"bytes"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -58,4 +60,23 @@ func TLSServerWith(t testing.TB, configure func(*httptest.Server)) (*httptest.Se
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv, func(handler http.Handler) { h.Store(&handler) }
+}
+
+// Output runs cmd with its standard output and error together and
+// returns them with its exit code; a command that could not be run at
+// all (no such program) fails the test.
+func Output(t testing.TB, cmd *exec.Cmd) (string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), 0
+	case errors.As(err, &exit):
+		return out.String(), exit.ExitCode()
+	}
+	t.Fatalf("%s: %v", cmd.Path, err)
+	return "", -1
 }
