@@ -14,15 +14,7 @@ import (
 func TestReportVerified(t *testing.T) {
 	dir := t.TempDir()
 	writeScenario(t, dir, Options{})
-	sum, err := Verify([]string{dir}, VerifyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteReport(&b, []string{dir}, sum, nil); err != nil {
-		t.Fatal(err)
-	}
-	page := b.String()
+	page := verifiedReport(t, dir)
 	for _, want := range []string{
 		`class="status ok"`, "Chain verified", "Instance t1:",
 		"no signed checkpoint", "signatures were not checked", // no key in this scenario
@@ -42,6 +34,21 @@ func TestReportVerified(t *testing.T) {
 		}
 	}
 	assertSelfContained(t, page)
+}
+
+// verifiedReport verifies the log in dir, which must pass, and returns
+// its report.
+func verifiedReport(t *testing.T, dir string) string {
+	t.Helper()
+	sum, err := Verify([]string{dir}, VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteReport(&b, []string{dir}, sum, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
 
 func sumRows() int64 {
@@ -225,15 +232,7 @@ func TestReportProbesAreNotReads(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := Verify([]string{dir}, VerifyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteReport(&b, []string{dir}, sum, nil); err != nil {
-		t.Fatal(err)
-	}
-	page := b.String()
+	page := verifiedReport(t, dir)
 	if !strings.Contains(page, `<td>bob</td><td class="n">1</td><td class="n bad">1</td>`) {
 		t.Errorf("bob's row: want 1 allowed and 1 denied")
 	}
