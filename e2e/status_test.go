@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rrproxy/rrproxy/proxy"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestServerStatusIsNotReadable: the server's status variables count
@@ -57,13 +61,22 @@ func TestServerStatusIsNotReadable(t *testing.T) {
 // connection read her last row count (found by an adversarial sweep).
 // The reset is followed by a SELECT ... INTO that sets it to 0.
 func TestFoundRowsDoesNotCrossUsers(t *testing.T) {
-	r := startRig(t, rigOpts{requireTLS: true})
+	metrics := proxy.NewMetrics(prometheus.NewRegistry())
+	r := startRig(t, rigOpts{requireTLS: true, metrics: metrics})
 	alice := r.open("alice", alicePW, "study")
 	alice.SetMaxOpenConns(1)
 	if _, rows, err := tryQuery(alice, "SELECT visit_id FROM visits WHERE visit_id <= 7"); err != nil || len(rows) != 7 {
 		t.Fatalf("alice: %d rows, %v", len(rows), err)
 	}
 	alice.Close()
+	// Her session ends (and hands its connection back to the pool, just
+	// before its disconnect record lowers the gauge) after her client has
+	// gone: bob must not log in before, or he gets a fresh connection.
+	for deadline := time.Now().Add(5 * time.Second); testutil.ToFloat64(metrics.Sessions) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("alice's session did not end within 5 s of her client closing")
+		}
+	}
 	bob := r.open("bob", bobPW, "study")
 	bob.SetMaxOpenConns(1)
 	_, rows, err := tryQuery(bob, "SELECT FOUND_ROWS()")
