@@ -314,6 +314,13 @@ func TestOutcomeRecordsTheServerError(t *testing.T) {
 	_, err := db.Exec("SELECT visit_name FROM visits WHERE visit_id = (SELECT visit_id FROM visits)")
 	mysqlErr(t, err, 1242, "Subquery returns more than 1 row")
 	db.Close()
+	// The outcome is recorded after the client has its answer: the
+	// session ends before the log is read.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if forced, err := r.srv.Shutdown(ctx); err != nil || forced != 0 {
+		t.Fatalf("shutdown: %d sessions forced, %v", forced, err)
+	}
 	var found bool
 	for _, m := range readAuditRecords(t, r) {
 		if m["rrproxy.phase"] != "outcome" || m["event.outcome"] != "failure" {
