@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/binary"
 	"encoding/json"
@@ -131,11 +130,7 @@ func TestAuditCompleteAgainstGeneralLog(t *testing.T) {
 
 	// Every session ends (its reset and disconnect record included) and
 	// the pool closes before the logs are compared.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if forced, err := r.srv.Shutdown(ctx); err != nil || forced != 0 {
-		t.Fatalf("shutdown: %d sessions forced, %v", forced, err)
-	}
+	r.endSessions(t)
 	if err := r.audit.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,12 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rrproxy/rrproxy/auditlog"
 )
@@ -60,11 +58,7 @@ func TestAuditRecordFields(t *testing.T) {
 	db.Close()
 	// Every session ends, its disconnect record written, before the log
 	// is read.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if forced, err := r.srv.Shutdown(ctx); err != nil || forced != 0 {
-		t.Fatalf("shutdown: %d sessions forced, %v", forced, err)
-	}
+	r.endSessions(t)
 	var intents []map[string]any
 	outcomes := map[float64]map[string]any{} // by intent sequence
 	records := readAuditRecords(t, r)
@@ -316,11 +310,7 @@ func TestOutcomeRecordsTheServerError(t *testing.T) {
 	db.Close()
 	// The outcome is recorded after the client has its answer: the
 	// session ends before the log is read.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if forced, err := r.srv.Shutdown(ctx); err != nil || forced != 0 {
-		t.Fatalf("shutdown: %d sessions forced, %v", forced, err)
-	}
+	r.endSessions(t)
 	var found bool
 	for _, m := range readAuditRecords(t, r) {
 		if m["rrproxy.phase"] != "outcome" || m["event.outcome"] != "failure" {

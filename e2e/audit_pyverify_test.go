@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rrproxy/rrproxy/auditlog"
 	"github.com/rrproxy/rrproxy/internal/testtool"
@@ -90,11 +88,7 @@ func TestAuditPyVerifyProxyTraffic(t *testing.T) {
 
 	// Every session ends (disconnect records written) and the writer
 	// closes (audit-stop), so the log is complete before it is read.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if forced, err := r.srv.Shutdown(ctx); err != nil || forced != 0 {
-		t.Fatalf("shutdown: %d sessions forced, %v", forced, err)
-	}
+	r.endSessions(t)
 	records := readAuditRecords(t, r)
 
 	// The log holds the traffic both verifiers are about to check.

@@ -318,6 +318,19 @@ func (r *rig) open(user, pw, db string, params ...string) *sql.DB {
 
 // mysqlErr asserts err is a MySQL error with code and a message
 // containing want.
+// endSessions stops the proxy and waits until every session has ended,
+// none cut off: records written after a client has its answer (an
+// outcome, a failed login, a disconnect) are then in the log, which a
+// test reads next.
+func (r *rig) endSessions(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if forced, err := r.srv.Shutdown(ctx); err != nil || forced != 0 {
+		t.Fatalf("shutdown: %d sessions forced, %v", forced, err)
+	}
+}
+
 func mysqlErr(t *testing.T, err error, code uint16, want string) {
 	t.Helper()
 	var me *mysql.MySQLError

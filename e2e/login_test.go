@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"database/sql"
@@ -56,11 +55,7 @@ func TestLoginFailuresAreIndistinguishable(t *testing.T) {
 	// each failure: a reviewer must tell a disabled account's attempt
 	// from a typo. A session records its failed login after the client
 	// has its answer: the sessions end before the log is read.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if forced, err := r.srv.Shutdown(ctx); err != nil || forced != 0 {
-		t.Fatalf("shutdown: %d sessions forced, %v", forced, err)
-	}
+	r.endSessions(t)
 	reasons := map[string]string{}
 	for _, m := range readAuditRecords(t, r) {
 		if m["event.action"] == "login" && m["event.outcome"] == "failure" {
