@@ -9,14 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 )
 
 // profile takes rrproxy's CPU and allocation profiles (from /debug/pprof
 // on its metrics listener), each while one workload runs against it, and
-// saves them next to the results, so a change to a hot path can cite the profile that motivated
-// it: go tool pprof -top bench/results/profiles/<name>.pprof
+// saves them next to the results, so a change to a hot path can cite
+// the profile that motivated it: go tool pprof -top bench/results/profiles/<name>.pprof
 func (b *bench) profile(ctx context.Context) error {
 	tlsDir, err := b.sysbenchTLSDir()
 	if err != nil {
@@ -26,35 +25,27 @@ func (b *bench) profile(ctx context.Context) error {
 	// An allocation profile (/debug/pprof/allocs with seconds: what was
 	// allocated while the load ran, not since start) shows the garbage a
 	// statement leaves, which costs collector time under load.
+	const cpu, allocs = "/debug/pprof/profile", "/debug/pprof/allocs"
+	sysbench := func(workload, ps, target string) func() error {
+		return func() error {
+			_, err := b.sysbenchRun(ctx, tlsDir, workload, ps, 8, secs+1, target)
+			return err
+		}
+	}
 	cases := []struct {
-		name string
-		load func() error
+		name, endpoint string
+		load           func() error
 	}{
-		{"allocs-point-select-text-8", func() error {
-			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_point_select", "disable", 8, secs+1, TargetRRProxy)
-			return err
-		}},
-		{"allocs-read-only-tls-8", func() error {
-			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_read_only", "auto", 8, secs+1, TargetRRProxyTLS)
-			return err
-		}},
-		{"cpu-point-select-text-8", func() error {
-			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_point_select", "disable", 8, secs+1, TargetRRProxy)
-			return err
-		}},
-		{"cpu-point-select-prepared-8", func() error {
-			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_point_select", "auto", 8, secs+1, TargetRRProxy)
-			return err
-		}},
-		{"cpu-read-only-tls-8", func() error {
-			_, err := b.sysbenchRun(ctx, tlsDir, "oltp_read_only", "auto", 8, secs+1, TargetRRProxyTLS)
-			return err
-		}},
-		{"cpu-storm-local-tls", func() error {
+		{"allocs-point-select-text-8", allocs, sysbench("oltp_point_select", "disable", TargetRRProxy)},
+		{"allocs-read-only-tls-8", allocs, sysbench("oltp_read_only", "auto", TargetRRProxyTLS)},
+		{"cpu-point-select-text-8", cpu, sysbench("oltp_point_select", "disable", TargetRRProxy)},
+		{"cpu-point-select-prepared-8", cpu, sysbench("oltp_point_select", "auto", TargetRRProxy)},
+		{"cpu-read-only-tls-8", cpu, sysbench("oltp_read_only", "auto", TargetRRProxyTLS)},
+		{"cpu-storm-local-tls", cpu, func() error {
 			_, err := b.stormRun(ctx, TargetRRProxyTLS, "local", offerDefault, benchUser, benchPW)
 			return err
 		}},
-		{"cpu-stream", func() error {
+		{"cpu-stream", cpu, func() error {
 			_, err := b.streamRun(ctx, TargetRRProxy)
 			return err
 		}},
@@ -63,11 +54,7 @@ func (b *bench) profile(ctx context.Context) error {
 		done := make(chan error, 1)
 		go func() { done <- c.load() }()
 		time.Sleep(500 * time.Millisecond) // past connection set-up
-		endpoint := "/debug/pprof/profile"
-		if strings.HasPrefix(c.name, "allocs-") {
-			endpoint = "/debug/pprof/allocs"
-		}
-		if err := b.saveProfile(ctx, c.name, endpoint+"?seconds="+strconv.Itoa(secs-1)); err != nil {
+		if err := b.saveProfile(ctx, c.name, c.endpoint+"?seconds="+strconv.Itoa(secs-1)); err != nil {
 			return err
 		}
 		if err := <-done; err != nil {
