@@ -1048,8 +1048,10 @@ func (s *session) fieldList(pkt []byte, arg []byte) error {
 	s.xf = transformFor(d, pol, false)
 	// The wildcard (the columns asked for) is recorded as the command's
 	// parameter, as the client sent it.
-	if i := bytes.IndexByte(arg, 0); i >= 0 && len(bytes.TrimRight(arg[i+1:], "\x00")) > 0 {
-		s.params = []string{quoteParam(bytes.TrimRight(arg[i+1:], "\x00"))}
+	if i := bytes.IndexByte(arg, 0); i >= 0 {
+		if wild := bytes.TrimRight(arg[i+1:], "\x00"); len(wild) > 0 {
+			s.params = []string{quoteParam(wild)}
+		}
 	}
 	defer func() { s.xf, s.params = nil, nil }()
 	s.guards = false // the client's own name, sent as written

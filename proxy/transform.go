@@ -258,10 +258,10 @@ type prepared struct {
 	longLost bool
 	text     string // label
 	// audit is what the PREPARE's decision said of the statement for the
-	// audit log (kinds, tables, columns, digest, shape, policy version), carried
-	// into the record of every EXECUTE, FETCH and RESET of it, so that
-	// searching the log for a table finds each execution, not only the
-	// PREPARE.
+	// audit log (kinds, tables, columns, digest, shape, policy version),
+	// carried into the record of every EXECUTE and FETCH of it (a RESET
+	// reads nothing), so that searching the log for a table finds each
+	// execution, not only the PREPARE.
 	audit authz.Decision
 	shape string // the label with the shape in place of the SQL (record)
 }
