@@ -16,8 +16,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rrproxy/rrproxy/auditlog"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 )
 
 // The audit log under real faults: a full filesystem, a read-only one,
@@ -619,4 +621,119 @@ func restartReasons(t *testing.T, dir string) []string {
 		}
 	}
 	return out
+}
+
+// TestLogTurnsUnwritableWhileRunning: the log's file, then its
+// directory, stop accepting writes under an open writer, as when the
+// filesystem is remounted read-only after an I/O error. The kernel does
+// the refusing (the immutable flag, which stops root too and needs no
+// mount). While the file is unwritable every record is refused with the
+// cause; while only the directory is, records go on until a rotation
+// needs a new file there, and from then on are refused. In both cases
+// recording resumes by itself once writing works, no acknowledged
+// record is lost, no refused one is in the log, and the chain (across
+// the rotation) verifies.
+func TestLogTurnsUnwritableWhileRunning(t *testing.T) {
+	for _, mode := range []string{auditlog.SyncBatch, auditlog.SyncAlways} {
+		for _, what := range []string{"file", "directory"} {
+			t.Run(mode+"/"+what, func(t *testing.T) {
+				dir := t.TempDir()
+				o := auditlog.Options{Path: filepath.Join(dir, "audit.jsonl"), Sync: mode, Instance: "fault-ro-live",
+					RotateBytes: 16 << 10, StageBytes: 32 << 10}
+				w, err := auditlog.OpenChain(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				acked := map[int]bool{}
+				i := 0
+				rec := func() error {
+					i++
+					_, err := w.Record(faultEvent(i))
+					if err == nil {
+						acked[i] = true
+					}
+					return err
+				}
+				for range 10 {
+					if err := rec(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				target := o.Path
+				if what == "directory" {
+					target = dir
+				}
+				if err := testtool.SetImmutable(t, target, true); err != nil {
+					if errors.Is(err, testtool.ErrNoImmutable) {
+						t.Skipf("this filesystem or process cannot make the log unwritable, so the case did not run: %v", err)
+					}
+					t.Fatal(err)
+				}
+				// Until the refusal: the flusher's first failed write
+				// (batch), the next record (always), or the rotation
+				// into the read-only directory (about 16 KiB on).
+				var refusal error
+				deadline := time.Now().Add(5 * time.Second)
+				for refusal == nil {
+					if time.Now().After(deadline) {
+						t.Fatalf("records still accepted 5 s after the log became unwritable (%d acknowledged)", len(acked))
+					}
+					refusal = rec()
+					time.Sleep(time.Millisecond)
+				}
+				if !errors.Is(refusal, syscall.EPERM) {
+					t.Fatalf("Record while the log is unwritable: %v; want the cause (EPERM)", refusal)
+				}
+				refusedFirst := i
+				if err := rec(); !errors.Is(err, syscall.EPERM) {
+					t.Fatalf("the next Record: %v; want EPERM", err)
+				}
+				t.Logf("refused after %d records: %v", refusedFirst-1, refusal)
+				if err := testtool.SetImmutable(t, target, false); err != nil {
+					t.Fatal(err)
+				}
+				for range 50 {
+					if err := rec(); err != nil {
+						t.Fatalf("writes work again: Record %v", err)
+					}
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				sum := mustVerify(t, auditlog.VerifyOptions{}, dir)
+				t.Logf("%s", sum)
+				if what == "directory" && len(sum.Chains[0].Files) < 2 {
+					t.Errorf("the log never rotated: %s", sum)
+				}
+				seen := map[int]bool{}
+				files, _ := filepath.Glob(filepath.Join(dir, "audit*.jsonl"))
+				for _, f := range files {
+					data, err := os.ReadFile(f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, line := range bytes.Split(data, []byte("\n")) {
+						var m struct {
+							S string `json:"rrproxy.statement"`
+						}
+						if json.Unmarshal(line, &m) == nil && m.S != "" {
+							var n int
+							fmt.Sscanf(m.S[strings.LastIndexByte(m.S, ' ')+1:], "%d", &n)
+							seen[n] = true
+						}
+					}
+				}
+				for n := range acked {
+					if !seen[n] {
+						t.Errorf("acknowledged record %d is not in the log", n)
+					}
+				}
+				for n := range seen {
+					if !acked[n] {
+						t.Errorf("record %d is in the log but was refused", n)
+					}
+				}
+			})
+		}
+	}
 }
