@@ -157,6 +157,9 @@ func encodeMembers(pr *prepared, e *Event) error {
 	if own && e.Client != "" {
 		x.str(mUserAgentName, e.Client)
 	}
+	if own && e.ClientVersion != "" {
+		x.str(mUserAgentVersion, e.ClientVersion)
+	}
 	if err := x.finish(); err != nil {
 		return err
 	}
@@ -180,15 +183,16 @@ type Origin struct {
 
 // NewOrigin encodes ev's origin members (User, Source, SourceIP,
 // SourcePort, IDSource, Groups, Subject, Credential, Cipher, Host,
-// SessionID, TLS, Client, Via); its other members are not looked at.
+// SessionID, TLS, Client, ClientVersion, Via); its other members are not looked at.
 //
 // Members whose ranks no other member can come between (source.address
-// to user_agent.name: nothing but origin members sorts there) are
+// to user_agent.version: nothing but origin members sorts there) are
 // joined into one, so that a record takes them with one copy.
 func NewOrigin(ev *Event) (*Origin, error) {
 	o := Event{User: ev.User, Source: ev.Source, SourceIP: ev.SourceIP, SourcePort: ev.SourcePort,
 		IDSource: ev.IDSource, Groups: ev.Groups, Subject: ev.Subject, Credential: ev.Credential,
-		Cipher: ev.Cipher, Host: ev.Host, SessionID: ev.SessionID, TLS: ev.TLS, Client: ev.Client, Via: ev.Via}
+		Cipher: ev.Cipher, Host: ev.Host, SessionID: ev.SessionID, TLS: ev.TLS, Client: ev.Client,
+		ClientVersion: ev.ClientVersion, Via: ev.Via}
 	pr := &prepared{}
 	if err := encodeMembers(pr, &o); err != nil {
 		return nil, err

@@ -60,6 +60,7 @@ const (
 	mUserName                             // user.name
 	mUserRoles                            // user.roles
 	mUserAgentName                        // user_agent.name
+	mUserAgentVersion                     // user_agent.version
 	numMembers
 )
 
@@ -116,6 +117,7 @@ var memberNames = [numMembers]string{
 	"user.name",
 	"user.roles",
 	"user_agent.name",
+	"user_agent.version",
 }
 
 // memberKeys are the ranks' encoded keys: "name": as it begins a member.
@@ -131,7 +133,7 @@ var memberKeys = func() (k [numMembers]string) {
 var originRank = func() (o [numMembers]bool) {
 	for _, r := range []rank{mHostName, mCredentialID, mIdentitySource, mSessionID,
 		mSourceAddress, mSourceIP, mSourcePort, mTLSCipher, mTLSVersion, mUserID, mUserName, mUserRoles,
-		mUserAgentName, mVia} {
+		mUserAgentName, mUserAgentVersion, mVia} {
 		o[r] = true
 	}
 	return o

@@ -108,6 +108,10 @@ func TestCompatJava(t *testing.T) {
 			}
 			if rec["event.action"] == "login" && rec["event.outcome"] == "success" {
 				logins++
+				// The driver's build, from its _client_version attribute.
+				if v := rec["user_agent.version"]; v != out["driver.version"] {
+					t.Errorf("login record's user_agent.version %v, want the driver's version %q", v, out["driver.version"])
+				}
 			}
 		}
 		if logins < 10 {

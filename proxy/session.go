@@ -173,7 +173,8 @@ func (s *session) eventInto(ev *auditlog.Event, action string) *auditlog.Event {
 	}
 	c := s.formatConn()
 	*ev = auditlog.Event{Action: action, User: s.user, Source: c.source, SourceIP: c.ip, SourcePort: c.port,
-		SessionID: s.id, Database: s.db, Host: s.srv.host, TLS: c.tls, Cipher: c.cipher, Client: c.client, Via: c.via}
+		SessionID: s.id, Database: s.db, Host: s.srv.host, TLS: c.tls, Cipher: c.cipher, Client: c.client,
+		ClientVersion: c.clientVersion, Via: c.via}
 	if s.ident != nil {
 		ev.IDSource, ev.Groups = s.ident.Source, s.ident.Groups
 		ev.Subject, ev.Credential = s.ident.Subject, s.ident.Credential
@@ -190,7 +191,10 @@ type eventConn struct {
 	via         string
 	port        int
 	tls, cipher string
-	client      string
+	client      string // program and driver: "mysql (libmariadb)"
+	// clientVersion is the driver's version: with the program's name it
+	// tells a reviewer which build of a BI tool's connector ran.
+	clientVersion string
 }
 
 func (s *session) formatConn() eventConn {
@@ -209,6 +213,7 @@ func (s *session) formatConn() eventConn {
 		if p := s.attrs["program_name"]; p != "" {
 			c.client = p + " (" + c.client + ")"
 		}
+		c.clientVersion = s.attrs["_client_version"]
 	}
 	return c
 }
