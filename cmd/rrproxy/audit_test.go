@@ -8,16 +8,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/rrproxy/rrproxy/internal/testtool"
+	"image"
+	"image/color"
+	pngpkg "image/png"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rrproxy/rrproxy/auditlog"
+	"github.com/rrproxy/rrproxy/internal/testtool"
 )
 
 const auditScript = `SELECT * FROM clinical.patients_pii WHERE note = '<script>alert("x")</script>'`
@@ -377,7 +381,23 @@ func TestAuditReport(t *testing.T) {
 	if bytes.Contains(bytes.ToLower(page), []byte("<script")) {
 		t.Error("report contains a script element")
 	}
-	screenshot(t, html)
+	// What a reviewer sees, counted in the rendered pixels: the green
+	// "verified" banner, and the timeline's bars of allowed and denied
+	// statements (the log has both), each far more than the legend's
+	// swatches of the same colours.
+	if shot := screenshot(t, html); shot != nil {
+		for _, c := range []struct {
+			what, rgb string
+			min       int
+		}{{"verified banner (#e7f5ea)", "e7f5ea", 40000}, {"failed banner (#fdecec)", "fdecec", 0},
+			{"allowed bars (#3b7dd8)", "3b7dd8", 20000}, {"denied bars (#d9534f)", "d9534f", 3000}} {
+			n := countColor(shot, c.rgb)
+			t.Logf("verified report: %d pixels of the %s", n, c.what)
+			if (c.min == 0 && n > 0) || n < c.min {
+				t.Errorf("verified report: %d pixels of the %s, want %s", n, c.what, map[bool]string{true: "none", false: fmt.Sprint("at least ", c.min)}[c.min == 0])
+			}
+		}
+	}
 
 	l.tamper(t)
 	out, err = runAudit(t, "report", "-html", html, "-pubkey", l.pub, l.dir)
@@ -387,15 +407,40 @@ func TestAuditReport(t *testing.T) {
 	if page, _ := os.ReadFile(html); !bytes.Contains(page, []byte("Verification FAILED")) {
 		t.Error("the report of a tampered log does not say so")
 	}
+	if shot := screenshot(t, html); shot != nil {
+		if ok, bad := countColor(shot, "e7f5ea"), countColor(shot, "fdecec"); ok > 0 || bad < 40000 {
+			t.Errorf("tampered report: %d pixels of the verified banner, %d of the failed one; want none and at least 40000", ok, bad)
+		}
+	}
 }
 
-// screenshot renders the report in headless Chromium. Without Chromium
-// the test fails (scripts/test.sh installs it), except under -short.
-func screenshot(t *testing.T, html string) {
+// countColor counts img's pixels of exactly the colour rgb ("rrggbb").
+func countColor(img image.Image, rgb string) int {
+	v, err := strconv.ParseUint(rgb, 16, 32)
+	if err != nil {
+		panic(rgb)
+	}
+	want := color.RGBA{R: uint8(v >> 16), G: uint8(v >> 8), B: uint8(v), A: 0xff}
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if color.RGBAModel.Convert(img.At(x, y)) == want {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// screenshot renders the report in headless Chromium and returns the
+// picture. Without Chromium the test fails (scripts/test.sh installs
+// it), except under -short, where it returns nil.
+func screenshot(t *testing.T, html string) image.Image {
 	t.Helper()
 	bin, ok := testtool.Need(t, "chromium", "chromium", "the rendering of the report")
 	if !ok {
-		return
+		return nil
 	}
 	dir := t.TempDir()
 	png := filepath.Join(dir, "report.png")
@@ -416,6 +461,16 @@ func screenshot(t *testing.T, html string) {
 	if st.Size() <= 10<<10 {
 		t.Errorf("screenshot is %d bytes: the page did not render", st.Size())
 	}
+	f, err := os.Open(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := pngpkg.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	return img
 }
 
 func TestAuditKeygen(t *testing.T) {
