@@ -163,8 +163,9 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("storm %s %s offering %s negotiated %q, want %q", s.Target, s.Credential, s.Offer, s.KeyExchange, want)
 		}
 	}
-	if len(r.Idle) != 2 || r.Idle[1].Conns != p.idleConns || r.Idle[1].RSSAfterMB <= 0 {
-		t.Errorf("idle runs: %+v", r.Idle)
+	if len(r.Idle) != 3 || r.Idle[0].Target != TargetDirectTLS || r.Idle[0].RSSAfterMB != 0 || r.Idle[0].ServerRSSAfterMB <= 0 ||
+		r.Idle[2].Target != TargetRRProxyTLS || r.Idle[2].Conns != p.idleConns || r.Idle[2].RSSAfterMB <= 0 || r.Idle[2].ServerRSSAfterMB <= 0 {
+		t.Errorf("idle runs (direct, HAProxy, rrproxy; the proxy's memory and MariaDB's): %+v", r.Idle)
 	}
 	if r.Audit == nil || len(r.Audit.OffQPS) != 1 || r.Audit.Ratio <= 0 ||
 		len(r.Audit.OffProxyCPU) != 1 || r.Audit.OffProxyCPU[0] <= 0 || r.Audit.CPURatio <= 0 {

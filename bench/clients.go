@@ -322,14 +322,16 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // idle holds many connections open after one query each, as a pool of BI
 // workers between dashboard refreshes does, and reports what each costs
-// the proxy in resident memory.
+// the proxy and MariaDB in resident memory: directly, through HAProxy and
+// through rrproxy, one after the other.
 func (b *bench) idle(ctx context.Context) error {
-	for _, t := range []string{TargetHAProxyTLS, TargetRRProxyTLS} {
+	for _, t := range []string{TargetDirectTLS, TargetHAProxyTLS, TargetRRProxyTLS} {
 		run, err := b.idleRun(ctx, t)
 		if err != nil {
 			return err
 		}
-		log.Printf("idle %-12s %d connections: RSS %.1f → %.1f MB, %.1f KB each", t, run.Conns, run.RSSBeforeMB, run.RSSAfterMB, run.KBPerConn)
+		log.Printf("idle %-12s %d connections: proxy RSS %.1f → %.1f MB, %.1f KB each; MariaDB RSS %.1f → %.1f MB, %.1f KB each",
+			t, run.Conns, run.RSSBeforeMB, run.RSSAfterMB, run.KBPerConn, run.ServerRSSBeforeMB, run.ServerRSSAfterMB, run.ServerKBPerConn)
 		b.res.Idle = append(b.res.Idle, run)
 	}
 	return nil
@@ -349,12 +351,24 @@ func (b *bench) idleRun(ctx context.Context, target string) (IdleRun, error) {
 	defer db.Close()
 	db.SetMaxOpenConns(run.Conns)
 	db.SetMaxIdleConns(run.Conns)
-	pid := b.proxyPID(target)
-	before, err := readProc(pid)
-	if err != nil {
-		return run, err
+	// rss reads the proxy's (none for direct) and MariaDB's resident
+	// memory.
+	pid, server := b.proxyPID(target), b.db.cmd.Process.Pid
+	rss := func() (proxy, srv float64, err error) {
+		if pid != 0 {
+			st, err := readProc(pid)
+			if err != nil {
+				return 0, 0, err
+			}
+			proxy = st.rssMB
+		}
+		st, err := readProc(server)
+		return proxy, st.rssMB, err
 	}
-	run.RSSBeforeMB = before.rssMB
+	var err2 error
+	if run.RSSBeforeMB, run.ServerRSSBeforeMB, err2 = rss(); err2 != nil {
+		return run, err2
+	}
 	conns := make([]*sql.Conn, run.Conns)
 	var wg sync.WaitGroup
 	errc := make(chan error, run.Conns)
@@ -383,12 +397,13 @@ func (b *bench) idleRun(ctx context.Context, target string) (IdleRun, error) {
 		return run, fmt.Errorf("opening %d connections to %s: %w", run.Conns, target, err)
 	}
 	time.Sleep(2 * time.Second) // let the proxy settle
-	after, err := readProc(pid)
-	if err != nil {
+	if run.RSSAfterMB, run.ServerRSSAfterMB, err = rss(); err != nil {
 		return run, err
 	}
-	run.RSSAfterMB = after.rssMB
-	run.KBPerConn = (after.rssMB - before.rssMB) * 1024 / float64(run.Conns)
+	if pid != 0 {
+		run.KBPerConn = (run.RSSAfterMB - run.RSSBeforeMB) * 1024 / float64(run.Conns)
+	}
+	run.ServerKBPerConn = (run.ServerRSSAfterMB - run.ServerRSSBeforeMB) * 1024 / float64(run.Conns)
 	if b.profiling && target == TargetRRProxyTLS {
 		if err := b.saveProfile(ctx, "heap-idle", "/debug/pprof/heap"); err != nil {
 			return run, err
@@ -397,6 +412,10 @@ func (b *bench) idleRun(ctx context.Context, target string) (IdleRun, error) {
 	for _, c := range conns {
 		c.Close()
 	}
+	// The next run starts with MariaDB's threads for these gone (its
+	// thread cache keeps some, which the next run's growth then omits).
+	db.Close()
+	time.Sleep(time.Second)
 	return run, nil
 }
 

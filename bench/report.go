@@ -287,10 +287,14 @@ func markdown(r *Results, png string) string {
 		b.WriteString("\n")
 	}
 	if len(r.Idle) > 0 {
-		b.WriteString("## Idle connections\n\nConnections opened with TLS, one `SELECT 1` each, then held; the proxy's VmRSS before and after.\n\n")
-		b.WriteString("| target | connections | RSS before MB | RSS after MB | KB per connection |\n|---|---|---|---|---|\n")
+		b.WriteString("## Idle connections\n\nConnections opened with TLS, one `SELECT 1` each, then held; the proxy's and MariaDB's VmRSS before and after, one target after the other. MariaDB's growth through a proxy is that of the proxy's upstream connections (rrproxy holds one per session; HAProxy relays each); MariaDB's thread cache keeps some threads of a run for the next, whose growth then omits them.\n\n")
+		b.WriteString("| target | connections | proxy RSS before MB | proxy RSS after MB | proxy KB per connection | MariaDB RSS before MB | MariaDB RSS after MB | MariaDB KB per connection |\n|---|---|---|---|---|---|---|---|\n")
 		for _, s := range r.Idle {
-			fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f |\n", s.Target, s.Conns, s.RSSBeforeMB, s.RSSAfterMB, s.KBPerConn)
+			proxy := "– | – | –"
+			if s.RSSAfterMB > 0 {
+				proxy = fmt.Sprintf("%.1f | %.1f | %.1f", s.RSSBeforeMB, s.RSSAfterMB, s.KBPerConn)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %.1f | %.1f | %.1f |\n", s.Target, s.Conns, proxy, s.ServerRSSBeforeMB, s.ServerRSSAfterMB, s.ServerKBPerConn)
 		}
 		b.WriteString("\n")
 	}

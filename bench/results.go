@@ -125,13 +125,19 @@ type StormRun struct {
 	ProxyCPU    float64 `json:"proxy_cpu_seconds"`
 }
 
-// IdleRun is many connections held open after one query each.
+// IdleRun is many connections held open after one query each. The
+// proxy's figures are zero for direct; the server's are MariaDB's
+// growth while the run's connections were open (through a proxy, its
+// upstream connections: rrproxy holds one per session).
 type IdleRun struct {
-	Target      string  `json:"target"`
-	Conns       int     `json:"conns"`
-	RSSBeforeMB float64 `json:"rss_before_mb"`
-	RSSAfterMB  float64 `json:"rss_after_mb"`
-	KBPerConn   float64 `json:"kb_per_conn"`
+	Target            string  `json:"target"`
+	Conns             int     `json:"conns"`
+	RSSBeforeMB       float64 `json:"rss_before_mb"`
+	RSSAfterMB        float64 `json:"rss_after_mb"`
+	KBPerConn         float64 `json:"kb_per_conn"`
+	ServerRSSBeforeMB float64 `json:"server_rss_before_mb"`
+	ServerRSSAfterMB  float64 `json:"server_rss_after_mb"`
+	ServerKBPerConn   float64 `json:"server_kb_per_conn"`
 }
 
 // Goal is one of the targets in issue 8, with what this run reached.
