@@ -336,9 +336,9 @@ var exportColumns = []string{
 	"@timestamp", "rrproxy.instance", "event.sequence", "event.action", "rrproxy.phase", "event.outcome",
 	"user.name", "source.address", "rrproxy.session_id", "rrproxy.database", "rrproxy.command",
 	"rrproxy.statement", "rrproxy.rewritten_statement", "rrproxy.statement_kinds", "rrproxy.tables",
-	"rule.id", "rrproxy.policy_version", "event.reason", "rrproxy.rows", "rrproxy.bytes",
-	"event.duration", "error.code", "rrproxy.intent_sequence", "rrproxy.shadow", "tls.version",
-	"user_agent.name", "rrproxy.chain.hash",
+	"rrproxy.columns", "rule.id", "rrproxy.policy_version", "event.reason", "rrproxy.rows", "rrproxy.bytes",
+	"event.duration", "error.code", "error.message", "rrproxy.intent_sequence", "rrproxy.shadow", "tls.version",
+	"user_agent.name", "user_agent.version", "rrproxy.chain.hash",
 }
 
 func auditExport(args []string, out io.Writer) error {

@@ -70,18 +70,22 @@ func writeAuditLog(t *testing.T) auditLog {
 		return seq
 	}
 	for _, u := range []string{"alice", "bob", "carol"} {
-		rec(auditlog.Event{Time: l.base, Action: "login", Outcome: "success", User: u, Source: "10.0.0.5:40000"})
+		rec(auditlog.Event{Time: l.base, Action: "login", Outcome: "success", User: u, Source: "10.0.0.5:40000",
+			Client: "mysql (libmariadb)", ClientVersion: "3.3.20"})
 	}
 	for i := 0; i < 80; i++ {
 		at := l.base.Add(time.Duration(i) * 17 * time.Minute)
 		users := []string{"alice", "bob", "alice", "carol"}
 		u := users[i%4]
 		tables := map[string][]string{"alice": {"clinical.patients"}, "bob": {"clinical.visits", "lab.results"}, "carol": {"lab.results"}}[u]
+		columns := map[string][]string{"alice": {"clinical.patients.*"}, "bob": {"clinical.visits.visit_date", "lab.results.alt_u_l"},
+			"carol": {"lab.results.*"}}[u]
 		stmt := fmt.Sprintf("SELECT * FROM %s LIMIT %d", tables[0], i)
 		if i == 5 {
 			stmt = "SELECT 1 -- first line\nFROM lab.results \x1b[31mred"
 		}
-		intent := rec(auditlog.Event{Time: at, Action: "statement", Phase: "intent", Outcome: "unknown", User: u, Statement: stmt, Tables: tables})
+		intent := rec(auditlog.Event{Time: at, Action: "statement", Phase: "intent", Outcome: "unknown", User: u, Statement: stmt,
+			Tables: tables, Columns: columns})
 		rec(auditlog.Event{Time: at.Add(time.Second), Action: "statement", Phase: "outcome", Outcome: "success", User: u,
 			Tables: tables, Rows: int64(10 + i), IntentSeq: intent})
 		if i%6 == 1 {
@@ -296,11 +300,14 @@ func TestAuditExportCSV(t *testing.T) {
 	if !formula {
 		t.Error("the formula user name is missing or not neutralised")
 	}
+	if row := rows[1]; row[col["user_agent.name"]] != "mysql (libmariadb)" || row[col["user_agent.version"]] != "3.3.20" {
+		t.Errorf("login row's client: %q %q", row[col["user_agent.name"]], row[col["user_agent.version"]])
+	}
 
 	// Arrays joined with ';'.
 	out, err = runAudit(t, "export", "-format", "csv", "-user", "bob", "-decision", "allowed", l.dir)
-	if err != nil || !strings.Contains(out, ",clinical.visits;lab.results,") {
-		t.Errorf("bob's tables not joined with ';': %v", err)
+	if err != nil || !strings.Contains(out, ",clinical.visits;lab.results,clinical.visits.visit_date;lab.results.alt_u_l,") {
+		t.Errorf("bob's tables and the columns read not joined with ';': %v\n%s", err, out[:min(len(out), 1500)])
 	}
 
 	file := l.tamper(t)
