@@ -121,6 +121,22 @@ func statementSeqs(t *testing.T, dir string) map[uint64]bool {
 	return out
 }
 
+// sameRecords fails t unless the records in the log are exactly the
+// acknowledged ones: none lost, none that was refused.
+func sameRecords[K comparable](t *testing.T, acked, inLog map[K]bool) {
+	t.Helper()
+	for k := range acked {
+		if !inLog[k] {
+			t.Errorf("acknowledged record %v is not in the log", k)
+		}
+	}
+	for k := range inLog {
+		if !acked[k] {
+			t.Errorf("record %v is in the log but was never acknowledged", k)
+		}
+	}
+}
+
 func mustVerify(t *testing.T, o auditlog.VerifyOptions, paths ...string) *auditlog.Summary {
 	t.Helper()
 	sum, err := auditlog.Verify(paths, o)
@@ -255,17 +271,7 @@ func TestAuditOnSmallFilesystem(t *testing.T) {
 					want[j] = true
 				}
 			}
-			got := statementSeqs(t, sub)
-			for s := range want {
-				if !got[s] {
-					t.Errorf("acknowledged record %d is not in the log", s)
-				}
-			}
-			for s := range got {
-				if !want[s] {
-					t.Errorf("statement record %d is in the log but was never acknowledged", s)
-				}
-			}
+			sameRecords(t, want, statementSeqs(t, sub))
 		})
 	}
 
@@ -663,12 +669,7 @@ func TestLogTurnsUnwritableWhileRunning(t *testing.T) {
 				if what == "directory" {
 					target = dir
 				}
-				if err := testtool.SetImmutable(t, target, true); err != nil {
-					if errors.Is(err, testtool.ErrNoImmutable) {
-						t.Skipf("this filesystem or process cannot make the log unwritable, so the case did not run: %v", err)
-					}
-					t.Fatal(err)
-				}
+				writable := testtool.Unwritable(t, target)
 				// Until the refusal: the flusher's first failed write
 				// (batch), the next record (always), or the rotation
 				// into the read-only directory (about 16 KiB on).
@@ -689,9 +690,7 @@ func TestLogTurnsUnwritableWhileRunning(t *testing.T) {
 					t.Fatalf("the next Record: %v; want EPERM", err)
 				}
 				t.Logf("refused after %d records: %v", refusedFirst-1, refusal)
-				if err := testtool.SetImmutable(t, target, false); err != nil {
-					t.Fatal(err)
-				}
+				writable()
 				for range 50 {
 					if err := rec(); err != nil {
 						t.Fatalf("writes work again: Record %v", err)
@@ -705,34 +704,22 @@ func TestLogTurnsUnwritableWhileRunning(t *testing.T) {
 				if what == "directory" && len(sum.Chains[0].Files) < 2 {
 					t.Errorf("the log never rotated: %s", sum)
 				}
+				// Each statement's number ends its text (faultEvent).
 				seen := map[int]bool{}
-				files, _ := filepath.Glob(filepath.Join(dir, "audit*.jsonl"))
-				for _, f := range files {
-					data, err := os.ReadFile(f)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, line := range bytes.Split(data, []byte("\n")) {
-						var m struct {
-							S string `json:"rrproxy.statement"`
+				err = auditlog.ReadRecords([]string{dir}, func(_ string, _ int, rec map[string]any) error {
+					if stmt := auditlog.Str(rec, "rrproxy.statement"); stmt != "" {
+						n, err := strconv.Atoi(stmt[strings.LastIndexByte(stmt, ' ')+1:])
+						if err != nil {
+							return err
 						}
-						if json.Unmarshal(line, &m) == nil && m.S != "" {
-							var n int
-							fmt.Sscanf(m.S[strings.LastIndexByte(m.S, ' ')+1:], "%d", &n)
-							seen[n] = true
-						}
+						seen[n] = true
 					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
 				}
-				for n := range acked {
-					if !seen[n] {
-						t.Errorf("acknowledged record %d is not in the log", n)
-					}
-				}
-				for n := range seen {
-					if !acked[n] {
-						t.Errorf("record %d is in the log but was refused", n)
-					}
-				}
+				sameRecords(t, acked, seen)
 			})
 		}
 	}

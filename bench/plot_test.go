@@ -3,13 +3,13 @@ package main
 import (
 	"image"
 	"image/color"
-	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/rrproxy/rrproxy/internal/testtool"
 )
 
 // sampleResults is a plausible quick run on a 2-CPU machine.
@@ -53,15 +53,7 @@ func sampleResults() *Results {
 
 func decodePNG(t *testing.T, path string) image.Image {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("decode %s: %v", path, err)
-	}
+	img := testtool.DecodePNG(t, path)
 	if got := img.Bounds().Size(); got != image.Pt(plotWidth, plotHeight) {
 		t.Fatalf("size = %v, want %dx%d", got, plotWidth, plotHeight)
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -45,14 +44,7 @@ func TestAuditLogTurnsUnwritable(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, p := range []string{filepath.Dir(r.path), r.path} {
-		if err := testtool.SetImmutable(t, p, true); err != nil {
-			if errors.Is(err, testtool.ErrNoImmutable) {
-				t.Skipf("this filesystem or process cannot make the log unwritable, so the case did not run: %v", err)
-			}
-			t.Fatal(err)
-		}
-	}
+	writable := testtool.Unwritable(t, filepath.Dir(r.path), r.path)
 	// Statements staged before the flusher's write fails are answered;
 	// from the failure on, every statement is refused.
 	var refusal error
@@ -79,11 +71,7 @@ func TestAuditLogTurnsUnwritable(t *testing.T) {
 		t.Errorf("the proxy's log does not say the audit write failed and why:\n%s", logs)
 	}
 
-	for _, p := range []string{r.path, filepath.Dir(r.path)} {
-		if err := testtool.SetImmutable(t, p, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writable()
 	deadline = time.Now().Add(5 * time.Second)
 	for {
 		err := query("after")

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	pngpkg "image/png"
 	"io"
 	"os"
 	"os/exec"
@@ -468,16 +467,7 @@ func screenshot(t *testing.T, html string) image.Image {
 	if st.Size() <= 10<<10 {
 		t.Errorf("screenshot is %d bytes: the page did not render", st.Size())
 	}
-	f, err := os.Open(png)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := pngpkg.Decode(f)
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	return img
+	return testtool.DecodePNG(t, png)
 }
 
 func TestAuditKeygen(t *testing.T) {

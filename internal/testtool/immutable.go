@@ -64,3 +64,27 @@ func ioctl(f *os.File, req uintptr, flags *uint32) error {
 	}
 	return nil
 }
+
+// Unwritable makes each of paths immutable (SetImmutable) and returns the
+// function that makes them writable again. Where the flag cannot be set
+// (a filesystem without it, a process without CAP_LINUX_IMMUTABLE) the
+// test is skipped, saying so: what it tests cannot be staged there.
+func Unwritable(t testing.TB, paths ...string) (writable func()) {
+	t.Helper()
+	for _, p := range paths {
+		if err := SetImmutable(t, p, true); err != nil {
+			if errors.Is(err, ErrNoImmutable) {
+				t.Skipf("this filesystem or process cannot make %s unwritable, so the case did not run: %v", p, err)
+			}
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		t.Helper()
+		for _, p := range paths {
+			if err := SetImmutable(t, p, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
