@@ -365,9 +365,8 @@ func (b *bench) idleRun(ctx context.Context, target string) (IdleRun, error) {
 		st, err := readProc(server)
 		return proxy, st.rssMB, err
 	}
-	var err2 error
-	if run.RSSBeforeMB, run.ServerRSSBeforeMB, err2 = rss(); err2 != nil {
-		return run, err2
+	if run.RSSBeforeMB, run.ServerRSSBeforeMB, err = rss(); err != nil {
+		return run, err
 	}
 	conns := make([]*sql.Conn, run.Conns)
 	var wg sync.WaitGroup
