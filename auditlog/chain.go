@@ -114,21 +114,30 @@ type Writer struct {
 	// the log, or syncing it, outside the lock. Nothing else may write
 	// the log file meanwhile; Record waits (quiesce) before any step that
 	// would, and the plain staging of a record never does.
-	busy     bool
-	syncErr  error // the last background sync failed: refuse records until one succeeds
-	kick     chan struct{}
-	soon     chan struct{} // the stage's current half is filling: flush before the window ends
-	window   time.Duration // batchWindow (tests wait longer)
-	done     chan struct{}
-	bg       sync.WaitGroup
-	closed   bool
-	chainBuf []byte    // the chain members of the record being written
-	line     []byte    // a record written to the log directly (not staged)
-	last     []byte    // the last record, as written; valid while w.mu is held
-	hash     hash.Hash // SHA-256, for the chain
-	sum      [sha256.Size]byte
-	stamp    stampCache // the record time's second, formatted
-	keyID    string
+	busy bool
+	// SyncAlways shares one fdatasync among the records of concurrent
+	// sessions (group commit): syncing is set while a session syncs
+	// outside the lock, the records written meanwhile wait in wave for
+	// the next sync, and syncedPos is the chain as of the last sync,
+	// where a failed sync takes the log back to.
+	syncing   bool
+	pausing   int // sessions in quiesce: no sync starts meanwhile
+	wave      *syncWave
+	syncedPos chainPos
+	syncErr   error // the last background sync failed: refuse records until one succeeds
+	kick      chan struct{}
+	soon      chan struct{} // the stage's current half is filling: flush before the window ends
+	window    time.Duration // batchWindow (tests wait longer)
+	done      chan struct{}
+	bg        sync.WaitGroup
+	closed    bool
+	chainBuf  []byte    // the chain members of the record being written
+	line      []byte    // a record written to the log directly (not staged)
+	last      []byte    // the last record, as written; valid while w.mu is held
+	hash      hash.Hash // SHA-256, for the chain
+	sum       [sha256.Size]byte
+	stamp     stampCache // the record time's second, formatted
+	keyID     string
 }
 
 // Open opens the log at path with default options, for callers that
@@ -253,7 +262,11 @@ func OpenChain(o Options) (*Writer, error) {
 			ev.Reason = "previous run stopped cleanly"
 		}
 	}
-	w.syncedSeq, w.written = w.seq, w.seq
+	w.markSynced()
+	w.written = w.seq
+	if o.Sync == SyncAlways {
+		w.wave = &syncWave{}
+	}
 	// The start or restart record comes first, before any rotation or
 	// checkpoint the previous run left due: after an audit-stop only an
 	// audit-restart may follow (docs/audit-format.md).
@@ -486,7 +499,10 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	// time limit passing between this and maintain below must not make
 	// maintain write the log while the flusher does.
 	rotate, ckpt := w.due()
-	for w.busy && w.mustWrite(pr, rotate || ckpt) {
+	// With SyncAlways, records are written while a sync is under way
+	// (that is how they come to share the next); what replaces or
+	// truncates the file waits for it.
+	for (w.busy && w.mustWrite(pr, rotate || ckpt)) || (w.syncing && (rotate || ckpt || w.syncErr != nil)) {
 		w.quiesce()
 		rotate, ckpt = w.due()
 	}
@@ -505,9 +521,6 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	// announces is not run.
 	err = w.maintain(rotate, ckpt)
 	var seq uint64
-	// Where the chain stood before this record, to take it back if the
-	// disk refuses to sync it (SyncAlways).
-	size, fileSize, prevSeq, prev, since := w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt
 	if err == nil {
 		seq, err = w.appendPrepared(ev, pr)
 	}
@@ -518,16 +531,7 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	}
 	switch w.o.Sync {
 	case SyncAlways:
-		if err = w.syncLocked(seq); err != nil {
-			// The record is in the file but not known to be on disk, and
-			// its statement will not run: take it out, so the log does
-			// not announce a statement that never ran, and refuse records
-			// until a sync succeeds again.
-			if terr := w.f.Truncate(fileSize); terr == nil {
-				w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt = size, fileSize, prevSeq, prev, since
-			}
-			w.syncErr = err
-		}
+		err = w.awaitSync()
 	case SyncBatch, SyncNone:
 		select {
 		case w.kick <- struct{}{}:
@@ -559,9 +563,22 @@ func (w *Writer) mustWrite(pr *prepared, maintain bool) bool {
 // quiesce waits until the background flusher is done with the log file.
 // It lets go of w.mu while it waits, so callers use it before they
 // start changing the chain, never in the middle. w.mu is held.
+//
+// With SyncAlways it also waits for a session's sync, and no new one
+// starts while it waits (pausing): under load one starts as soon as the
+// last ends, and what waits for the file (a rotation, a checkpoint,
+// Close) would otherwise wait for ever.
 func (w *Writer) quiesce() {
-	for w.busy {
+	if !w.busy && !w.syncing {
+		return
+	}
+	w.pausing++
+	for w.busy || w.syncing {
 		w.synced.Wait()
+	}
+	w.pausing--
+	if w.pausing == 0 {
+		w.synced.Broadcast() // the sessions waiting to start a sync
 	}
 }
 
@@ -916,9 +933,9 @@ func (w *Writer) checkpoint() error {
 // anything is renamed, so a failure (a full disk) leaves the active file
 // as it was.
 func (w *Writer) rotate() error {
-	// Record quiesced the flusher before maintain: it is not using the
-	// old file.
-	if w.busy {
+	// Record quiesced the flusher (or the SyncAlways sync) before
+	// maintain: it is not using the old file.
+	if w.busy || w.syncing {
 		return errBusy
 	}
 	if err := w.drainLocked(); err != nil {
@@ -931,7 +948,7 @@ func (w *Writer) rotate() error {
 	if err := w.f.Sync(); err != nil {
 		return fmt.Errorf("auditlog: rotate: %w", err)
 	}
-	w.syncedSeq = w.seq
+	w.markSynced()
 	w.dropCache(w.f, w.fileSize)
 	name := rotatedName(w.o.Path, first)
 	tmp := w.o.Path + ".next"
@@ -977,7 +994,8 @@ func (w *Writer) rotate() error {
 	}
 	_ = old.Close()
 	syncDir(filepath.Dir(w.o.Path))
-	w.syncedSeq, w.opened = w.seq, time.Now()
+	w.markSynced()
+	w.opened = time.Now()
 	return nil
 }
 
@@ -1014,11 +1032,95 @@ func (w *Writer) syncLocked(seq uint64) error {
 	if err := fdatasyncFn(w.f); err != nil {
 		return fmt.Errorf("auditlog: sync: %w", err)
 	}
-	w.syncedSeq = w.seq
+	w.markSynced()
 	if w.fileSize-w.dropped >= dropEvery {
 		w.dropCache(w.f, w.fileSize)
 	}
 	return nil
+}
+
+// chainPos is where the chain stands: what a failed SyncAlways sync
+// takes the log back to.
+type chainPos struct {
+	size, fileSize int64
+	seq            uint64
+	prev           chainHash
+	sinceCkpt      int
+}
+
+func (w *Writer) pos() chainPos {
+	return chainPos{size: w.size, fileSize: w.fileSize, seq: w.seq, prev: w.prev, sinceCkpt: w.sinceCkpt}
+}
+
+// markSynced notes that every record written is on disk; w.mu is held.
+// With SyncAlways that ends the wave of records waiting for a sync.
+func (w *Writer) markSynced() {
+	w.syncedSeq, w.syncedPos = w.seq, w.pos()
+	if w.wave != nil {
+		w.wave.done = true
+		w.wave = &syncWave{}
+		w.synced.Broadcast()
+	}
+}
+
+// syncWave is the records written (SyncAlways) since the last sync
+// began; done and err are set, under w.mu, when the sync that covers
+// them ends.
+type syncWave struct {
+	done bool
+	err  error
+}
+
+// awaitSync returns once the record just written (SyncAlways) is on disk,
+// or with the error that took it back out of the log; w.mu is held, and
+// let go while waiting or syncing. Group commit: if no sync is under way
+// the session syncs everything written so far itself; if one is, it
+// waits for that one and then, unless another session got there first,
+// syncs its own wave. So concurrent sessions share one fdatasync per
+// wave, and each record is still on disk before its Record returns.
+//
+// A failed sync takes the log back to where the last good sync left it
+// (the records of the failed wave are in the file but not known to be
+// on disk, and their statements will not run: the log must not announce
+// them), which also removes the records written while it ran; both
+// waves fail, and records are refused until a sync succeeds again.
+func (w *Writer) awaitSync() error {
+	wv := w.wave
+	for !wv.done {
+		if w.closed {
+			return ErrClosed // Close marks the waves it synced done; this one it could not
+		}
+		if w.syncing || w.pausing > 0 {
+			w.synced.Wait()
+			continue
+		}
+		// No sync under way and this wave not done: it is the open one.
+		w.syncing = true
+		w.wave = &syncWave{}
+		f, at := w.f, w.pos()
+		w.mu.Unlock()
+		err := fdatasyncFn(f)
+		w.mu.Lock()
+		w.syncing = false
+		if err != nil {
+			err = fmt.Errorf("auditlog: sync: %w", err)
+			if terr := w.f.Truncate(w.syncedPos.fileSize); terr == nil {
+				p := w.syncedPos
+				w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt = p.size, p.fileSize, p.seq, p.prev, p.sinceCkpt
+			}
+			w.syncErr = err
+			w.wave.done, w.wave.err = true, err
+			w.wave = &syncWave{}
+		} else {
+			w.syncedSeq, w.syncedPos = at.seq, at
+			if w.fileSize-w.dropped >= dropEvery {
+				w.dropCache(w.f, at.fileSize)
+			}
+		}
+		wv.done, wv.err = true, err
+		w.synced.Broadcast()
+	}
+	return wv.err
 }
 
 // dropEvery: with SyncAlways, the synced part of the log is dropped from
@@ -1200,7 +1302,11 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	derr := w.drainLocked()
-	err = errors.Join(err, derr, w.f.Sync(), w.closeFiles(derr == nil))
+	serr := w.f.Sync()
+	if serr == nil && derr == nil {
+		w.markSynced() // with SyncAlways, the records waiting for a sync are on disk
+	}
+	err = errors.Join(err, derr, serr, w.closeFiles(derr == nil))
 	w.synced.Broadcast()
 	close(w.done)
 	w.mu.Unlock()

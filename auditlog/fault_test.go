@@ -704,21 +704,7 @@ func TestLogTurnsUnwritableWhileRunning(t *testing.T) {
 				if what == "directory" && len(sum.Chains[0].Files) < 2 {
 					t.Errorf("the log never rotated: %s", sum)
 				}
-				// Each statement's number ends its text (faultEvent).
-				seen := map[int]bool{}
-				err = auditlog.ReadRecords([]string{dir}, func(_ string, _ int, rec map[string]any) error {
-					if stmt := auditlog.Str(rec, "rrproxy.statement"); stmt != "" {
-						n, err := strconv.Atoi(stmt[strings.LastIndexByte(stmt, ' ')+1:])
-						if err != nil {
-							return err
-						}
-						seen[n] = true
-					}
-					return nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
+				seen := auditlog.StatementNumbers(t, dir) // faultEvent numbers its statements
 				sameRecords(t, acked, seen)
 			})
 		}
