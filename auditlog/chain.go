@@ -959,11 +959,12 @@ func (w *Writer) rotate() error {
 	if err != nil {
 		return fmt.Errorf("auditlog: rotate: %w", err)
 	}
-	old, oldSize, oldFileSize, oldSeq, oldPrev, oldSince, oldDropped := w.f, w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt, w.dropped
+	old, oldPos, oldDropped := w.f, w.pos(), w.dropped
 	undo := func(err error) error {
 		nf.Close()
 		_ = os.Remove(tmp)
-		w.f, w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt, w.dropped = old, oldSize, oldFileSize, oldSeq, oldPrev, oldSince, oldDropped
+		w.f, w.dropped = old, oldDropped
+		w.setPos(oldPos)
 		w.written = w.seq
 		return fmt.Errorf("auditlog: rotate: %w", err)
 	}
@@ -977,7 +978,7 @@ func (w *Writer) rotate() error {
 	stage := w.stage
 	w.stage = nil
 	_, err = w.append(&Event{Action: "audit-file-start", Outcome: "success",
-		FilePrevious: filepath.Base(name), FilePreviousLast: oldSeq})
+		FilePrevious: filepath.Base(name), FilePreviousLast: oldPos.seq})
 	w.stage = stage
 	if err != nil {
 		return undo(err)
@@ -1052,15 +1053,27 @@ func (w *Writer) pos() chainPos {
 	return chainPos{size: w.size, fileSize: w.fileSize, seq: w.seq, prev: w.prev, sinceCkpt: w.sinceCkpt}
 }
 
+// setPos puts the chain back where pos found it (the file is the
+// caller's to truncate or replace).
+func (w *Writer) setPos(p chainPos) {
+	w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt = p.size, p.fileSize, p.seq, p.prev, p.sinceCkpt
+}
+
 // markSynced notes that every record written is on disk; w.mu is held.
 // With SyncAlways that ends the wave of records waiting for a sync.
 func (w *Writer) markSynced() {
 	w.syncedSeq, w.syncedPos = w.seq, w.pos()
 	if w.wave != nil {
-		w.wave.done = true
-		w.wave = &syncWave{}
-		w.synced.Broadcast()
+		w.endWave(nil)
 	}
+}
+
+// endWave ends the open wave (SyncAlways) with err, nil if its records
+// are on disk, and opens the next.
+func (w *Writer) endWave(err error) {
+	w.wave.done, w.wave.err = true, err
+	w.wave = &syncWave{}
+	w.synced.Broadcast()
 }
 
 // syncWave is the records written (SyncAlways) since the last sync
@@ -1105,12 +1118,10 @@ func (w *Writer) awaitSync() error {
 		if err != nil {
 			err = fmt.Errorf("auditlog: sync: %w", err)
 			if terr := w.f.Truncate(w.syncedPos.fileSize); terr == nil {
-				p := w.syncedPos
-				w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt = p.size, p.fileSize, p.seq, p.prev, p.sinceCkpt
+				w.setPos(w.syncedPos)
 			}
 			w.syncErr = err
-			w.wave.done, w.wave.err = true, err
-			w.wave = &syncWave{}
+			w.endWave(err) // the records written while it ran are gone too
 		} else {
 			w.syncedSeq, w.syncedPos = at.seq, at
 			if w.fileSize-w.dropped >= dropEvery {

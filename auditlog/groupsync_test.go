@@ -78,18 +78,14 @@ func alwaysLoad(t *testing.T, w *Writer, sessions, each int) (acked, refused map
 func StatementNumbers(t *testing.T, dir string) map[int]bool {
 	t.Helper()
 	seen := map[int]bool{}
-	err := ReadRecords([]string{dir}, func(_ string, _ int, rec map[string]any) error {
+	for _, rec := range readAll(t, []string{dir}, Filter{}) {
 		if stmt := Str(rec, "rrproxy.statement"); stmt != "" {
 			n, err := strconv.Atoi(stmt[strings.LastIndexByte(stmt, ' ')+1:])
 			if err != nil {
-				return err
+				t.Fatalf("statement %q does not end in its number", stmt)
 			}
 			seen[n] = true
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return seen
 }
