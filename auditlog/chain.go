@@ -125,19 +125,24 @@ type Writer struct {
 	wave      *syncWave
 	syncedPos chainPos
 	syncErr   error // the last background sync failed: refuse records until one succeeds
-	kick      chan struct{}
-	soon      chan struct{} // the stage's current half is filling: flush before the window ends
-	window    time.Duration // batchWindow (tests wait longer)
-	done      chan struct{}
-	bg        sync.WaitGroup
-	closed    bool
-	chainBuf  []byte    // the chain members of the record being written
-	line      []byte    // a record written to the log directly (not staged)
-	last      []byte    // the last record, as written; valid while w.mu is held
-	hash      hash.Hash // SHA-256, for the chain
-	sum       [sha256.Size]byte
-	stamp     stampCache // the record time's second, formatted
-	keyID     string
+	// cutOwed: a failed SyncAlways sync took the chain back to syncedPos
+	// but the file could not be truncated there, so it still holds
+	// records whose statements were refused. Nothing is written until
+	// the cut is made (cutBack).
+	cutOwed  bool
+	kick     chan struct{}
+	soon     chan struct{} // the stage's current half is filling: flush before the window ends
+	window   time.Duration // batchWindow (tests wait longer)
+	done     chan struct{}
+	bg       sync.WaitGroup
+	closed   bool
+	chainBuf []byte    // the chain members of the record being written
+	line     []byte    // a record written to the log directly (not staged)
+	last     []byte    // the last record, as written; valid while w.mu is held
+	hash     hash.Hash // SHA-256, for the chain
+	sum      [sha256.Size]byte
+	stamp    stampCache // the record time's second, formatted
+	keyID    string
 }
 
 // Open opens the log at path with default options, for callers that
@@ -508,8 +513,13 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	}
 	if w.syncErr != nil {
 		// The disk refused a sync: nothing is acknowledged until it
-		// takes one again.
-		if err := w.syncLocked(w.seq); err != nil {
+		// takes one again (and, with SyncAlways, until the records that
+		// sync took back are out of the file).
+		err := w.cutBack()
+		if err == nil {
+			err = w.syncLocked(w.seq)
+		}
+		if err != nil {
 			w.mu.Unlock()
 			pr.release()
 			return 0, err
@@ -945,8 +955,8 @@ func (w *Writer) rotate() error {
 	if err != nil {
 		return fmt.Errorf("auditlog: rotate: %w", err)
 	}
-	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("auditlog: rotate: %w", err)
+	if err := fsyncFn(w.f); err != nil {
+		return w.syncFailed(fmt.Errorf("auditlog: rotate: %w", err))
 	}
 	w.markSynced()
 	w.dropCache(w.f, w.fileSize)
@@ -1031,7 +1041,7 @@ func (w *Writer) syncLocked(seq uint64) error {
 		return nil
 	}
 	if err := fdatasyncFn(w.f); err != nil {
-		return fmt.Errorf("auditlog: sync: %w", err)
+		return w.syncFailed(fmt.Errorf("auditlog: sync: %w", err))
 	}
 	w.markSynced()
 	if w.fileSize-w.dropped >= dropEvery {
@@ -1047,17 +1057,70 @@ type chainPos struct {
 	seq            uint64
 	prev           chainHash
 	sinceCkpt      int
+	// lastCkpt: a checkpoint taken back is due again as soon as it was.
+	lastCkpt time.Time
 }
 
 func (w *Writer) pos() chainPos {
-	return chainPos{size: w.size, fileSize: w.fileSize, seq: w.seq, prev: w.prev, sinceCkpt: w.sinceCkpt}
+	return chainPos{size: w.size, fileSize: w.fileSize, seq: w.seq, prev: w.prev, sinceCkpt: w.sinceCkpt,
+		lastCkpt: w.lastCkpt}
 }
 
 // setPos puts the chain back where pos found it (the file is the
 // caller's to truncate or replace).
 func (w *Writer) setPos(p chainPos) {
-	w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt = p.size, p.fileSize, p.seq, p.prev, p.sinceCkpt
+	w.size, w.fileSize, w.seq, w.prev, w.sinceCkpt, w.lastCkpt = p.size, p.fileSize, p.seq, p.prev, p.sinceCkpt, p.lastCkpt
 }
+
+// syncFailed is what a failed sync of the log does; w.mu is held, and
+// err is returned. With SyncBatch and SyncNone the records stay (their
+// statements have run) and records are refused until a sync succeeds.
+// With SyncAlways no statement of a record written since the last good
+// sync has run, and none will: the chain goes back to that sync, the
+// file is cut there (the kernel may have marked the failed pages clean,
+// so a later sync that succeeds would not mean they are on disk), and
+// every session waiting for a sync gets err. Every failed SyncAlways
+// sync comes here, whoever ran it (a session's, a checkpoint's,
+// rotation's, Close's), so that no session still waiting for its record
+// can be acknowledged by a later sync that covers the same bytes.
+func (w *Writer) syncFailed(err error) error {
+	w.syncErr = err
+	if w.o.Sync != SyncAlways {
+		return err
+	}
+	w.setPos(w.syncedPos)
+	w.last = nil
+	w.cutOwed = true
+	_ = w.cutBack() // if the file cannot be cut now, the next Record tries again
+	if w.wave != nil {
+		w.endWave(err)
+	}
+	return err
+}
+
+// cutBack truncates the log to the end of the last record on disk after
+// a failed SyncAlways sync (syncFailed); w.mu is held. Until it has
+// succeeded, records are refused: appending after records whose
+// statements were refused would let a later sync make them part of the
+// log.
+func (w *Writer) cutBack() error {
+	if !w.cutOwed {
+		return nil
+	}
+	if err := truncateFn(w.f, w.fileSize); err != nil {
+		return fmt.Errorf("auditlog: records whose statements were refused cannot be removed from the log, so nothing more is recorded until they are: %w", err)
+	}
+	w.cutOwed = false
+	return nil
+}
+
+// truncateFn is the log's ftruncate(2); tests replace it to make the cut
+// after a failed sync fail.
+var truncateFn = (*os.File).Truncate
+
+// fsyncFn is the fsync(2) of the log before rotation and at Close; tests
+// replace it to make one fail.
+var fsyncFn = (*os.File).Sync
 
 // markSynced notes that every record written is on disk; w.mu is held.
 // With SyncAlways that ends the wave of records waiting for a sync.
@@ -1116,12 +1179,8 @@ func (w *Writer) awaitSync() error {
 		w.mu.Lock()
 		w.syncing = false
 		if err != nil {
-			err = fmt.Errorf("auditlog: sync: %w", err)
-			if terr := w.f.Truncate(w.syncedPos.fileSize); terr == nil {
-				w.setPos(w.syncedPos)
-			}
-			w.syncErr = err
-			w.endWave(err) // the records written while it ran are gone too
+			// The records written while it ran are gone too.
+			err = w.syncFailed(fmt.Errorf("auditlog: sync: %w", err))
 		} else {
 			w.syncedSeq, w.syncedPos = at.seq, at
 			if w.fileSize-w.dropped >= dropEvery {
@@ -1307,14 +1366,24 @@ func (w *Writer) Close() error {
 	if w.closed {
 		return nil
 	}
-	err := w.checkpoint()
-	if _, e := w.append(&Event{Action: "audit-stop", Outcome: "success"}); e != nil {
-		err = errors.Join(err, e)
+	// Records a failed sync took back must be out of the file before
+	// anything follows them; if they cannot be, nothing is appended.
+	err := w.cutBack()
+	if err == nil {
+		err = w.checkpoint()
+		if _, e := w.append(&Event{Action: "audit-stop", Outcome: "success"}); e != nil {
+			err = errors.Join(err, e)
+		}
 	}
 	w.closed = true
 	derr := w.drainLocked()
-	serr := w.f.Sync()
-	if serr == nil && derr == nil {
+	serr := fsyncFn(w.f)
+	switch {
+	case serr != nil:
+		// With SyncAlways this takes back the records of the sessions
+		// still waiting (they get the error) and the final records.
+		serr = w.syncFailed(fmt.Errorf("auditlog: close: sync: %w", serr))
+	case derr == nil:
 		w.markSynced() // with SyncAlways, the records waiting for a sync are on disk
 	}
 	err = errors.Join(err, derr, serr, w.closeFiles(derr == nil))

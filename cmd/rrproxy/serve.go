@@ -66,7 +66,7 @@ func cmdCheck(args []string) error {
 
 // run wires the packages together and serves until ctx ends. ready, if
 // set, receives the listening address.
-func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(net.Addr)) error {
+func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(net.Addr)) (err error) {
 	if err := cfg.CheckFiles(); err != nil {
 		return err
 	}
@@ -106,7 +106,14 @@ func run(ctx context.Context, cfg *config.Server, log *slog.Logger, ready func(n
 	if err != nil {
 		return err
 	}
-	defer audit.Close()
+	defer func() {
+		// A log that cannot be synced or finished at the end is a
+		// failure to audit: said, and the exit status says it too.
+		if cerr := audit.Close(); cerr != nil {
+			log.Error("the audit log could not be closed cleanly", "err", cerr)
+			err = errors.Join(err, fmt.Errorf("audit log: %w", cerr))
+		}
+	}()
 
 	pool := proxy.NewPool(proxy.UpstreamConfig{
 		Addr: cfg.Upstream.Address, User: user.Reveal(), Password: password.Reveal(), TLS: upTLS,
