@@ -125,10 +125,10 @@ type Writer struct {
 	wave      *syncWave
 	syncedPos chainPos
 	syncErr   error // the last background sync failed: refuse records until one succeeds
-	// cutOwed: a failed SyncAlways sync took the chain back to syncedPos
-	// but the file could not be truncated there, so it still holds
-	// records whose statements were refused. Nothing is written until
-	// the cut is made (cutBack).
+	// cutOwed: the file holds bytes past its last good record that could
+	// not be truncated (the records a failed SyncAlways sync took back,
+	// or part of a failed write). Nothing is written until the cut is
+	// made (cutBack).
 	cutOwed  bool
 	kick     chan struct{}
 	soon     chan struct{} // the stage's current half is filling: flush before the window ends
@@ -511,6 +511,13 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 		w.quiesce()
 		rotate, ckpt = w.due()
 	}
+	if w.closed {
+		// Before the retry below: after a Close that failed, the stage
+		// is unmapped.
+		w.mu.Unlock()
+		pr.release()
+		return 0, ErrClosed
+	}
 	if w.syncErr != nil {
 		// The disk refused a sync: nothing is acknowledged until it
 		// takes one again (and, with SyncAlways, until the records that
@@ -859,23 +866,37 @@ func (w *Writer) drainLocked() error {
 
 // writeFile appends b, whole records, to the log; w.mu is held.
 func (w *Writer) writeFile(b []byte) error {
-	if err := writeRecords(w.f, b, w.fileSize); err != nil {
+	if cut, err := writeRecords(w.f, b, w.fileSize); err != nil {
+		w.oweCut(cut, err)
 		return err
 	}
 	w.fileSize += int64(len(b))
 	return nil
 }
 
+// oweCut notes, after a failed write, whether the file could be cut
+// back to its last complete record; w.mu is held. If not, part of the
+// failed write may follow it, and a later, shorter write would leave the
+// rest behind as garbage in the log: nothing more is written until the
+// cut is made (Record's retry, cutBack).
+func (w *Writer) oweCut(cut bool, err error) {
+	if !cut {
+		w.cutOwed, w.syncErr = true, err
+	}
+}
+
 // writeRecords writes b, whole records, to f at offset at (the end of
 // its complete records). On failure it leaves no partial record behind:
 // the next record would otherwise follow garbage. If the cut fails too,
 // the next write overwrites from the same offset anyway.
-func writeRecords(f *os.File, b []byte, at int64) error {
+// writeRecords writes b at offset at of f. After a failed or short
+// write it cuts f back to at, so that nothing of b stays; cut reports
+// whether it could.
+func writeRecords(f *os.File, b []byte, at int64) (cut bool, err error) {
 	if n, err := writeAtFn(f, b, at); err != nil || n != len(b) {
-		_ = f.Truncate(at)
-		return fmt.Errorf("auditlog: write: %w", cmp.Or(err, io.ErrShortWrite))
+		return truncateFn(f, at) == nil, fmt.Errorf("auditlog: write: %w", cmp.Or(err, io.ErrShortWrite))
 	}
-	return nil
+	return true, nil
 }
 
 // due reports whether a rotation and a checkpoint are due; w.mu is held.
@@ -1098,24 +1119,25 @@ func (w *Writer) syncFailed(err error) error {
 	return err
 }
 
-// cutBack truncates the log to the end of the last record on disk after
-// a failed SyncAlways sync (syncFailed); w.mu is held. Until it has
-// succeeded, records are refused: appending after records whose
-// statements were refused would let a later sync make them part of the
-// log.
+// cutBack truncates the log to the end of its last good record after a
+// failed SyncAlways sync (syncFailed) or a failed write whose own cut
+// failed (oweCut); w.mu is held. Until it has succeeded, records are
+// refused: appending after records whose statements were refused would
+// let a later sync make them part of the log, and a write shorter than
+// the failed one would leave the rest of it behind.
 func (w *Writer) cutBack() error {
 	if !w.cutOwed {
 		return nil
 	}
 	if err := truncateFn(w.f, w.fileSize); err != nil {
-		return fmt.Errorf("auditlog: records whose statements were refused cannot be removed from the log, so nothing more is recorded until they are: %w", err)
+		return fmt.Errorf("auditlog: the log cannot be cut back to its last good record (after a failed write or sync), so nothing more is recorded until it can be: %w", err)
 	}
 	w.cutOwed = false
 	return nil
 }
 
 // truncateFn is the log's ftruncate(2); tests replace it to make the cut
-// after a failed sync fail.
+// after a failed sync or write fail.
 var truncateFn = (*os.File).Truncate
 
 // fsyncFn is the fsync(2) of the log before rotation and at Close; tests
@@ -1300,8 +1322,9 @@ func (w *Writer) flush() (unsynced bool) {
 	// Nobody else writes the log, moves its size or replaces the file
 	// while busy: Record quiesces first.
 	var werr, serr error
+	cut := true
 	if len(data) > 0 {
-		werr = writeRecords(f, data, at)
+		cut, werr = writeRecords(f, data, at)
 	}
 	if werr == nil && syncNow {
 		if err := fdatasyncFn(f); err != nil {
@@ -1318,6 +1341,7 @@ func (w *Writer) flush() (unsynced bool) {
 		// The records stay staged in the other half; the next Record
 		// writes them under the lock or refuses.
 		w.syncErr = werr
+		w.oweCut(cut, werr)
 	default:
 		if len(data) > 0 {
 			w.fileSize += int64(len(data))
