@@ -63,15 +63,7 @@ func TestFailedWriteWhoseCutFailsLeavesNoGarbage(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Verify([]string{dir}, VerifyOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	seen := StatementNumbers(t, dir)
-	for n, in := range map[int]bool{1: true, 2: false, 3: false, 4: true} {
-		if seen[n] != in {
-			t.Errorf("statement %d in the log: %v, want %v", n, seen[n], in)
-		}
-	}
+	verifyStatements(t, dir, VerifyOptions{}, map[int]bool{1: true, 2: false, 3: false, 4: true})
 }
 
 // TestRecordAfterFailedClose: Record after a Close that failed (the

@@ -320,16 +320,8 @@ func TestAlwaysMaintenanceSyncFailureTakesBackWaitingRecords(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			vo := VerifyOptions{PublicKey: pub, Checkpoints: o.CheckpointCopy}
-			if _, err := Verify([]string{dir}, vo); err != nil {
-				t.Fatal(err)
-			}
-			seen := StatementNumbers(t, dir)
-			for n, in := range map[int]bool{1: true, 2: false, 3: false, 4: c.by != "close"} {
-				if seen[n] != in {
-					t.Errorf("statement %d in the log: %v, want %v", n, seen[n], in)
-				}
-			}
+			verifyStatements(t, dir, VerifyOptions{PublicKey: pub, Checkpoints: o.CheckpointCopy},
+				map[int]bool{1: true, 2: false, 3: false, 4: c.by != "close"})
 		})
 	}
 }
@@ -382,11 +374,18 @@ func TestAlwaysTakeBackWhenTheFileCannotBeCut(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Verify([]string{dir}, VerifyOptions{}); err != nil {
+	verifyStatements(t, dir, VerifyOptions{}, map[int]bool{1: true, 2: false, 3: false, 4: false, 5: true})
+}
+
+// verifyStatements verifies the chains in dir and checks which of the
+// numbered statements are in the log.
+func verifyStatements(t *testing.T, dir string, vo VerifyOptions, want map[int]bool) {
+	t.Helper()
+	if _, err := Verify([]string{dir}, vo); err != nil {
 		t.Fatal(err)
 	}
 	seen := StatementNumbers(t, dir)
-	for n, in := range map[int]bool{1: true, 2: false, 3: false, 4: false, 5: true} {
+	for n, in := range want {
 		if seen[n] != in {
 			t.Errorf("statement %d in the log: %v, want %v", n, seen[n], in)
 		}
