@@ -866,6 +866,11 @@ func (w *Writer) drainLocked() error {
 
 // writeFile appends b, whole records, to the log; w.mu is held.
 func (w *Writer) writeFile(b []byte) error {
+	// Nothing may follow bytes still owed a cut: a record written over
+	// part of them would leave the rest behind it.
+	if err := w.cutBack(); err != nil {
+		return err
+	}
 	if cut, err := writeRecords(w.f, b, w.fileSize); err != nil {
 		w.oweCut(cut, err)
 		return err
