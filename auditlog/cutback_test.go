@@ -106,28 +106,17 @@ func TestCloseAfterAFailedSyncThatCannotBeCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fail atomic.Bool
-	fdatasyncFn = func(f *os.File) error {
-		if fail.Load() {
-			return syscall.EIO
-		}
-		return fdatasync(f)
-	}
-	truncateFn = func(f *os.File, n int64) error {
-		if fail.Load() {
-			return syscall.EPERM
-		}
-		return f.Truncate(n)
-	}
-	t.Cleanup(func() { fdatasyncFn, truncateFn = fdatasync, (*os.File).Truncate })
+	failSync, failCut := failingSyncAndCut(t)
 	if err := stmt(w, 1); err != nil {
 		t.Fatal(err)
 	}
-	fail.Store(true)
+	failSync.Store(true)
+	failCut.Store(true)
 	if err := w.Close(); !errors.Is(err, syscall.EIO) {
 		t.Errorf("Close, whose checkpoint's sync failed: %v, want EIO", err)
 	}
-	fail.Store(false)
+	failSync.Store(false)
+	failCut.Store(false)
 	verifyStatements(t, dir, VerifyOptions{PublicKey: pub}, map[int]bool{1: true})
 	w2, err := OpenChain(o)
 	if err != nil {

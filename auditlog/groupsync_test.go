@@ -338,20 +338,7 @@ func TestAlwaysTakeBackWhenTheFileCannotBeCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var failSync, failCut atomic.Bool
-	fdatasyncFn = func(f *os.File) error {
-		if failSync.Load() {
-			return syscall.EIO
-		}
-		return fdatasync(f)
-	}
-	truncateFn = func(f *os.File, size int64) error {
-		if failCut.Load() {
-			return syscall.EPERM
-		}
-		return f.Truncate(size)
-	}
-	t.Cleanup(func() { fdatasyncFn, truncateFn = fdatasync, (*os.File).Truncate })
+	failSync, failCut := failingSyncAndCut(t)
 
 	if err := stmt(w, 1); err != nil {
 		t.Fatal(err)
@@ -390,4 +377,24 @@ func verifyStatements(t *testing.T, dir string, vo VerifyOptions, want map[int]b
 			t.Errorf("statement %d in the log: %v, want %v", n, seen[n], in)
 		}
 	}
+}
+
+// failingSyncAndCut replaces fdatasync and ftruncate for the test: each
+// fails (EIO, EPERM) while its switch is on.
+func failingSyncAndCut(t *testing.T) (failSync, failCut *atomic.Bool) {
+	failSync, failCut = new(atomic.Bool), new(atomic.Bool)
+	fdatasyncFn = func(f *os.File) error {
+		if failSync.Load() {
+			return syscall.EIO
+		}
+		return fdatasync(f)
+	}
+	truncateFn = func(f *os.File, size int64) error {
+		if failCut.Load() {
+			return syscall.EPERM
+		}
+		return f.Truncate(size)
+	}
+	t.Cleanup(func() { fdatasyncFn, truncateFn = fdatasync, (*os.File).Truncate })
+	return failSync, failCut
 }
