@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1510,11 +1511,7 @@ func TestDecisionSweep(t *testing.T) {
 			}
 		}
 	}
-	type tmpl struct {
-		sql   string
-		probe bool // compares or orders by {c}'s real value
-	}
-	tmpls := []tmpl{
+	tmpls := []sweepTemplate{
 		{"SELECT {c} FROM {t}", false},
 		{"SELECT x.{c} FROM {t} x", false},
 		{"SELECT {t}.{c} FROM {t}", false},
@@ -1555,46 +1552,65 @@ func TestDecisionSweep(t *testing.T) {
 		{"SELECT x.{c} FROM {t} x WHERE x.{c} = (SELECT y.{c} FROM {t2} y LIMIT 1)", true},
 		{"SELECT (SELECT COUNT(*) FROM {t2} y WHERE y.{c} = x.{c}) FROM {t} x", true},
 	}
-	n, allowed := 0, 0
-	for _, u := range fuzzUsers {
-		id := who(t, p, u)
-		g := p.grantsFor(id, false)
-		for _, tm := range tmpls {
-			for _, tb := range tables {
-				table := sqlscope.Table{Schema: "study", Name: tb}
-				if s, n, ok := strings.Cut(tb, "."); ok {
-					table = sqlscope.Table{Schema: s, Name: n}
+	// One subtest per person, in parallel: the sweep is most of this
+	// package's time under -race, and the policy is safe for concurrent
+	// use (the proxy's sessions share it).
+	var n, allowed atomic.Int64
+	t.Run("people", func(t *testing.T) {
+		for _, u := range fuzzUsers {
+			t.Run(u, func(t *testing.T) {
+				t.Parallel()
+				sweepPerson(t, p, u, tables, cols, tmpls, &n, &allowed)
+			})
+		}
+	})
+	t.Logf("%d statements, %d allowed", n.Load(), allowed.Load())
+	if allowed.Load() == 0 || allowed.Load() == n.Load() {
+		t.Fatal("the sweep must see both outcomes")
+	}
+}
+
+// sweepTemplate is a statement template of TestDecisionSweep.
+type sweepTemplate struct {
+	sql   string
+	probe bool // compares or orders by {c}'s real value
+}
+
+// sweepPerson is TestDecisionSweep for one person.
+func sweepPerson(t *testing.T, p *Policy, u string, tables, cols []string, tmpls []sweepTemplate, statements, allowed *atomic.Int64) {
+	id := who(t, p, u)
+	g := p.grantsFor(id, false)
+	for _, tm := range tmpls {
+		for _, tb := range tables {
+			table := sqlscope.Table{Schema: "study", Name: tb}
+			if s, n, ok := strings.Cut(tb, "."); ok {
+				table = sqlscope.Table{Schema: s, Name: n}
+			}
+			for _, t2 := range tables {
+				if !strings.Contains(tm.sql, "{t2}") && t2 != tables[0] {
+					continue
 				}
-				for _, t2 := range tables {
-					if !strings.Contains(tm.sql, "{t2}") && t2 != tables[0] {
+				for _, c := range cols {
+					if !strings.Contains(tm.sql, "{c}") && c != cols[0] {
 						continue
 					}
-					for _, c := range cols {
-						if !strings.Contains(tm.sql, "{c}") && c != cols[0] {
-							continue
-						}
-						sql := strings.NewReplacer("{c}", c, "{t}", tb, "{t2}", t2).Replace(tm.sql)
-						sess := Session{DB: "study", Catalog: decisionsCatalog}
-						d := p.CheckQuery(id, sess, sql)
-						n++
-						if d.Err != nil {
-							continue
-						}
-						allowed++
-						if err := leakCheck(p, id, sess, sql, d); err != nil {
-							t.Fatalf("%s: %s\n  sent %q\n  %v", u, sql, d.SQL, err)
-						}
-						if m := g.maskOf(table, c); tm.probe && m != nil && m.with == MaskPseudonym && g.columnDenied(table, c) == "" {
-							t.Fatalf("%s: %s probes the pseudonymised %s.%s and was allowed\n  sent %q", u, sql, table, c, d.SQL)
-						}
+					sql := strings.NewReplacer("{c}", c, "{t}", tb, "{t2}", t2).Replace(tm.sql)
+					sess := Session{DB: "study", Catalog: decisionsCatalog}
+					d := p.CheckQuery(id, sess, sql)
+					statements.Add(1)
+					if d.Err != nil {
+						continue
+					}
+					allowed.Add(1)
+					if err := leakCheck(p, id, sess, sql, d); err != nil {
+						t.Fatalf("%s: %s\n  sent %q\n  %v", u, sql, d.SQL, err)
+					}
+					if m := g.maskOf(table, c); tm.probe && m != nil && m.with == MaskPseudonym && g.columnDenied(table, c) == "" {
+						t.Fatalf("%s: %s probes the pseudonymised %s.%s and was allowed\n  sent %q", u, sql, table, c, d.SQL)
 					}
 				}
 			}
 		}
-	}
-	t.Logf("%d statements, %d allowed", n, allowed)
-	if allowed == 0 || allowed == n {
-		t.Fatal("the sweep must see both outcomes")
 	}
 }
 
