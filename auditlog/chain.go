@@ -891,12 +891,9 @@ func (w *Writer) oweCut(cut bool, err error) {
 }
 
 // writeRecords writes b, whole records, to f at offset at (the end of
-// its complete records). On failure it leaves no partial record behind:
-// the next record would otherwise follow garbage. If the cut fails too,
-// the next write overwrites from the same offset anyway.
-// writeRecords writes b at offset at of f. After a failed or short
-// write it cuts f back to at, so that nothing of b stays; cut reports
-// whether it could.
+// its complete records). After a failed or short write it cuts f back
+// to at, so that no partial record stays for the next to follow; cut
+// reports whether it could (if not, the writer owes the cut: oweCut).
 func writeRecords(f *os.File, b []byte, at int64) (cut bool, err error) {
 	if n, err := writeAtFn(f, b, at); err != nil || n != len(b) {
 		return truncateFn(f, at) == nil, fmt.Errorf("auditlog: write: %w", cmp.Or(err, io.ErrShortWrite))

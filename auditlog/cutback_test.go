@@ -5,9 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 )
@@ -26,7 +24,7 @@ func TestFailedWriteWhoseCutFailsLeavesNoGarbage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var failCut atomic.Bool
+	_, failCut := failingSyncAndCut(t)
 	writeAtFn = func(f *os.File, b []byte, at int64) (int, error) {
 		if len(b) > 10_000 {
 			n, _ := f.WriteAt(b[:len(b)*9/10], at) // most of it, then the disk fails
@@ -34,31 +32,22 @@ func TestFailedWriteWhoseCutFailsLeavesNoGarbage(t *testing.T) {
 		}
 		return f.WriteAt(b, at)
 	}
-	truncateFn = func(f *os.File, size int64) error {
-		if failCut.Load() {
-			return syscall.EPERM
-		}
-		return f.Truncate(size)
-	}
-	t.Cleanup(func() { writeAtFn, truncateFn = (*os.File).WriteAt, (*os.File).Truncate })
+	t.Cleanup(func() { writeAtFn = (*os.File).WriteAt })
 
-	big := "SELECT '" + strings.Repeat("x", 20_000) + "' FROM study.visits WHERE visit_id = "
-	record := func(text string, n int) error {
-		_, err := w.Record(&Event{Action: "statement", Phase: "intent", User: "alice", Statement: text + strconv.Itoa(n)})
-		return err
-	}
-	if err := record("SELECT visit_name FROM study.visits WHERE visit_id = ", 1); err != nil {
+	if err := stmt(w, 1); err != nil {
 		t.Fatal(err)
 	}
 	failCut.Store(true)
-	if err := record(big, 2); !errors.Is(err, syscall.EIO) {
+	big := stmtEvent(2)
+	big.Statement = "SELECT '" + strings.Repeat("x", 20_000) + "' FROM study.visits WHERE visit_id = 2"
+	if _, err := w.Record(big); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("statement 2, whose write failed: %v, want EIO", err)
 	}
-	if err := record("SELECT visit_name FROM study.visits WHERE visit_id = ", 3); !errors.Is(err, syscall.EPERM) {
+	if err := stmt(w, 3); !errors.Is(err, syscall.EPERM) {
 		t.Fatalf("statement 3, while the failed write cannot be cut from the log: %v, want the truncate's EPERM", err)
 	}
 	failCut.Store(false)
-	if err := record("SELECT visit_name FROM study.visits WHERE visit_id = ", 4); err != nil {
+	if err := stmt(w, 4); err != nil {
 		t.Fatalf("statement 4, once the cut works: %v", err)
 	}
 	if err := w.Close(); err != nil {

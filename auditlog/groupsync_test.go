@@ -47,8 +47,7 @@ func alwaysLoad(t *testing.T, w *Writer, sessions, each int) (acked, refused map
 			defer wg.Done()
 			for i := range each {
 				n := s*each + i
-				seq, err := w.Record(&Event{Action: "statement", Phase: "intent", User: "alice",
-					Statement: "SELECT visit_name FROM study.visits WHERE visit_id = " + strconv.Itoa(n)})
+				seq, err := w.Record(stmtEvent(n))
 				if err == nil {
 					w.mu.Lock()
 					synced := w.syncedSeq
@@ -170,10 +169,16 @@ func TestAlwaysFailedSyncTakesBackTheWave(t *testing.T) {
 	}
 }
 
-// stmt records statement n, as alwaysLoad does, and reports the error.
+// stmtEvent is the intent of statement n, which ends in its number
+// (StatementNumbers).
+func stmtEvent(n int) *Event {
+	return &Event{Action: "statement", Phase: "intent", User: "alice",
+		Statement: "SELECT visit_name FROM study.visits WHERE visit_id = " + strconv.Itoa(n)}
+}
+
+// stmt records statement n and reports the error.
 func stmt(w *Writer, n int) error {
-	_, err := w.Record(&Event{Action: "statement", Phase: "intent", User: "alice",
-		Statement: "SELECT visit_name FROM study.visits WHERE visit_id = " + strconv.Itoa(n)})
+	_, err := w.Record(stmtEvent(n))
 	return err
 }
 
