@@ -73,6 +73,11 @@ func copyTask(src, dst int, done func()) iter.Seq[waitFor] {
 			for b := buf[:n]; len(b) > 0; {
 				w, err := rawIO(syscall.SYS_WRITE, dst, b)
 				if err == syscall.EAGAIN {
+					// While this task waits to write, it is not
+					// registered as src's reader: an edge on src in
+					// that time is reported and dropped, so the next
+					// read must not wait for one.
+					drained = false
 					if !yield(waitFor{fd: dst, out: true}) {
 						return
 					}
