@@ -110,6 +110,12 @@ type Writer struct {
 	lastSync  time.Time // when the flusher last synced (SyncBatch)
 	written   uint64    // every record up to here is in the log file
 	dropped   int64     // the log's page cache is given back up to here (dropCache)
+	durable   int64     // the log file's bytes up to here are on disk
+	// rewriteOwed: a sync of the log failed (SyncBatch, SyncNone), so the
+	// bytes after durable may be in pages the kernel marked clean without
+	// writing them; they are written again before the next sync
+	// (rewriteUnsynced).
+	rewriteOwed bool
 	// busy: the background flusher is writing the stage's other half to
 	// the log, or syncing it, outside the lock. Nothing else may write
 	// the log file meanwhile; Record waits (quiesce) before any step that
@@ -978,6 +984,9 @@ func (w *Writer) rotate() error {
 	if err != nil {
 		return fmt.Errorf("auditlog: rotate: %w", err)
 	}
+	if err := w.rewriteUnsynced(); err != nil {
+		return fmt.Errorf("auditlog: rotate: %w", err)
+	}
 	if err := fsyncFn(w.f); err != nil {
 		return w.syncFailed(fmt.Errorf("auditlog: rotate: %w", err))
 	}
@@ -1060,8 +1069,11 @@ func (w *Writer) syncLocked(seq uint64) error {
 	if err := w.drainLocked(); err != nil {
 		return err
 	}
-	if w.syncedSeq >= seq {
+	if w.syncedSeq >= seq && !w.rewriteOwed {
 		return nil
+	}
+	if err := w.rewriteUnsynced(); err != nil {
+		return err
 	}
 	if err := fdatasyncFn(w.f); err != nil {
 		return w.syncFailed(fmt.Errorf("auditlog: sync: %w", err))
@@ -1097,7 +1109,8 @@ func (w *Writer) setPos(p chainPos) {
 
 // syncFailed is what a failed sync of the log does; w.mu is held, and
 // err is returned. With SyncBatch and SyncNone the records stay (their
-// statements have run) and records are refused until a sync succeeds.
+// statements have run), are written again before the next sync
+// (rewriteUnsynced), and records are refused until a sync succeeds.
 // With SyncAlways no statement of a record written since the last good
 // sync has run, and none will: the chain goes back to that sync, the
 // file is cut there (the kernel may have marked the failed pages clean,
@@ -1109,6 +1122,7 @@ func (w *Writer) setPos(p chainPos) {
 func (w *Writer) syncFailed(err error) error {
 	w.syncErr = err
 	if w.o.Sync != SyncAlways {
+		w.rewriteOwed = true
 		return err
 	}
 	w.setPos(w.syncedPos)
@@ -1142,6 +1156,74 @@ func (w *Writer) cutBack() error {
 // after a failed sync or write fail.
 var truncateFn = (*os.File).Truncate
 
+// rewriteUnsynced writes the log's bytes after the last good sync again,
+// as they read back, once a sync has failed (SyncBatch, SyncNone; with
+// SyncAlways such records are cut instead); w.mu is held, and every
+// staged record is in the file. Their statements have run, so they must
+// reach the disk: but when write-back fails, Linux may mark the pages
+// clean without writing them, and a later fdatasync that succeeds says
+// nothing about them. Written again, they are dirty again, and the next
+// sync covers them or fails.
+//
+// What reads back is checked first: whole records, each with its own
+// hash correct, in sequence from the last synced record to the last one
+// written. If the kernel has meanwhile let a page go and the disk gave
+// back something else, the records are lost to the disk; nothing is
+// rewritten or recorded after them, and the error says what an operator
+// must look at.
+func (w *Writer) rewriteUnsynced() error {
+	if !w.rewriteOwed {
+		return nil
+	}
+	if n := w.fileSize - w.durable; n > 0 {
+		b := make([]byte, n)
+		if _, err := w.f.ReadAt(b, w.durable); err != nil {
+			return fmt.Errorf("auditlog: reading back the records written since the last good sync, to write them again: %w", err)
+		}
+		if err := checkUnsynced(b, w.syncedSeq, w.written, w.prev.String(), w.written == w.seq); err != nil {
+			return fmt.Errorf("auditlog: records %d to %d of %s were in a failed sync and no longer read back intact (%v), so they may never reach the disk; nothing more is recorded: stop rrproxy, keep the log and its stage file, and run rrproxy audit verify",
+				w.syncedSeq+1, w.written, w.o.Path, err)
+		}
+		if _, err := writeAtFn(w.f, b, w.durable); err != nil {
+			return fmt.Errorf("auditlog: writing again the records of a failed sync: %w", err)
+		}
+	}
+	w.rewriteOwed = false
+	return nil
+}
+
+// checkUnsynced checks that b is the records after sequence from up to
+// sequence to, whole, each with its own hash correct and linked to the
+// one before it; if lastKnown, the last one's hash must be last.
+func checkUnsynced(b []byte, from, to uint64, last string, lastKnown bool) error {
+	var buf []byte
+	seq, prev := from, ""
+	for n := 1; len(b) > 0; n++ {
+		nl := bytes.IndexByte(b, '\n')
+		if nl < 0 {
+			return fmt.Errorf("line %d after the last good sync is incomplete", n)
+		}
+		line := b[:nl]
+		b = b[nl+1:]
+		rec, err := decodeLine(line)
+		if err != nil {
+			return fmt.Errorf("line %d after the last good sync: %v", n, err)
+		}
+		e, err := checkRecord(&entry{line: n}, line, rec, &buf)
+		if err != nil {
+			return err
+		}
+		if e.seq != seq+1 || (prev != "" && e.prev != prev) {
+			return fmt.Errorf("line %d after the last good sync does not continue the chain", n)
+		}
+		seq, prev = e.seq, e.hash
+	}
+	if seq != to || (lastKnown && prev != last) {
+		return fmt.Errorf("the records after the last good sync end at sequence %d, not %d", seq, to)
+	}
+	return nil
+}
+
 // fsyncFn is the fsync(2) of the log before rotation and at Close; tests
 // replace it to make one fail.
 var fsyncFn = (*os.File).Sync
@@ -1149,7 +1231,7 @@ var fsyncFn = (*os.File).Sync
 // markSynced notes that every record written is on disk; w.mu is held.
 // With SyncAlways that ends the wave of records waiting for a sync.
 func (w *Writer) markSynced() {
-	w.syncedSeq, w.syncedPos = w.seq, w.pos()
+	w.syncedSeq, w.syncedPos, w.durable = w.seq, w.pos(), w.fileSize
 	if w.wave != nil {
 		w.endWave(nil)
 	}
@@ -1206,7 +1288,7 @@ func (w *Writer) awaitSync() error {
 			// The records written while it ran are gone too.
 			err = w.syncFailed(fmt.Errorf("auditlog: sync: %w", err))
 		} else {
-			w.syncedSeq, w.syncedPos = at.seq, at
+			w.syncedSeq, w.syncedPos, w.durable = at.seq, at, at.fileSize
 			if w.fileSize-w.dropped >= dropEvery {
 				w.dropCache(w.f, at.fileSize)
 			}
@@ -1350,11 +1432,11 @@ func (w *Writer) flush() (unsynced bool) {
 			s.pend, w.written = 0, target
 		}
 		if serr != nil {
-			w.syncErr = serr
+			_ = w.syncFailed(serr)
 		} else if syncNow {
 			w.lastSync = now
 			if target > w.syncedSeq {
-				w.syncedSeq = target
+				w.syncedSeq, w.durable = target, at+int64(len(data))
 			}
 		}
 	}
@@ -1395,6 +1477,13 @@ func (w *Writer) Close() error {
 	// Records a failed sync took back must be out of the file before
 	// anything follows them; if they cannot be, nothing is appended.
 	err := w.cutBack()
+	if err == nil && w.rewriteOwed {
+		// Records a failed sync left unsure of are written again, or
+		// found lost, before anything follows them.
+		if err = w.drainLocked(); err == nil {
+			err = w.rewriteUnsynced()
+		}
+	}
 	if err == nil {
 		err = w.checkpoint()
 		if _, e := w.append(&Event{Action: "audit-stop", Outcome: "success"}); e != nil {
@@ -1403,6 +1492,11 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	derr := w.drainLocked()
+	if derr == nil && err == nil {
+		// A sync that failed since (the checkpoint copy's): the final
+		// fsync must cover the records it left unsure of too.
+		derr = w.rewriteUnsynced()
+	}
 	serr := fsyncFn(w.f)
 	switch {
 	case serr != nil:
