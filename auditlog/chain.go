@@ -1158,68 +1158,96 @@ var truncateFn = (*os.File).Truncate
 
 // rewriteUnsynced writes the log's bytes after the last good sync again,
 // as they read back, once a sync has failed (SyncBatch, SyncNone; with
-// SyncAlways such records are cut instead); w.mu is held, and every
-// staged record is in the file. Their statements have run, so they must
-// reach the disk: but when write-back fails, Linux may mark the pages
-// clean without writing them, and a later fdatasync that succeeds says
-// nothing about them. Written again, they are dirty again, and the next
-// sync covers them or fails.
+// SyncAlways such records are cut instead); w.mu is held. Their
+// statements have run, so they must reach the disk: but when write-back
+// fails, Linux may mark the pages clean without writing them, and a
+// later fdatasync that succeeds says nothing about them. Written again,
+// they are dirty again, and the next sync covers them or fails.
 //
-// What reads back is checked first: whole records, each with its own
-// hash correct, in sequence from the last synced record to the last one
-// written. If the kernel has meanwhile let a page go and the disk gave
-// back something else, the records are lost to the disk; nothing is
-// rewritten or recorded after them, and the error says what an operator
-// must look at.
+// What reads back is checked as it goes: whole records, each with its
+// own hash correct, in sequence from the last synced record to the last
+// one written, each linked to the one before. If the kernel has
+// meanwhile let a page go and the disk gave back something else, the
+// records are lost to the disk; nothing after them is written again,
+// the rewrite stays owed (so no record is acknowledged), and the error
+// says what an operator must look at. The range is read, checked and
+// written back a piece at a time: with SyncNone it can be the whole
+// active file.
 func (w *Writer) rewriteUnsynced() error {
 	if !w.rewriteOwed {
 		return nil
 	}
-	if n := w.fileSize - w.durable; n > 0 {
-		b := make([]byte, n)
-		if _, err := w.f.ReadAt(b, w.durable); err != nil {
+	c := unsyncedCheck{seq: w.syncedSeq}
+	buf := make([]byte, min(w.fileSize-w.durable, rewriteChunk))
+	for at := w.durable; at < w.fileSize; {
+		n := int(min(int64(len(buf)), w.fileSize-at))
+		if _, err := w.f.ReadAt(buf[:n], at); err != nil {
 			return fmt.Errorf("auditlog: reading back the records written since the last good sync, to write them again: %w", err)
 		}
-		if err := checkUnsynced(b, w.syncedSeq, w.written, w.prev.String(), w.written == w.seq); err != nil {
-			return fmt.Errorf("auditlog: records %d to %d of %s were in a failed sync and no longer read back intact (%v), so they may never reach the disk; nothing more is recorded: stop rrproxy, keep the log and its stage file, and run rrproxy audit verify",
-				w.syncedSeq+1, w.written, w.o.Path, err)
+		// Whole lines only; the rest is read again with the next piece.
+		whole := bytes.LastIndexByte(buf[:n], '\n') + 1
+		if whole == 0 && n == len(buf) {
+			buf = make([]byte, 2*len(buf)) // a record longer than the piece
+			continue
 		}
-		if _, err := writeAtFn(w.f, b, w.durable); err != nil {
+		if err := c.lines(buf[:whole]); err != nil {
+			return w.lostRecords(err)
+		}
+		if whole == 0 {
+			return w.lostRecords(fmt.Errorf("the last %d bytes are not a whole record", n))
+		}
+		if _, err := writeAtFn(w.f, buf[:whole], at); err != nil {
 			return fmt.Errorf("auditlog: writing again the records of a failed sync: %w", err)
 		}
+		at += int64(whole)
+	}
+	switch {
+	case c.seq != w.written:
+		return w.lostRecords(fmt.Errorf("they end at sequence %d, not %d", c.seq, w.written))
+	case w.written == w.seq && c.seq > w.syncedSeq && c.prev != w.prev.String():
+		return w.lostRecords(fmt.Errorf("the last of them is not the record last written (its hash differs)"))
 	}
 	w.rewriteOwed = false
 	return nil
 }
 
-// checkUnsynced checks that b is the records after sequence from up to
-// sequence to, whole, each with its own hash correct and linked to the
-// one before it; if lastKnown, the last one's hash must be last.
-func checkUnsynced(b []byte, from, to uint64, last string, lastKnown bool) error {
-	var buf []byte
-	seq, prev := from, ""
-	for n := 1; len(b) > 0; n++ {
+// rewriteChunk is how much of the log rewriteUnsynced reads at a time,
+// unless a record is longer.
+var rewriteChunk int64 = 4 << 20 // a variable for tests
+
+func (w *Writer) lostRecords(err error) error {
+	return fmt.Errorf("auditlog: records %d to %d of %s were in a failed sync and no longer read back intact (%v), so they may never reach the disk; nothing more is recorded: stop rrproxy, keep the log and its stage file, and run rrproxy audit verify",
+		w.syncedSeq+1, w.written, w.o.Path, err)
+}
+
+// unsyncedCheck follows the records after the last good sync as
+// rewriteUnsynced reads them back: seq and prev are the last one's.
+type unsyncedCheck struct {
+	seq  uint64
+	prev string
+	line int
+	buf  []byte
+}
+
+// lines checks b, whole lines, as the next records of the chain.
+func (c *unsyncedCheck) lines(b []byte) error {
+	for len(b) > 0 {
+		c.line++
 		nl := bytes.IndexByte(b, '\n')
-		if nl < 0 {
-			return fmt.Errorf("line %d after the last good sync is incomplete", n)
-		}
 		line := b[:nl]
 		b = b[nl+1:]
 		rec, err := decodeLine(line)
 		if err != nil {
-			return fmt.Errorf("line %d after the last good sync: %v", n, err)
+			return fmt.Errorf("line %d after the last good sync: %v", c.line, err)
 		}
-		e, err := checkRecord(&entry{line: n}, line, rec, &buf)
+		e, err := checkRecord(&entry{line: c.line}, line, rec, &c.buf)
 		if err != nil {
 			return err
 		}
-		if e.seq != seq+1 || (prev != "" && e.prev != prev) {
-			return fmt.Errorf("line %d after the last good sync does not continue the chain", n)
+		if e.seq != c.seq+1 || (c.prev != "" && e.prev != c.prev) {
+			return fmt.Errorf("line %d after the last good sync does not continue the chain", c.line)
 		}
-		seq, prev = e.seq, e.hash
-	}
-	if seq != to || (lastKnown && prev != last) {
-		return fmt.Errorf("the records after the last good sync end at sequence %d, not %d", seq, to)
+		c.seq, c.prev = e.seq, e.hash
 	}
 	return nil
 }
@@ -1477,11 +1505,13 @@ func (w *Writer) Close() error {
 	// Records a failed sync took back must be out of the file before
 	// anything follows them; if they cannot be, nothing is appended.
 	err := w.cutBack()
+	var lost error // the records of a failed sync, found lost
 	if err == nil && w.rewriteOwed {
 		// Records a failed sync left unsure of are written again, or
 		// found lost, before anything follows them.
 		if err = w.drainLocked(); err == nil {
 			err = w.rewriteUnsynced()
+			lost = err
 		}
 	}
 	if err == nil {
@@ -1492,10 +1522,11 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	derr := w.drainLocked()
-	if derr == nil && err == nil {
-		// A sync that failed since (the checkpoint copy's): the final
-		// fsync must cover the records it left unsure of too.
-		derr = w.rewriteUnsynced()
+	if lost == nil && w.rewriteOwed {
+		// A sync that failed since (the checkpoint copy's), or a rewrite
+		// not yet tried (the drain or cut above failed): the final fsync
+		// must cover the records it left unsure of too.
+		derr = errors.Join(derr, w.rewriteUnsynced())
 	}
 	serr := fsyncFn(w.f)
 	switch {
@@ -1503,10 +1534,12 @@ func (w *Writer) Close() error {
 		// With SyncAlways this takes back the records of the sessions
 		// still waiting (they get the error) and the final records.
 		serr = w.syncFailed(fmt.Errorf("auditlog: close: sync: %w", serr))
-	case derr == nil:
+	case derr == nil && !w.rewriteOwed:
 		w.markSynced() // with SyncAlways, the records waiting for a sync are on disk
 	}
-	err = errors.Join(err, derr, serr, w.closeFiles(derr == nil))
+	// The stage is kept while records may be lost: it holds another
+	// copy of them (the refusal tells the operator to keep it).
+	err = errors.Join(err, derr, serr, w.closeFiles(derr == nil && !w.rewriteOwed))
 	w.synced.Broadcast()
 	close(w.done)
 	w.mu.Unlock()
