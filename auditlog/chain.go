@@ -108,6 +108,7 @@ type Writer struct {
 	lastCkpt  time.Time
 	syncedSeq uint64    // every record up to here is on disk
 	lastSync  time.Time // when the flusher last synced (SyncBatch)
+	lastRetry time.Time // when the flusher last retried after a failure
 	written   uint64    // every record up to here is in the log file
 	dropped   int64     // the log's page cache is given back up to here (dropCache)
 	durable   int64     // the log file's bytes up to here are on disk
@@ -528,16 +529,11 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 		// The disk refused a sync: nothing is acknowledged until it
 		// takes one again (and, with SyncAlways, until the records that
 		// sync took back are out of the file).
-		err := w.cutBack()
-		if err == nil {
-			err = w.syncLocked(w.seq)
-		}
-		if err != nil {
+		if err := w.retryLocked(); err != nil {
 			w.mu.Unlock()
 			pr.release()
 			return 0, err
 		}
-		w.syncErr = nil
 	}
 	// Checkpoints and rotation due from earlier records come first: if
 	// they fail, nothing of this record is written, and the statement it
@@ -572,6 +568,22 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 		return 0, err
 	}
 	return seq, nil
+}
+
+// retryLocked tries again, after a failed write or sync, to bring the
+// log to where it can take records: the cut a failure left owed, the
+// staged records written, the records of a failed sync written again,
+// and one sync of all of it. It clears syncErr if that worked; w.mu is
+// held, and the flusher is not writing (quiesce).
+func (w *Writer) retryLocked() error {
+	err := w.cutBack()
+	if err == nil {
+		err = w.syncLocked(w.seq)
+	}
+	if err == nil {
+		w.syncErr = nil
+	}
+	return err
 }
 
 // mustWrite reports whether recording pr may write the log file itself
@@ -1408,10 +1420,22 @@ func (w *Writer) flush() (unsynced bool) {
 	w.mu.Lock()
 	w.quiesce()
 	s := w.stage
-	if w.closed || w.syncErr != nil {
-		// After a failure, the next Record retries under the lock.
+	if w.closed {
 		w.mu.Unlock()
 		return false
+	}
+	if w.syncErr != nil {
+		// After a failure the next Record retries under the lock, and so
+		// does the flusher once per SyncInterval meanwhile: on an idle
+		// proxy, records acknowledged before the failure would otherwise
+		// wait for the next statement to reach the disk.
+		if time.Since(w.lastRetry) >= w.o.SyncInterval {
+			w.lastRetry = time.Now()
+			w.retryLocked()
+		}
+		failing := w.syncErr != nil
+		w.mu.Unlock()
+		return failing // come back while it fails
 	}
 	if s.pend == 0 && s.off > 0 {
 		s.swap(w.seq)
@@ -1468,7 +1492,8 @@ func (w *Writer) flush() (unsynced bool) {
 			}
 		}
 	}
-	unsynced = batch && w.syncErr == nil && w.syncedSeq < w.written
+	// After a failure, the flusher comes back to retry (above).
+	unsynced = w.syncErr != nil || (batch && w.syncedSeq < w.written)
 	w.synced.Broadcast()
 	w.mu.Unlock()
 	return unsynced

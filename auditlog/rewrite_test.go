@@ -19,7 +19,7 @@ import (
 // writer, the log's path and where statement 2's bytes start (the end
 // of what the failed sync left on disk); later syncs succeed. Writes of the log
 // at or before that offset after the failure are counted in rewrites.
-func failedBatchSync(t *testing.T) (w *Writer, path string, durable int64, rewrites *atomic.Int32) {
+func failedBatchSync(t *testing.T) (w *Writer, path string, durable int64, rewrites *atomic.Int32, recover func()) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "a.jsonl")
 	w, err := OpenChain(Options{Path: path, Sync: SyncBatch, SyncInterval: time.Millisecond, Instance: "t"})
@@ -73,8 +73,7 @@ func failedBatchSync(t *testing.T) (w *Writer, path string, durable int64, rewri
 	end = w.fileSize
 	mu.Unlock()
 	w.mu.Unlock()
-	failing.Store(false)
-	return w, path, durable, rewrites
+	return w, path, durable, rewrites, func() { failing.Store(false) }
 }
 
 // TestBatchRewritesTheRecordsOfAFailedSync: with sync: batch, a record
@@ -98,7 +97,8 @@ func TestBatchRewritesTheRecordsOfAFailedSync(t *testing.T) {
 				rewriteChunk = 100
 			}
 			t.Cleanup(func() { rewriteChunk = 4 << 20 })
-			w, path, _, rewrites := failedBatchSync(t)
+			w, path, _, rewrites, recover := failedBatchSync(t)
+			recover()
 			if next != "close" {
 				if err := stmt(w, 7); err != nil {
 					t.Fatalf("statement 7 after the disk took a sync again: %v", err)
@@ -136,7 +136,7 @@ func TestBatchRewritesTheRecordsOfAFailedSync(t *testing.T) {
 // refused, with an error that names the records and tells the operator
 // what to do.
 func TestBatchRefusesWhenAFailedSyncsRecordsAreGone(t *testing.T) {
-	w, path, durable, rewrites := failedBatchSync(t)
+	w, path, durable, rewrites, recover := failedBatchSync(t)
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +145,7 @@ func TestBatchRefusesWhenAFailedSyncsRecordsAreGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	recover()
 	for range 2 {
 		_, err := w.Record(stmtEvent(7))
 		if err == nil || !strings.Contains(err.Error(), "no longer read back intact") || !strings.Contains(err.Error(), "records 3 to 7") {
@@ -238,7 +239,7 @@ func TestCloseRewritesAfterItsCheckpointCopySyncFails(t *testing.T) {
 // calls Close, which must not delete the stage file (it still holds a
 // copy of the lost records).
 func TestRefusedCloseKeepsTheStageFile(t *testing.T) {
-	w, path, durable, _ := failedBatchSync(t)
+	w, path, durable, _, recover := failedBatchSync(t)
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +248,7 @@ func TestRefusedCloseKeepsTheStageFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	recover()
 	if _, err := w.Record(stmtEvent(7)); err == nil || !strings.Contains(err.Error(), "keep the log and its stage file") {
 		t.Fatalf("Record: %v, want the refusal", err)
 	}
@@ -350,4 +352,27 @@ func TestBatchFlusherSyncFailuresWithCheckpointsAndRotation(t *testing.T) {
 	}
 	t.Logf("acked %d of 80, %d syncs", len(want), calls.Load())
 	verifyStatements(t, dir, VerifyOptions{PublicKey: pub}, want)
+}
+
+// TestFlusherRetriesAfterAFailedSyncWhileIdle: after the flusher's sync
+// fails, no statement comes; once the disk takes syncs again, the
+// flusher itself writes the failed sync's records again and syncs them,
+// within a few sync intervals, and records are accepted again.
+// Before, they waited for the next statement to reach the disk.
+func TestFlusherRetriesAfterAFailedSyncWhileIdle(t *testing.T) {
+	w, path, _, rewrites, recover := failedBatchSync(t)
+	recover()
+	waitUntil(t, w, "the flusher has synced the failed sync's records again, with no Record", func() bool {
+		return w.syncErr == nil && !w.rewriteOwed && w.syncedSeq >= 7
+	})
+	if rewrites.Load() == 0 {
+		t.Fatal("the flusher synced the failed sync's records without writing them again")
+	}
+	if err := stmt(w, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	verifyStatements(t, filepath.Dir(path), VerifyOptions{}, map[int]bool{1: true, 2: true, 6: true, 7: true})
 }
