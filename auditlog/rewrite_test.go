@@ -76,6 +76,24 @@ func failedBatchSync(t *testing.T) (w *Writer, path string, durable int64, rewri
 	return w, path, durable, rewrites, func() { failing.Store(false) }
 }
 
+// lostBatchSync is failedBatchSync whose unsynced records are then
+// damaged in the file (40 bytes zeroed, as when the kernel has let a
+// clean page go and the disk never got it) before the disk recovers.
+func lostBatchSync(t *testing.T) (w *Writer, path string, rewrites *atomic.Int32) {
+	t.Helper()
+	w, path, durable, rewrites, recover := failedBatchSync(t)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, 40), durable+10); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	recover()
+	return w, path, rewrites
+}
+
 // TestBatchRewritesTheRecordsOfAFailedSync: with sync: batch, a record
 // whose fdatasync failed stays in the log (its statement has run), but
 // Linux may have marked its pages clean without writing them, so the
@@ -136,16 +154,7 @@ func TestBatchRewritesTheRecordsOfAFailedSync(t *testing.T) {
 // refused, with an error that names the records and tells the operator
 // what to do.
 func TestBatchRefusesWhenAFailedSyncsRecordsAreGone(t *testing.T) {
-	w, path, durable, rewrites, recover := failedBatchSync(t)
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(make([]byte, 40), durable+10); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	recover()
+	w, path, rewrites := lostBatchSync(t)
 	for range 2 {
 		_, err := w.Record(stmtEvent(7))
 		if err == nil || !strings.Contains(err.Error(), "no longer read back intact") || !strings.Contains(err.Error(), "records 3 to 7") {
@@ -239,16 +248,7 @@ func TestCloseRewritesAfterItsCheckpointCopySyncFails(t *testing.T) {
 // calls Close, which must not delete the stage file (it still holds a
 // copy of the lost records).
 func TestRefusedCloseKeepsTheStageFile(t *testing.T) {
-	w, path, durable, _, recover := failedBatchSync(t)
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(make([]byte, 40), durable+10); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	recover()
+	w, path, _ := lostBatchSync(t)
 	if _, err := w.Record(stmtEvent(7)); err == nil || !strings.Contains(err.Error(), "keep the log and its stage file") {
 		t.Fatalf("Record: %v, want the refusal", err)
 	}
