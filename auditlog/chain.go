@@ -117,6 +117,10 @@ type Writer struct {
 	// writing them; they are written again before the next sync
 	// (rewriteUnsynced).
 	rewriteOwed bool
+	// lost: the records of a failed sync no longer read back intact
+	// (rewriteUnsynced). Only an operator can help; every Record is
+	// refused with it, without reading the log again.
+	lost error
 	// busy: the background flusher is writing the stage's other half to
 	// the log, or syncing it, outside the lock. Nothing else may write
 	// the log file meanwhile; Record waits (quiesce) before any step that
@@ -905,6 +909,20 @@ func (w *Writer) writeFile(b []byte) error {
 func (w *Writer) oweCut(cut bool, err error) {
 	if !cut {
 		w.cutOwed, w.syncErr = true, err
+		w.wakeFlusher()
+	}
+}
+
+// wakeFlusher makes the flusher (batch, none) come round, so that it
+// retries a failure that a Record, maintainLoop or Close ran into while
+// it was idle; w.mu is held.
+func (w *Writer) wakeFlusher() {
+	if w.stage == nil {
+		return
+	}
+	select {
+	case w.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -1135,6 +1153,7 @@ func (w *Writer) syncFailed(err error) error {
 	w.syncErr = err
 	if w.o.Sync != SyncAlways {
 		w.rewriteOwed = true
+		w.wakeFlusher()
 		return err
 	}
 	w.setPos(w.syncedPos)
@@ -1189,6 +1208,9 @@ func (w *Writer) rewriteUnsynced() error {
 	if !w.rewriteOwed {
 		return nil
 	}
+	if w.lost != nil {
+		return w.lost
+	}
 	c := unsyncedCheck{seq: w.syncedSeq}
 	buf := make([]byte, min(w.fileSize-w.durable, rewriteChunk))
 	for at := w.durable; at < w.fileSize; {
@@ -1227,9 +1249,12 @@ func (w *Writer) rewriteUnsynced() error {
 // unless a record is longer.
 var rewriteChunk int64 = 4 << 20 // a variable for tests
 
+// lostRecords notes that the records of a failed sync are lost to the
+// disk, and returns the error every later Record gets.
 func (w *Writer) lostRecords(err error) error {
-	return fmt.Errorf("auditlog: records %d to %d of %s were in a failed sync and no longer read back intact (%v), so they may never reach the disk; nothing more is recorded: stop rrproxy, keep the log and its stage file, and run rrproxy audit verify",
+	w.lost = fmt.Errorf("auditlog: records %d to %d of %s were in a failed sync and no longer read back intact (%v), so they may never reach the disk; nothing more is recorded: stop rrproxy, keep the log and its stage file, and run rrproxy audit verify",
 		w.syncedSeq+1, w.written, w.o.Path, err)
+	return w.lost
 }
 
 // unsyncedCheck follows the records after the last good sync as
@@ -1530,13 +1555,11 @@ func (w *Writer) Close() error {
 	// Records a failed sync took back must be out of the file before
 	// anything follows them; if they cannot be, nothing is appended.
 	err := w.cutBack()
-	var lost error // the records of a failed sync, found lost
 	if err == nil && w.rewriteOwed {
 		// Records a failed sync left unsure of are written again, or
 		// found lost, before anything follows them.
 		if err = w.drainLocked(); err == nil {
 			err = w.rewriteUnsynced()
-			lost = err
 		}
 	}
 	if err == nil {
@@ -1547,7 +1570,7 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	derr := w.drainLocked()
-	if lost == nil && w.rewriteOwed {
+	if w.lost == nil && w.rewriteOwed {
 		// A sync that failed since (the checkpoint copy's), or a rewrite
 		// not yet tried (the drain or cut above failed): the final fsync
 		// must cover the records it left unsure of too.
