@@ -368,10 +368,7 @@ func (w *Writer) maintainLoop(tick time.Duration) {
 					w.syncErr = err // the next record syncs first, or is refused
 				}
 			default:
-				select {
-				case w.kick <- struct{}{}: // the flusher writes and syncs what was staged
-				default:
-				}
+				w.wakeFlusher() // it writes and syncs what was staged
 			}
 		}
 		w.mu.Unlock()
@@ -556,10 +553,7 @@ func (w *Writer) Record(ev *Event) (uint64, error) {
 	case SyncAlways:
 		err = w.awaitSync()
 	case SyncBatch, SyncNone:
-		select {
-		case w.kick <- struct{}{}:
-		default: // a flush is already due
-		}
+		w.wakeFlusher() // unless a flush is already due
 		if w.stage != nil && w.stage.off >= w.stage.halfBytes()/flushShare {
 			select {
 			case w.soon <- struct{}{}:
@@ -913,9 +907,10 @@ func (w *Writer) oweCut(cut bool, err error) {
 	}
 }
 
-// wakeFlusher makes the flusher (batch, none) come round, so that it
-// retries a failure that a Record, maintainLoop or Close ran into while
-// it was idle; w.mu is held.
+// wakeFlusher makes the flusher (batch, none) come round, if it is not
+// already due: to write what was staged, or to retry a failure that a
+// Record, maintainLoop or Close ran into while it was idle; w.mu is
+// held.
 func (w *Writer) wakeFlusher() {
 	if w.stage == nil {
 		return
