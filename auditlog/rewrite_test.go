@@ -33,14 +33,8 @@ func failedBatchSync(t *testing.T) (w *Writer, path string, durable int64, rewri
 	}
 	waitUntil(t, w, "statement 1 is synced", func() bool { return w.syncedSeq == w.seq })
 
-	var failing atomic.Bool
+	failing, _ := failingSyncAndCut(t)
 	failing.Store(true)
-	fdatasyncFn = func(f *os.File) error {
-		if failing.Load() {
-			return syscall.EIO
-		}
-		return fdatasync(f)
-	}
 	rewrites = new(atomic.Int32)
 	var mu sync.Mutex
 	end := int64(1 << 62) // the log's size after the failed sync
@@ -52,7 +46,7 @@ func failedBatchSync(t *testing.T) (w *Writer, path string, durable int64, rewri
 		mu.Unlock()
 		return f.WriteAt(b, at)
 	}
-	t.Cleanup(func() { fdatasyncFn, writeAtFn = fdatasync, (*os.File).WriteAt })
+	t.Cleanup(func() { writeAtFn = (*os.File).WriteAt })
 
 	w.mu.Lock()
 	mu.Lock()
@@ -447,15 +441,8 @@ func TestBatchFlusherRetriesAfterAMaintainLoopSyncFailsWhileIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, w, "statement 1 is synced", func() bool { return w.syncedSeq == w.seq })
-	var failing atomic.Bool
+	failing, _ := failingSyncAndCut(t)
 	failing.Store(true)
-	fdatasyncFn = func(f *os.File) error {
-		if failing.Load() {
-			return syscall.EIO
-		}
-		return fdatasync(f)
-	}
-	t.Cleanup(func() { fdatasyncFn = fdatasync })
 	waitUntil(t, w, "the maintenance loop's checkpoint sync fails", func() bool { return w.syncErr != nil })
 	failing.Store(false)
 	waitUntil(t, w, "the flusher has retried the checkpoint's failed sync, with no statement", func() bool {
